@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy tables, the store the service layer talks to, and transactions."""

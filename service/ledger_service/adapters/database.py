@@ -1,0 +1,151 @@
+"""Engines, transactions and migrations.
+
+`Database.run` is the unit of work: one use case in one transaction, committed if it returns,
+rolled back if it raises, and run again from the start when the database reports a conflict that
+a retry resolves (two writers inserting one reference, a deadlock, a serialization failure).
+"""
+from __future__ import annotations
+
+import logging
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator, TypeVar
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+
+from ..domain.errors import FaultCode, LedgerError
+from .store import Store
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+DEFAULT_URL = "sqlite:///var/ledger.db"
+MIGRATIONS = Path(__file__).with_name("migrations")
+# SQLSTATEs after which running the transaction again gives the serial outcome.
+RETRYABLE_SQLSTATES = {"40001", "40P01", "23505"}
+ATTEMPTS = 8
+
+
+def database_url() -> str:
+    return os.environ.get("LEDGER_DATABASE_URL", DEFAULT_URL)
+
+
+def _driver_url(url: str) -> str:
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg://" + url[len(plain):]
+    return url
+
+
+def create_ledger_engine(url: str) -> Engine:
+    url = _driver_url(url)
+    if url.startswith("sqlite"):
+        return _sqlite_engine(url)
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, pool_timeout=10)
+
+
+def _sqlite_engine(url: str) -> Engine:
+    path = url.split(":///", 1)[-1]
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def configure(dbapi_connection, _record):
+        # SQLAlchemy then issues BEGIN itself, below, so writers can take the write lock up front.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=30000"):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def begin(connection):
+        # A writer that began deferred could deadlock when upgrading its read lock; IMMEDIATE
+        # makes concurrent writers on every worker queue for the lock instead.
+        write = connection.get_execution_options().get("ledger_write", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+def _retryable(error: DBAPIError) -> bool:
+    if isinstance(error, IntegrityError):
+        return True
+    return getattr(error.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
+
+
+class Database:
+    def __init__(self, url: str | None = None):
+        self.url = url or database_url()
+        self.engine = create_ledger_engine(self.url)
+
+    @property
+    def is_postgresql(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    @contextmanager
+    def _transaction(self, write: bool) -> Iterator[Store]:
+        options = {"ledger_write": write}
+        if self.is_postgresql and not write:
+            # One snapshot for every query a read makes: a statement's opening balance, lines and
+            # closing balance all describe the same moment.
+            options["isolation_level"] = "REPEATABLE READ"
+        with self.engine.connect().execution_options(**options) as connection:
+            with connection.begin():
+                yield Store(connection)
+
+    def run(self, work: Callable[[Store], T], *, write: bool) -> T:
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                with self._transaction(write) as store:
+                    return work(store)
+            except DBAPIError as error:
+                if attempt < ATTEMPTS and _retryable(error):
+                    log.info("retrying after a conflict (attempt %d): %s", attempt, error.orig)
+                    continue
+                if isinstance(error, (OperationalError, InterfaceError)) or error.connection_invalidated:
+                    log.warning("database unavailable: %s", error.orig)
+                    raise LedgerError(FaultCode.Unavailable, "the ledger database is not available; try again shortly") from error
+                raise
+        raise AssertionError("unreachable")
+
+    def ping(self) -> bool:
+        try:
+            with self.engine.connect() as connection:
+                connection.exec_driver_sql("SELECT 1")
+            return True
+        except DBAPIError:
+            return False
+
+    # --- migrations ---
+
+    def _alembic_config(self) -> Config:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.set_main_option("sqlalchemy.url", _driver_url(self.url).replace("%", "%%"))
+        return config
+
+    def migrate(self) -> None:
+        with self.engine.begin() as connection:
+            config = self._alembic_config()
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    def schema_state(self) -> str:
+        """'empty', 'current' or 'outdated'."""
+        with self.engine.connect() as connection:
+            if not inspect(connection).get_table_names():
+                return "empty"
+            current = MigrationContext.configure(connection).get_current_heads()
+        heads = ScriptDirectory.from_config(self._alembic_config()).get_heads()
+        return "current" if set(current) == set(heads) else "outdated"
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,129 @@
+"""The database schema as SQLAlchemy 2 models. Migrations in `migrations/` create exactly this."""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# BigInteger ids that are also rowid aliases on SQLite, so they autoincrement there too.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ClientRow(Base):
+    __tablename__ = "clients"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    system_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class BookRow(Base):
+    __tablename__ = "books"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    closed_through: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("clients.id"))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class GrantRow(Base):
+    __tablename__ = "grants"
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), primary_key=True)
+    book_id: Mapped[int] = mapped_column(ForeignKey("books.id"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+
+
+class PeriodCloseRow(Base):
+    """Every ClosePeriod that moved a book's closed-through date, kept as history."""
+
+    __tablename__ = "period_closes"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    book_id: Mapped[int] = mapped_column(ForeignKey("books.id"))
+    through_date: Mapped[date] = mapped_column(Date)
+    closed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id"))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class AccountRow(Base):
+    """An account and its running totals in minor units, kept as entries post."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (UniqueConstraint("book_id", "code"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    book_id: Mapped[int] = mapped_column(ForeignKey("books.id"))
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(16))
+    currency: Mapped[str] = mapped_column(String(3))
+    parent_code: Mapped[str | None] = mapped_column(String(64))
+    no_negative_balance: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(8))
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    posted_debits: Mapped[int] = mapped_column(BigInteger, default=0)
+    posted_credits: Mapped[int] = mapped_column(BigInteger, default=0)
+    pending_debits: Mapped[int] = mapped_column(BigInteger, default=0)
+    pending_credits: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("clients.id"))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class AccountDayRow(Base):
+    """Posted debits and credits per account and effective date: balances as of a date sum these
+    rows, one per active day, instead of every line in the history."""
+
+    __tablename__ = "account_days"
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    debits: Mapped[int] = mapped_column(BigInteger, default=0)
+    credits: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class EntryRow(Base):
+    __tablename__ = "entries"
+    __table_args__ = (UniqueConstraint("book_id", "reference"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(36), unique=True)
+    book_id: Mapped[int] = mapped_column(ForeignKey("books.id"))
+    reference: Mapped[str] = mapped_column(String(128))
+    effective_date: Mapped[date] = mapped_column(Date)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    description: Mapped[str | None] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(8))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id"))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class LineRow(Base):
+    """One line of an entry. The effective date is repeated here so that a statement page is one
+    index range scan from its cursor, whatever page it is."""
+
+    __tablename__ = "lines"
+    __table_args__ = (Index("lines_statement_order", "account_id", "effective_date", "entry_id", "position"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("entries.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    effective_date: Mapped[date] = mapped_column(Date)
+    side: Mapped[str] = mapped_column(String(6))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    memo: Mapped[str | None] = mapped_column(String(200))
+
+
+class ServerSecretRow(Base):
+    """Keys every worker shares (page-token signing), made once when the schema is created."""
+
+    __tablename__ = "server_secrets"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[bytes] = mapped_column(LargeBinary)

@@ -1,0 +1,341 @@
+"""The store: every read and write the use cases make, as SQL over one connection in one transaction.
+
+It turns rows into domain objects and back and holds no rules of its own. Locks are taken here,
+named by what the caller is about to do: `for_update` rows are about to change and must not change
+under us; a book read `for_posting` must not have its closed-through date moved until we commit.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from typing import Iterable, Sequence
+
+from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ..domain.currencies import currency
+from ..domain.model import (
+    Account,
+    AccountStatus,
+    Audit,
+    AccountType,
+    Book,
+    Entry,
+    EntryInput,
+    EntryStatus,
+    Line,
+    Posting,
+    Role,
+    Side,
+)
+from .orm import (
+    AccountDayRow,
+    AccountRow,
+    BookRow,
+    ClientRow,
+    EntryRow,
+    GrantRow,
+    LineRow,
+    PeriodCloseRow,
+    ServerSecretRow,
+)
+
+
+def utc(moment: datetime | None) -> datetime | None:
+    """SQLite hands timestamps back without a zone; every stored timestamp is UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class ClientRecord:
+    id: int
+    name: str
+    password_hash: str
+    system_admin: bool
+    disabled: bool
+
+
+@dataclass(frozen=True)
+class Caller:
+    """A client as one request sees it: who, and what role it holds on the book it asked about."""
+
+    client: ClientRecord
+    role: Role | None
+
+
+@dataclass(frozen=True)
+class StoredBook:
+    id: int
+    book: Book
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    entry: Entry
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class StatementRow:
+    entry_id: int
+    position: int
+    reference: str
+    effective_date: date
+    description: str | None
+    side: Side
+    amount: int
+
+
+_ACCOUNT_COLUMNS = (
+    AccountRow.id, AccountRow.code, AccountRow.name, AccountRow.type, AccountRow.currency, AccountRow.parent_code,
+    AccountRow.no_negative_balance, AccountRow.status, AccountRow.opened_at, AccountRow.posted_debits,
+    AccountRow.posted_credits, AccountRow.pending_debits, AccountRow.pending_credits,
+)
+
+
+class Store:
+    def __init__(self, connection: Connection):
+        self.connection = connection
+        self.dialect = connection.dialect.name
+        self._account_ids: dict[int, int] = {}
+
+    def _run(self, statement, parameters=None):
+        return self.connection.execute(statement, parameters) if parameters is not None else self.connection.execute(statement)
+
+    # --- clients and grants ---
+
+    def caller(self, name: str, book_code: str | None) -> Caller | None:
+        """The client named `name` with its role on `book_code`, in one query."""
+        role = select(GrantRow.role).join(BookRow, BookRow.id == GrantRow.book_id).where(
+            GrantRow.client_id == ClientRow.id, BookRow.code == book_code
+        ).scalar_subquery()
+        row = self._run(
+            select(ClientRow.id, ClientRow.name, ClientRow.password_hash, ClientRow.system_admin, ClientRow.disabled, role)
+            .where(ClientRow.name == name)
+        ).first()
+        if row is None:
+            return None
+        return Caller(ClientRecord(*row[:5]), Role[row[5]] if row[5] else None)
+
+    def client(self, name: str) -> ClientRecord | None:
+        row = self._run(
+            select(ClientRow.id, ClientRow.name, ClientRow.password_hash, ClientRow.system_admin, ClientRow.disabled)
+            .where(ClientRow.name == name)
+        ).first()
+        return ClientRecord(*row) if row else None
+
+    def add_client(self, name: str, password_hash: str, system_admin: bool, now: datetime) -> int:
+        return self._run(
+            insert(ClientRow).values(name=name, password_hash=password_hash, system_admin=system_admin,
+                                     disabled=False, created_at=now).returning(ClientRow.id)
+        ).scalar_one()
+
+    def disable_client(self, client_id: int) -> None:
+        self._run(update(ClientRow).where(ClientRow.id == client_id).values(disabled=True))
+
+    def clients(self) -> list[tuple[ClientRecord, list[tuple[str, Role]]]]:
+        rows = self._run(
+            select(ClientRow.id, ClientRow.name, ClientRow.password_hash, ClientRow.system_admin, ClientRow.disabled)
+            .order_by(ClientRow.name)
+        ).all()
+        grants = self._run(
+            select(GrantRow.client_id, BookRow.code, GrantRow.role).join(BookRow, BookRow.id == GrantRow.book_id)
+            .order_by(BookRow.code)
+        ).all()
+        by_client: dict[int, list[tuple[str, Role]]] = {}
+        for client_id, book_code, role in grants:
+            by_client.setdefault(client_id, []).append((book_code, Role[role]))
+        return [(ClientRecord(*row), by_client.get(row[0], [])) for row in rows]
+
+    def grant(self, client_id: int, book_id: int, role: Role) -> None:
+        """Sets the client's role on the book, replacing any earlier one."""
+        exists = self._run(
+            select(GrantRow.role).where(GrantRow.client_id == client_id, GrantRow.book_id == book_id)
+        ).first()
+        if exists:
+            self._run(update(GrantRow).where(GrantRow.client_id == client_id, GrantRow.book_id == book_id)
+                      .values(role=role.name))
+        else:
+            self._run(insert(GrantRow).values(client_id=client_id, book_id=book_id, role=role.name))
+
+    # --- books ---
+
+    def book(self, code: str, *, for_posting: bool = False, for_update: bool = False) -> StoredBook | None:
+        query = select(BookRow.id, BookRow.code, BookRow.name, BookRow.closed_through).where(BookRow.code == code)
+        if for_update:
+            query = query.with_for_update()
+        elif for_posting:
+            query = query.with_for_update(read=True)
+        row = self._run(query).first()
+        return StoredBook(row[0], Book(row[1], row[2], row[3])) if row else None
+
+    def add_book(self, book: Book, now: datetime, audit: Audit) -> int:
+        return self._run(
+            insert(BookRow).values(code=book.code, name=book.name, closed_through=book.closed_through, created_at=now,
+                                   created_by=audit.client_id, request_id=audit.request_id).returning(BookRow.id)
+        ).scalar_one()
+
+    def close_period(self, stored: StoredBook, now: datetime, audit: Audit) -> None:
+        through = stored.book.closed_through
+        self._run(update(BookRow).where(BookRow.id == stored.id).values(closed_through=through))
+        self._run(insert(PeriodCloseRow).values(book_id=stored.id, through_date=through, closed_at=now,
+                                                client_id=audit.client_id, request_id=audit.request_id))
+
+    def secret(self, name: str) -> bytes | None:
+        return self._run(select(ServerSecretRow.value).where(ServerSecretRow.name == name)).scalar()
+
+    # --- accounts ---
+
+    def _account(self, row) -> Account:
+        account = Account(
+            code=row.code, name=row.name, type=AccountType(row.type), currency=currency(row.currency),
+            parent_code=row.parent_code, no_negative_balance=row.no_negative_balance,
+            status=AccountStatus(row.status), opened_at=utc(row.opened_at), posted_debits=row.posted_debits,
+            posted_credits=row.posted_credits, pending_debits=row.pending_debits, pending_credits=row.pending_credits,
+        )
+        self._account_ids[id(account)] = row.id
+        return account
+
+    def account_id(self, account: Account) -> int:
+        return self._account_ids[id(account)]
+
+    def account(self, book_id: int, code: str, *, for_update: bool = False) -> Account | None:
+        query = select(*_ACCOUNT_COLUMNS).where(AccountRow.book_id == book_id, AccountRow.code == code)
+        if for_update:
+            query = query.with_for_update()
+        row = self._run(query).first()
+        return self._account(row) if row else None
+
+    def accounts_for_update(self, book_id: int, codes: Iterable[str]) -> dict[str, Account]:
+        """The accounts, locked in id order so that concurrent postings never wait on each other in a cycle."""
+        rows = self._run(
+            select(*_ACCOUNT_COLUMNS).where(AccountRow.book_id == book_id, AccountRow.code.in_(sorted(codes)))
+            .order_by(AccountRow.id).with_for_update()
+        ).all()
+        return {row.code: self._account(row) for row in rows}
+
+    def accounts(self, book_id: int, type: AccountType | None, code_prefix: str | None, after_code: str | None,
+                 limit: int) -> list[Account]:
+        query = select(*_ACCOUNT_COLUMNS).where(AccountRow.book_id == book_id)
+        if type is not None:
+            query = query.where(AccountRow.type == type.value)
+        if code_prefix:
+            query = query.where(AccountRow.code >= code_prefix, AccountRow.code < code_prefix + "\U0010ffff")
+        if after_code is not None:
+            query = query.where(AccountRow.code > after_code)
+        return [self._account(row) for row in self._run(query.order_by(AccountRow.code).limit(limit))]
+
+    def add_account(self, book_id: int, account: Account, audit: Audit) -> None:
+        self._run(insert(AccountRow).values(
+            book_id=book_id, code=account.code, name=account.name, type=account.type.value,
+            currency=account.currency.code, parent_code=account.parent_code,
+            no_negative_balance=account.no_negative_balance, status=account.status.value, opened_at=account.opened_at,
+            posted_debits=0, posted_credits=0, pending_debits=0, pending_credits=0,
+            created_by=audit.client_id, request_id=audit.request_id,
+        ))
+
+    def close_account(self, account: Account, now: datetime) -> None:
+        self._run(update(AccountRow).where(AccountRow.id == self.account_id(account))
+                  .values(status=account.status.value, closed_at=now))
+
+    def totals_as_of(self, account_ids: Sequence[int], as_of: date) -> dict[int, tuple[int, int]]:
+        """Posted (debits, credits) per account, counting entries effective on or before `as_of`."""
+        rows = self._run(
+            select(AccountDayRow.account_id, func.sum(AccountDayRow.debits), func.sum(AccountDayRow.credits))
+            .where(AccountDayRow.account_id.in_(account_ids), AccountDayRow.day <= as_of)
+            .group_by(AccountDayRow.account_id)
+        ).all()
+        return {account_id: (int(debits), int(credits)) for account_id, debits, credits in rows}
+
+    def book_accounts(self, book_id: int) -> list[Account]:
+        return [self._account(row) for row in self._run(
+            select(*_ACCOUNT_COLUMNS).where(AccountRow.book_id == book_id).order_by(AccountRow.code))]
+
+    # --- entries ---
+
+    def entry(self, book_id: int, reference: str) -> StoredEntry | None:
+        head = self._run(
+            select(EntryRow.id, EntryRow.public_id, EntryRow.reference, EntryRow.effective_date, EntryRow.recorded_at,
+                   EntryRow.description, EntryRow.status, EntryRow.fingerprint)
+            .where(EntryRow.book_id == book_id, EntryRow.reference == reference)
+        ).first()
+        if head is None:
+            return None
+        lines = self._run(
+            select(AccountRow.code, LineRow.side, LineRow.amount, AccountRow.currency, LineRow.memo)
+            .join(AccountRow, AccountRow.id == LineRow.account_id)
+            .where(LineRow.entry_id == head.id).order_by(LineRow.position)
+        ).all()
+        entry = Entry(
+            id=head.public_id, reference=head.reference, effective_date=head.effective_date,
+            recorded_at=utc(head.recorded_at), description=head.description, status=EntryStatus(head.status),
+            lines=tuple(Line(code, Side(side), currency(cur).to_decimal(amount), cur, memo)
+                        for code, side, amount, cur, memo in lines),
+        )
+        return StoredEntry(entry, head.fingerprint)
+
+    def add_entry(self, book_id: int, entry: EntryInput, postings: Sequence[Posting], now: datetime,
+                  audit: Audit) -> str:
+        """Writes the entry, its lines, the per-day totals and the accounts' new running totals;
+        returns the entry's public id."""
+        public_id = str(uuid.uuid4())
+        entry_id = self._run(insert(EntryRow).values(
+            public_id=public_id, book_id=book_id, reference=entry.reference,
+            effective_date=entry.effective_date, recorded_at=now, description=entry.description,
+            status=EntryStatus.POSTED.value, fingerprint=entry.fingerprint(),
+            client_id=audit.client_id, request_id=audit.request_id,
+        ).returning(EntryRow.id)).scalar_one()
+        self._run(insert(LineRow), [
+            dict(entry_id=entry_id, position=p.position, account_id=self.account_id(p.account),
+                 effective_date=entry.effective_date, side=p.side.value, amount=p.minor, memo=p.memo)
+            for p in postings
+        ])
+        day_totals: dict[int, list[int]] = {}
+        for p in postings:
+            totals = day_totals.setdefault(self.account_id(p.account), [0, 0])
+            totals[0 if p.side is Side.DEBIT else 1] += p.minor
+        self._add_day_totals(entry.effective_date, day_totals)
+        touched = {id(p.account): p.account for p in postings}.values()
+        self._run(
+            update(AccountRow.__table__).where(AccountRow.__table__.c.id == bindparam("account_id"))
+            .values(posted_debits=bindparam("debits"), posted_credits=bindparam("credits")),
+            [dict(account_id=self.account_id(a), debits=a.posted_debits, credits=a.posted_credits) for a in touched],
+        )
+        return public_id
+
+    def _add_day_totals(self, day: date, totals: dict[int, list[int]]) -> None:
+        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        statement = dialect_insert(AccountDayRow)
+        statement = statement.on_conflict_do_update(
+            index_elements=[AccountDayRow.account_id, AccountDayRow.day],
+            set_=dict(debits=AccountDayRow.debits + statement.excluded.debits,
+                      credits=AccountDayRow.credits + statement.excluded.credits),
+        )
+        for account_id, (debits, credits) in sorted(totals.items()):
+            self._run(statement.values(account_id=account_id, day=day, debits=debits, credits=credits))
+
+    def statement_rows(self, account_id: int, from_date: date, to_date: date,
+                       after: tuple[date, int, int] | None, limit: int) -> list[StatementRow]:
+        """Posted lines of the account in the date range, in (date, entry, position) order, after a cursor."""
+        query = (
+            select(LineRow.entry_id, LineRow.position, EntryRow.reference, LineRow.effective_date,
+                   EntryRow.description, LineRow.side, LineRow.amount)
+            .join(EntryRow, EntryRow.id == LineRow.entry_id)
+            .where(LineRow.account_id == account_id, LineRow.effective_date >= from_date,
+                   LineRow.effective_date <= to_date)
+        )
+        if after is not None:
+            query = query.where(
+                tuple_(LineRow.effective_date, LineRow.entry_id, LineRow.position) > tuple_(*after)
+                if self.dialect == "postgresql" else
+                or_(LineRow.effective_date > after[0],
+                    and_(LineRow.effective_date == after[0],
+                         or_(LineRow.entry_id > after[1],
+                             and_(LineRow.entry_id == after[1], LineRow.position > after[2]))))
+            )
+        query = query.order_by(LineRow.effective_date, LineRow.entry_id, LineRow.position).limit(limit)
+        return [StatementRow(r.entry_id, r.position, r.reference, r.effective_date, r.description, Side(r.side), r.amount)
+                for r in self._run(query)]

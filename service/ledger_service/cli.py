@@ -1,0 +1,149 @@
+"""`ledger-service`: run, migrate and administer the ledger. Every command reads LEDGER_DATABASE_URL."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from .adapters.database import Database
+from .domain.errors import LedgerError
+from .logs import configure
+from .service_layer import admin
+from .service_layer.passwords import generate_password
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def _serve(args, database: Database) -> int:
+    state = database.schema_state()
+    if state == "empty":
+        print("empty database: migrating it first", file=sys.stderr)
+        database.migrate()
+    elif state == "outdated":
+        print("the database schema is older than this release: run `ledger-service migrate` first", file=sys.stderr)
+        return EXIT_FAILED
+    database.dispose()
+    from .server import run
+
+    run(bind=args.bind, workers=args.workers)
+    return 0
+
+
+def _migrate(args, database: Database) -> int:
+    database.migrate()
+    print("database schema is up to date")
+    return 0
+
+
+def _books_create(args, database: Database) -> int:
+    admin.create_book(database, args.code, args.name)
+    print(f"book {args.code} created")
+    return 0
+
+
+def _read_password(from_stdin: bool) -> tuple[str, bool]:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n"), False
+    return generate_password(), True
+
+
+def _clients_add(args, database: Database) -> int:
+    password, generated = _read_password(args.password_stdin)
+    admin.add_client(database, args.name, password, args.system_admin, [admin.Grant.parse(g) for g in args.grant])
+    if generated:
+        print(password)
+    print(f"client {args.name} added", file=sys.stderr)
+    return 0
+
+
+def _clients_list(args, database: Database) -> int:
+    clients = admin.list_clients(database)
+    print(f"{'NAME':<24} {'SYSTEM ADMIN':<13} {'DISABLED':<9} GRANTS")
+    for client in clients:
+        grants = ", ".join(f"{g.book}:{g.role.name}" for g in client.grants) or "-"
+        print(f"{client.name:<24} {'yes' if client.system_admin else 'no':<13} "
+              f"{'yes' if client.disabled else 'no':<9} {grants}")
+    return 0
+
+
+def _clients_disable(args, database: Database) -> int:
+    admin.disable_client(database, args.name)
+    print(f"client {args.name} disabled")
+    return 0
+
+
+def _clients_grant(args, database: Database) -> int:
+    grant = admin.Grant.parse(args.grant)
+    admin.grant(database, args.name, grant)
+    print(f"client {args.name} is {grant.role.name} of book {grant.book}")
+    return 0
+
+
+def _contract_export(args, database: Database | None) -> int:
+    from .soap.contract import export
+    from .wsgi import contracts
+
+    for path in export(contracts(), Path(args.directory)):
+        print(path)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="ledger-service", description=__doc__)
+    commands = top.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the service under gunicorn (migrates an empty database first)")
+    serve.add_argument("--bind", default=os.environ.get("LEDGER_BIND", "127.0.0.1:8000"), metavar="HOST:PORT")
+    serve.add_argument("--workers", type=int, default=int(os.environ.get("LEDGER_WORKERS", "2")), metavar="N")
+    serve.set_defaults(run=_serve)
+
+    commands.add_parser("migrate", help="upgrade the database schema to this release").set_defaults(run=_migrate)
+
+    books = commands.add_parser("books", help="manage books").add_subparsers(dest="books", required=True)
+    create = books.add_parser("create", help="create a book")
+    create.add_argument("code")
+    create.add_argument("--name", required=True)
+    create.set_defaults(run=_books_create)
+
+    clients = commands.add_parser("clients", help="manage API clients").add_subparsers(dest="clients", required=True)
+    add = clients.add_parser("add", help="add a client; prints a generated password unless one comes on stdin")
+    add.add_argument("name")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    add.add_argument("--system-admin", action="store_true", help="may create books")
+    add.add_argument("--grant", action="append", default=[], metavar="BOOK:ROLE",
+                     help="role reader, poster or admin on a book; repeat for several")
+    add.set_defaults(run=_clients_add)
+    clients.add_parser("list", help="list clients and their grants").set_defaults(run=_clients_list)
+    disable = clients.add_parser("disable", help="refuse every further request of a client")
+    disable.add_argument("name")
+    disable.set_defaults(run=_clients_disable)
+    grant = clients.add_parser("grant", help="give a client a role on a book")
+    grant.add_argument("name")
+    grant.add_argument("grant", metavar="BOOK:ROLE")
+    grant.set_defaults(run=_clients_grant)
+
+    contract = commands.add_parser("contract", help="the WSDL contract").add_subparsers(dest="contract", required=True)
+    export = contract.add_parser("export", help="write the WSDL documents the service serves")
+    export.add_argument("--directory", default="wsdl")
+    export.set_defaults(run=_contract_export, no_database=True)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    configure("WARNING")
+    args = parser().parse_args(argv)
+    database = None if getattr(args, "no_database", False) else Database()
+    try:
+        return args.run(args, database)
+    except (admin.AdminError, LedgerError) as error:
+        print(f"ledger-service: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        if database is not None:
+            database.dispose()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The ledger's rules in plain Python: no Spyne, no SQLAlchemy."""

@@ -1,0 +1,56 @@
+"""The fault codes of the contract, and the one exception that carries them."""
+from __future__ import annotations
+
+from enum import Enum
+
+
+class FaultCode(str, Enum):
+    SchemaValidation = "SchemaValidation"
+    MalformedRequest = "MalformedRequest"
+    AuthenticationFailed = "AuthenticationFailed"
+    NotAuthorized = "NotAuthorized"
+    RateLimited = "RateLimited"
+    BookNotFound = "BookNotFound"
+    BookExists = "BookExists"
+    AccountNotFound = "AccountNotFound"
+    AccountExists = "AccountExists"
+    AccountClosed = "AccountClosed"
+    AccountNotEmpty = "AccountNotEmpty"
+    UnknownCurrency = "UnknownCurrency"
+    CurrencyMismatch = "CurrencyMismatch"
+    Unbalanced = "Unbalanced"
+    InvalidAmount = "InvalidAmount"
+    TooFewLines = "TooFewLines"
+    TooManyLines = "TooManyLines"
+    BatchTooLarge = "BatchTooLarge"
+    ReferenceConflict = "ReferenceConflict"
+    EntryNotFound = "EntryNotFound"
+    PeriodClosed = "PeriodClosed"
+    InsufficientBalance = "InsufficientBalance"
+    NotPending = "NotPending"
+    PendingExpired = "PendingExpired"
+    AlreadyReversed = "AlreadyReversed"
+    NotReversible = "NotReversible"
+    Unavailable = "Unavailable"
+    InternalError = "InternalError"
+
+    @property
+    def is_server_error(self) -> bool:
+        return self in (FaultCode.Unavailable, FaultCode.InternalError)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class LedgerError(Exception):
+    """A refusal the caller is told about: a contract fault code, a message, and where it applies."""
+
+    def __init__(self, code: FaultCode, message: str, field: str | None = None, index: int | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+        self.index = index
+
+    def __repr__(self) -> str:
+        return f"LedgerError({self.code.value}, {self.message!r}, field={self.field!r})"

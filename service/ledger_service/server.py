@@ -1,0 +1,39 @@
+"""Gunicorn, started from `ledger-service serve`: each worker builds its own application (and its own
+database pool) after the fork."""
+from __future__ import annotations
+
+import os
+
+from gunicorn.app.base import BaseApplication
+
+from .logs import configure
+
+
+class _Gunicorn(BaseApplication):
+    def __init__(self, options: dict):
+        self.options = options
+        super().__init__()
+
+    def load_config(self):
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        from .wsgi import create_app
+
+        configure("INFO")
+        return create_app()
+
+
+def run(bind: str, workers: int) -> None:
+    _Gunicorn({
+        "bind": bind,
+        "workers": workers,
+        "worker_class": "gthread",
+        "threads": int(os.environ.get("LEDGER_THREADS", "4")),
+        "timeout": 60,
+        "graceful_timeout": 30,
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": os.environ.get("LEDGER_LOG_LEVEL", "info").lower(),
+    }).run()

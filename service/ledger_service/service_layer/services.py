@@ -1,0 +1,296 @@
+"""The ledger's use cases. Each public method of `Ledger` is one use case in one transaction:
+authenticate the caller, check its grant on the book, apply the domain rules, write, commit."""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Callable
+
+from ..domain.currencies import currency
+from ..domain.errors import FaultCode, LedgerError
+from ..domain.model import (
+    Account,
+    AccountPage,
+    AccountSpec,
+    AccountStatus,
+    AccountType,
+    Audit,
+    Balance,
+    Book,
+    Entry,
+    EntryInput,
+    EntryStatus,
+    Line,
+    Role,
+    Statement,
+    StatementLine,
+    TrialBalance,
+    apply_postings,
+    open_account,
+    prepare_postings,
+    signed_balance,
+    statement_movement,
+    trial_balance,
+)
+from . import page_tokens
+from .passwords import PasswordVerifier
+
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+PAGE_TOKEN_KEY = "page-token-key"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What a request's WS-Security UsernameToken carried."""
+
+    username: str
+    password: str
+    password_type: str = "PasswordText"
+
+    def __repr__(self) -> str:
+        return f"Credentials({self.username!r}, {self.password_type})"
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    credentials: Credentials | None
+    request_id: str | None = None
+
+
+@dataclass
+class _Transaction:
+    """One attempt at a use case: the store, the request, and one clock reading for every row."""
+
+    ledger: "Ledger"
+    store: object
+    request: RequestContext
+    now: datetime
+    client_id: int | None = field(default=None)
+
+    @property
+    def audit(self) -> Audit:
+        return Audit(self.client_id, self.request.request_id)
+
+    def authenticate(self, book_code: str | None = None):
+        credentials = self.request.credentials
+        caller = self.store.caller(credentials.username, book_code) if credentials else None
+        if (caller is None or caller.client.disabled or credentials.password_type != "PasswordText"
+                or not self.ledger.passwords.verify(caller.client.name, credentials.password,
+                                                    caller.client.password_hash)):
+            raise LedgerError(FaultCode.AuthenticationFailed, "authentication failed")
+        self.client_id = caller.client.id
+        return caller
+
+    def book(self, code: str, role: Role, **lock):
+        """The book, if the caller holds `role` on it. A caller without a grant learns nothing about the
+        book, except a system administrator, who manages books and may learn that one does not exist."""
+        caller = self.authenticate(code)
+        if caller.role is None and caller.client.system_admin and self.store.book(code) is None:
+            raise LedgerError(FaultCode.BookNotFound, f"book {code} does not exist", "book")
+        if caller.role is None or caller.role < role:
+            raise LedgerError(FaultCode.NotAuthorized,
+                              f"client {caller.client.name} needs the {role.name} role on book {code}", "book")
+        return self.store.book(code, **lock)
+
+    def account(self, book_id: int, code: str, field: str, **lock) -> Account:
+        account = self.store.account(book_id, code, **lock)
+        if account is None:
+            raise LedgerError(FaultCode.AccountNotFound, f"account {code} does not exist", field)
+        return account
+
+
+def use_case(*, write: bool) -> Callable:
+    def decorate(method):
+        @functools.wraps(method)
+        def run(self: "Ledger", request: RequestContext, *args, **kwargs):
+            def attempt(store):
+                return method(self, _Transaction(self, store, request, self.clock()), *args, **kwargs)
+
+            return self.database.run(attempt, write=write)
+
+        return run
+
+    return decorate
+
+
+def _page_size(page_size: int | None) -> int:
+    if page_size is None:
+        return DEFAULT_PAGE_SIZE
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise LedgerError(FaultCode.SchemaValidation, f"pageSize must lie between 1 and {MAX_PAGE_SIZE}", "pageSize")
+    return page_size
+
+
+class Ledger:
+    def __init__(self, database, clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+        self.database = database
+        self.clock = clock
+        self.passwords = PasswordVerifier()
+        self._page_token_key: bytes | None = None
+
+    def _token_key(self, tx: _Transaction) -> bytes:
+        if self._page_token_key is None:
+            self._page_token_key = tx.store.secret(PAGE_TOKEN_KEY)
+        return self._page_token_key
+
+    # --- books ---
+
+    @use_case(write=True)
+    def create_book(self, tx: _Transaction, code: str, name: str) -> Book:
+        caller = tx.authenticate()
+        if not caller.client.system_admin:
+            raise LedgerError(FaultCode.NotAuthorized, "only a system administrator can create books")
+        if tx.store.book(code) is not None:
+            raise LedgerError(FaultCode.BookExists, f"book {code} already exists", "code")
+        book = Book(code, name)
+        book_id = tx.store.add_book(book, tx.now, tx.audit)
+        tx.store.grant(caller.client.id, book_id, Role.admin)
+        return book
+
+    @use_case(write=True)
+    def close_period(self, tx: _Transaction, book: str, through_date: date) -> Book:
+        stored = tx.book(book, Role.admin, for_update=True)
+        if stored.book.close_through(through_date, tx.now.date()):
+            tx.store.close_period(stored, tx.now, tx.audit)
+        return stored.book
+
+    # --- accounts ---
+
+    @use_case(write=True)
+    def open_account(self, tx: _Transaction, book: str, code: str, name: str, type: AccountType,
+                     currency_code: str, parent_code: str | None = None, no_negative_balance: bool = False) -> Account:
+        stored = tx.book(book, Role.admin)
+        spec = AccountSpec(code, name, type, currency(currency_code, "account.currency"), parent_code,
+                           no_negative_balance)
+        if tx.store.account(stored.id, code) is not None:
+            raise LedgerError(FaultCode.AccountExists, f"account {code} already exists in book {book}", "account.code")
+        parent = tx.store.account(stored.id, parent_code) if parent_code else None
+        account = open_account(spec, parent, tx.now)
+        tx.store.add_account(stored.id, account, tx.audit)
+        return account
+
+    @use_case(write=False)
+    def get_account(self, tx: _Transaction, book: str, code: str) -> Account:
+        return tx.account(tx.book(book, Role.reader).id, code, "code")
+
+    @use_case(write=False)
+    def list_accounts(self, tx: _Transaction, book: str, type: AccountType | None = None,
+                      code_prefix: str | None = None, page_size: int | None = None,
+                      page_token: str | None = None) -> AccountPage:
+        stored = tx.book(book, Role.reader)
+        limit = _page_size(page_size)
+        query = {"kind": "accounts", "book": book, "type": type.value if type else None, "prefix": code_prefix}
+        after = page_tokens.decode(self._token_key(tx), query, page_token)["code"] if page_token else None
+        accounts = tx.store.accounts(stored.id, type, code_prefix, after, limit + 1)
+        token = None
+        if len(accounts) > limit:
+            accounts = accounts[:limit]
+            token = page_tokens.encode(self._token_key(tx), query, {"code": accounts[-1].code})
+        return AccountPage(tuple(accounts), token)
+
+    @use_case(write=True)
+    def close_account(self, tx: _Transaction, book: str, code: str) -> Account:
+        stored = tx.book(book, Role.admin)
+        account = tx.account(stored.id, code, "code", for_update=True)
+        if account.status is AccountStatus.OPEN:
+            account.close()
+            tx.store.close_account(account, tx.now)
+        return account
+
+    # --- entries ---
+
+    @use_case(write=True)
+    def post_entry(self, tx: _Transaction, book: str, entry: EntryInput) -> Entry:
+        stored = tx.book(book, Role.poster, for_posting=True)
+        existing = tx.store.entry(stored.id, entry.reference)
+        if existing is not None:
+            if existing.fingerprint != entry.fingerprint():
+                raise LedgerError(FaultCode.ReferenceConflict,
+                                  f"reference {entry.reference} was already used for a different entry",
+                                  "entry.reference")
+            return existing.entry
+        accounts = tx.store.accounts_for_update(stored.id, entry.account_codes)
+        postings = prepare_postings(stored.book, entry, accounts)
+        apply_postings(postings)
+        entry_id = tx.store.add_entry(stored.id, entry, postings, tx.now, tx.audit)
+        return Entry(
+            id=entry_id, reference=entry.reference, effective_date=entry.effective_date, recorded_at=tx.now,
+            description=entry.description, status=EntryStatus.POSTED,
+            lines=tuple(Line(p.account.code, p.side, p.account.currency.to_decimal(p.minor), p.account.currency.code,
+                             p.memo) for p in postings),
+        )
+
+    @use_case(write=False)
+    def get_entry(self, tx: _Transaction, book: str, reference: str) -> Entry:
+        stored = tx.store.entry(tx.book(book, Role.reader).id, reference)
+        if stored is None:
+            raise LedgerError(FaultCode.EntryNotFound, f"no entry has reference {reference}", "reference")
+        return stored.entry
+
+    # --- reports ---
+
+    @use_case(write=False)
+    def get_balance(self, tx: _Transaction, book: str, account: str, as_of: date | None = None) -> Balance:
+        found = tx.account(tx.book(book, Role.reader).id, account, "account")
+        if as_of is None:
+            return Balance.of(found)
+        return Balance.of(self._as_of(tx, found, as_of), as_of)
+
+    def _as_of(self, tx: _Transaction, account: Account, as_of: date) -> Account:
+        """The account with its posted totals as they stood at the end of `as_of`, nothing pending."""
+        account_id = tx.store.account_id(account)
+        debits, credits = tx.store.totals_as_of([account_id], as_of).get(account_id, (0, 0))
+        account.posted_debits, account.posted_credits = debits, credits
+        account.pending_debits = account.pending_credits = 0
+        return account
+
+    @use_case(write=False)
+    def get_statement(self, tx: _Transaction, book: str, account: str, from_date: date, to_date: date,
+                      page_size: int | None = None, page_token: str | None = None) -> Statement:
+        found = tx.account(tx.book(book, Role.reader).id, account, "account")
+        if from_date > to_date:
+            raise LedgerError(FaultCode.SchemaValidation, "fromDate must not be after toDate", "toDate")
+        limit = _page_size(page_size)
+        account_id = tx.store.account_id(found)
+        totals = tx.store.totals_as_of([account_id], to_date)
+        closing = signed_balance(found.normal_side, *totals.get(account_id, (0, 0)))
+        opening = 0
+        if from_date > date.min:
+            before = tx.store.totals_as_of([account_id], from_date - timedelta(days=1))
+            opening = signed_balance(found.normal_side, *before.get(account_id, (0, 0)))
+        query = {"kind": "statement", "book": book, "account": account,
+                 "from": from_date.isoformat(), "to": to_date.isoformat()}
+        cursor, running = None, opening
+        if page_token:
+            position = page_tokens.decode(self._token_key(tx), query, page_token)
+            cursor = (date.fromisoformat(position["date"]), position["entry"], position["line"])
+            running = position["running"]
+        rows = tx.store.statement_rows(account_id, from_date, to_date, cursor, limit + 1)
+        lines = []
+        for row in rows[:limit]:
+            running += statement_movement(found.normal_side, row.side, row.amount)
+            lines.append(StatementLine(row.reference, row.effective_date, row.description, row.side,
+                                       found.currency.to_decimal(row.amount), found.currency.to_decimal(running)))
+        token = None
+        if len(rows) > limit:
+            last = rows[limit - 1]
+            token = page_tokens.encode(self._token_key(tx), query, {
+                "date": last.effective_date.isoformat(), "entry": last.entry_id, "line": last.position,
+                "running": running})
+        to_decimal = found.currency.to_decimal
+        return Statement(found.code, found.currency.code, from_date, to_date, to_decimal(opening), to_decimal(closing),
+                         tuple(lines), token)
+
+    @use_case(write=False)
+    def get_trial_balance(self, tx: _Transaction, book: str, as_of: date | None = None) -> TrialBalance:
+        accounts = tx.store.book_accounts(tx.book(book, Role.reader).id)
+        if as_of is None:
+            positions = [(a, a.posted_debits, a.posted_credits) for a in accounts
+                         if a.status is AccountStatus.OPEN or a.balance]
+        else:
+            totals = tx.store.totals_as_of([tx.store.account_id(a) for a in accounts], as_of)
+            positions = [(a, *totals[tx.store.account_id(a)]) if tx.store.account_id(a) in totals else (a, 0, 0)
+                         for a in accounts if a.opened_at.date() <= as_of or tx.store.account_id(a) in totals]
+        return trial_balance(as_of, positions)

@@ -1,0 +1,91 @@
+"""The WSDL documents the service serves, built from the Spyne services and corrected where Spyne's
+defaults differ from the contract rules; and the XML Schema requests are validated against, taken
+from those very documents so the two cannot disagree.
+
+Corrections: portType operations lose `parameterOrder` (it names the element, not the part, once
+parts are called `parameters`, and wsimport warns on it); global elements that no message uses
+are dropped (they only add classes to generated clients); unused namespace declarations go; the
+wsdl:service comes last, where readers of WSDL 1.1 expect it; and the schema's declarations are
+sorted, because Spyne emits them in set order, which changes from one process to the next.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from lxml import etree
+from spyne import Application
+from spyne.interface.wsdl import Wsdl11
+
+from .types import NAMESPACE
+
+WSDL = "http://schemas.xmlsoap.org/wsdl/"
+XSD = "http://www.w3.org/2001/XMLSchema"
+SOAP11_BINDING = "http://schemas.xmlsoap.org/wsdl/soap/"
+SOAP12_BINDING = "http://schemas.xmlsoap.org/wsdl/soap12/"
+# The address written into the committed copies in wsdl/; a live service writes its own.
+PLACEHOLDER_BASE = "http://localhost:8000"
+SOAP_OVER_HTTP = "http://schemas.xmlsoap.org/soap/http"
+ENDPOINTS = {"soap11": "/v1/soap11", "soap12": "/v1/soap12"}
+_QNAME_PREFIXES = ["xs", "tns", "wsdl", "wsdlsoap11", "wsdlsoap12"]
+_DECLARATION_ORDER = [f"{{{XSD}}}{kind}" for kind in ("import", "simpleType", "complexType", "element")]
+
+
+def _w(name: str) -> str:
+    return f"{{{WSDL}}}{name}"
+
+
+def _xs(name: str) -> str:
+    return f"{{{XSD}}}{name}"
+
+
+def _correct(document: etree._Element) -> None:
+    for operation in document.iter(_w("operation")):
+        operation.attrib.pop("parameterOrder", None)
+    used = {part.get("element").split(":", 1)[-1] for part in document.iter(_w("part"))}
+    for schema in document.iter(_xs("schema")):
+        for element in schema.findall(_xs("element")):
+            if element.get("name") not in used:
+                schema.remove(element)
+        declarations = sorted(schema, key=lambda child: (_DECLARATION_ORDER.index(child.tag), child.get("name")))
+        schema[:] = declarations
+    for service in document.findall(_w("service")):
+        document.remove(service)
+        document.append(service)
+    etree.cleanup_namespaces(document, keep_ns_prefixes=_QNAME_PREFIXES)
+
+
+@dataclass(frozen=True)
+class Contract:
+    """One binding's WSDL, with its address left to fill in per request."""
+
+    document: bytes
+
+    def wsdl(self, address: str) -> bytes:
+        return self.document.replace(PLACEHOLDER_BASE.encode(), address.encode(), 1)
+
+    def schema(self) -> etree.XMLSchema:
+        types = etree.fromstring(self.document).find(f"{_w('types')}/{_xs('schema')}")
+        return etree.XMLSchema(etree.fromstring(etree.tostring(types)))
+
+
+def build_contract(app: Application, path: str) -> Contract:
+    # Spyne takes the binding's transport from the server wrapping the app, and writes a
+    # placeholder without one; the contract is SOAP over HTTP whoever builds it.
+    app.transport = SOAP_OVER_HTTP
+    wsdl = Wsdl11(app.interface)
+    wsdl.build_interface_document(PLACEHOLDER_BASE + path)
+    document = etree.fromstring(wsdl.get_interface_document())
+    _correct(document)
+    text = etree.tostring(document, pretty_print=True, xml_declaration=True, encoding="UTF-8")
+    return Contract(text)
+
+
+def export(contracts: dict[str, Contract], directory: Path) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, contract in contracts.items():
+        target = directory / f"{name}.wsdl"
+        target.write_bytes(contract.document)
+        written.append(target)
+    return written

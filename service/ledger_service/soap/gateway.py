@@ -1,0 +1,61 @@
+"""One SOAP endpoint: answers ?wsdl, and for a POST does everything transport-level before Spyne
+dispatches the operation: read, parse, check and validate the envelope, and pick out credentials.
+Anything refused here gets its fault envelope without Spyne ever seeing the request."""
+from __future__ import annotations
+
+from spyne import Application
+from spyne.server.wsgi import WsgiApplication
+
+from ..service_layer.services import RequestContext
+from .contract import Contract
+from .envelope import Limits, RequestRefused, credentials, malformed, parse, payload, read_body, validate
+from .faults import SOAP11_ENV, fault_envelope, http_status
+from .operations import LEDGER, REQUEST
+from .protocol import ENVELOPE, FAULT_CODE
+
+CONTENT_TYPES = {SOAP11_ENV: "text/xml; charset=utf-8"}
+SOAP12_CONTENT_TYPE = "application/soap+xml; charset=utf-8"
+ACCEPTED_CONTENT_TYPES = {"text/xml", "application/soap+xml", "application/xml"}
+
+
+def _base_url(environ: dict) -> str:
+    host = environ.get("HTTP_HOST") or f"{environ['SERVER_NAME']}:{environ['SERVER_PORT']}"
+    return f"{environ.get('wsgi.url_scheme', 'http')}://{host}"
+
+
+class SoapEndpoint:
+    def __init__(self, app: Application, contract: Contract, envelope_ns: str, ledger, limits: Limits):
+        self.spyne = WsgiApplication(app)
+        self.contract = contract
+        self.schema = contract.schema()
+        self.envelope_ns = envelope_ns
+        self.content_type = CONTENT_TYPES.get(envelope_ns, SOAP12_CONTENT_TYPE)
+        self.ledger = ledger
+        self.limits = limits
+        self.operations = frozenset(app.interface.service_method_map)
+
+    def __call__(self, environ: dict, start_response):
+        method = environ["REQUEST_METHOD"]
+        if method == "GET" and environ.get("QUERY_STRING", "").lower().split("=")[0] == "wsdl":
+            document = self.contract.wsdl(_base_url(environ))
+            start_response("200 OK", [("Content-Type", "text/xml; charset=utf-8"),
+                                      ("Content-Length", str(len(document)))])
+            return [document]
+        try:
+            if method != "POST":
+                raise malformed(f"send SOAP requests with POST (GET {environ.get('PATH_INFO')}?wsdl for the contract)")
+            media_type = environ.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
+            if media_type not in ACCEPTED_CONTENT_TYPES:
+                raise malformed(f"content type {media_type or '(none)'} is not XML; send {self.content_type}")
+            root = parse(read_body(environ, self.limits), self.envelope_ns, self.limits)
+            validate(self.schema, payload(root, self.envelope_ns), self.operations)
+        except RequestRefused as refused:
+            environ[FAULT_CODE] = refused.error.code.value
+            document = fault_envelope(self.envelope_ns, refused.error, refused.soap_code)
+            start_response(http_status(refused.error), [("Content-Type", self.content_type),
+                                                        ("Content-Length", str(len(document)))])
+            return [document]
+        environ[ENVELOPE] = root
+        environ[LEDGER] = self.ledger
+        environ[REQUEST] = RequestContext(credentials(root, self.envelope_ns), environ.get("ledger.request_id"))
+        return self.spyne.handle_rpc(environ, start_response)

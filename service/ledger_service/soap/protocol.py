@@ -1,0 +1,33 @@
+"""Spyne's SOAP protocols, taking the envelope the gateway already parsed and checked, and writing
+faults with the one fault writer."""
+from __future__ import annotations
+
+from spyne.protocol.soap import Soap11, Soap12
+
+from .faults import as_ledger_error, fault_element, http_status
+
+ENVELOPE = "ledger.envelope"
+FAULT_CODE = "ledger.fault_code"
+
+
+class _GatewayParsed:
+    ns_soap_env: str
+
+    def create_in_document(self, ctx, charset=None):
+        ctx.in_document = (ctx.transport.req_env[ENVELOPE], {})
+
+    def fault_to_parent(self, ctx, cls, inst, parent, ns, *args, **kwargs):
+        error = as_ledger_error(inst)
+        ctx.transport.req_env[FAULT_CODE] = error.code.value
+        parent.append(fault_element(self.ns_soap_env, error))
+
+    def fault_to_http_response_code(self, fault):
+        return http_status(as_ledger_error(fault))
+
+
+class LedgerSoap11(_GatewayParsed, Soap11):
+    pass
+
+
+class LedgerSoap12(_GatewayParsed, Soap12):
+    pass

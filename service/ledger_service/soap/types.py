@@ -1,0 +1,210 @@
+"""The v1 contract's types, as Spyne models, in the schema order SPEC section 3 gives.
+
+Every field is declared `required` (minOccurs=1, not nillable) or `optional` (minOccurs=0, not
+nillable): Spyne's default of minOccurs=0 nillable=true everywhere would make every generated
+Java or C# field nullable. Restricted simple types are named, so that each appears once in the
+schema instead of once per field that uses it.
+"""
+from __future__ import annotations
+
+from spyne import Array, Boolean, ComplexModel, Date, DateTime, Decimal, Enum, Integer32, Unicode
+from spyne.model import ModelBase
+
+NAMESPACE = "urn:soap-ledger:v1"
+
+
+def _keep_name(model) -> dict:
+    """Customizing a named restricted type would otherwise make Spyne copy it under a generated name."""
+    name = model.__type_name__
+    if model.__extends__ is None or name is None or name is ModelBase.Empty:
+        return {}
+    return {"type_name": name, "__namespace__": model.__namespace__}
+
+
+def required(model):
+    return model.customize(min_occurs=1, nillable=False, **_keep_name(model))
+
+
+def optional(model):
+    return model.customize(min_occurs=0, nillable=False, **_keep_name(model))
+
+
+def _text(name: str, max_len: int, pattern: str | None = None):
+    restrictions = {"min_len": 1, "max_len": max_len}
+    if pattern:
+        restrictions["pattern"] = pattern
+    return Unicode(type_name=name, __namespace__=NAMESPACE, **restrictions)
+
+
+Code = _text("Code", 64, r"[A-Za-z0-9][A-Za-z0-9_.:\-]*")
+Name = _text("Name", 200)
+Reference = _text("Reference", 128, r"[!-~]+")
+Description = _text("Description", 500)
+Memo = _text("Memo", 200)
+CurrencyCode = _text("CurrencyCode", 3, "[A-Z]{3}")
+PageToken = _text("PageToken", 1000)
+PageSize = Integer32(ge=1, le=1000, type_name="PageSize", __namespace__=NAMESPACE)
+# Amounts are written in plain notation with the currency's exact places; never 1E+2.
+Money = Decimal(str_format="{:f}")
+
+AccountType = Enum("ASSET", "EXPENSE", "LIABILITY", "EQUITY", "INCOME", type_name="AccountType").customize(
+    __namespace__=NAMESPACE)
+Side = Enum("DEBIT", "CREDIT", type_name="Side").customize(__namespace__=NAMESPACE)
+EntryStatus = Enum("POSTED", "PENDING", "VOIDED", "EXPIRED", type_name="EntryStatus").customize(
+    __namespace__=NAMESPACE)
+AccountStatus = Enum("OPEN", "CLOSED", type_name="AccountStatus").customize(__namespace__=NAMESPACE)
+
+
+class _Model(ComplexModel):
+    __namespace__ = NAMESPACE
+
+
+def _list_of(item, member_name: str):
+    return required(Array(required(item), member_name=member_name))
+
+
+class Book(_Model):
+    _type_info = [
+        ("code", required(Code)),
+        ("name", required(Name)),
+        ("closedThrough", optional(Date)),
+    ]
+
+
+class AccountInput(_Model):
+    _type_info = [
+        ("code", required(Code)),
+        ("name", required(Name)),
+        ("type", required(AccountType)),
+        ("currency", required(CurrencyCode)),
+        ("parentCode", optional(Code)),
+        ("noNegativeBalance", optional(Boolean)),
+    ]
+
+
+class Account(_Model):
+    _type_info = [
+        ("code", required(Code)),
+        ("name", required(Name)),
+        ("type", required(AccountType)),
+        ("currency", required(CurrencyCode)),
+        ("parentCode", optional(Code)),
+        ("noNegativeBalance", required(Boolean)),
+        ("status", required(AccountStatus)),
+        ("openedAt", required(DateTime)),
+    ]
+
+
+class AccountPage(_Model):
+    _type_info = [
+        ("accounts", _list_of(Account, "account")),
+        ("nextPageToken", optional(PageToken)),
+    ]
+
+
+class LineInput(_Model):
+    _type_info = [
+        ("account", required(Code)),
+        ("side", required(Side)),
+        ("amount", required(Decimal)),
+        ("memo", optional(Memo)),
+    ]
+
+
+class EntryInput(_Model):
+    _type_info = [
+        ("reference", required(Reference)),
+        ("effectiveDate", required(Date)),
+        ("description", optional(Description)),
+        ("lines", _list_of(LineInput, "line")),
+    ]
+
+
+class Line(_Model):
+    _type_info = [
+        ("account", required(Code)),
+        ("side", required(Side)),
+        ("amount", required(Money)),
+        ("currency", required(CurrencyCode)),
+        ("memo", optional(Memo)),
+    ]
+
+
+class Entry(_Model):
+    _type_info = [
+        ("id", required(Unicode)),
+        ("reference", required(Reference)),
+        ("effectiveDate", required(Date)),
+        ("recordedAt", required(DateTime)),
+        ("description", optional(Description)),
+        ("status", required(EntryStatus)),
+        ("lines", _list_of(Line, "line")),
+        ("pendingExpiresAt", optional(DateTime)),
+        ("reversalOf", optional(Reference)),
+        ("reversedBy", optional(Reference)),
+    ]
+
+
+class Balance(_Model):
+    _type_info = [
+        ("account", required(Code)),
+        ("currency", required(CurrencyCode)),
+        ("asOf", optional(Date)),
+        ("postedDebits", required(Money)),
+        ("postedCredits", required(Money)),
+        ("pendingDebits", required(Money)),
+        ("pendingCredits", required(Money)),
+        ("balance", required(Money)),
+        ("availableBalance", required(Money)),
+    ]
+
+
+class StatementLine(_Model):
+    _type_info = [
+        ("reference", required(Reference)),
+        ("effectiveDate", required(Date)),
+        ("description", optional(Description)),
+        ("side", required(Side)),
+        ("amount", required(Money)),
+        ("runningBalance", required(Money)),
+    ]
+
+
+class Statement(_Model):
+    _type_info = [
+        ("account", required(Code)),
+        ("currency", required(CurrencyCode)),
+        ("fromDate", required(Date)),
+        ("toDate", required(Date)),
+        ("openingBalance", required(Money)),
+        ("closingBalance", required(Money)),
+        ("lines", _list_of(StatementLine, "line")),
+        ("nextPageToken", optional(PageToken)),
+    ]
+
+
+class TrialBalanceRow(_Model):
+    _type_info = [
+        ("account", required(Code)),
+        ("name", required(Name)),
+        ("type", required(AccountType)),
+        ("currency", required(CurrencyCode)),
+        ("debit", required(Money)),
+        ("credit", required(Money)),
+    ]
+
+
+class CurrencyTotal(_Model):
+    _type_info = [
+        ("currency", required(CurrencyCode)),
+        ("debit", required(Money)),
+        ("credit", required(Money)),
+    ]
+
+
+class TrialBalance(_Model):
+    _type_info = [
+        ("asOf", optional(Date)),
+        ("rows", _list_of(TrialBalanceRow, "row")),
+        ("totals", _list_of(CurrencyTotal, "total")),
+    ]

@@ -1,0 +1,100 @@
+"""The WSGI application: both SOAP endpoints, /healthz, a request id on every response, and one
+log line per request."""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+
+from spyne import Application
+
+from .adapters.database import Database
+from .domain.errors import FaultCode, LedgerError
+from .service_layer.services import Ledger
+from .soap.contract import ENDPOINTS, Contract, build_contract
+from .soap.envelope import Limits
+from .soap.faults import SOAP11_ENV, SOAP12_ENV, fault_envelope
+from .soap.gateway import SoapEndpoint
+from .soap.operations import LedgerService
+from .soap.protocol import FAULT_CODE, LedgerSoap11, LedgerSoap12
+from .soap.types import NAMESPACE
+
+log = logging.getLogger("ledger_service.requests")
+REQUEST_ID = "ledger.request_id"
+_CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._\-]{1,64}")
+PROTOCOLS = {"soap11": (LedgerSoap11, SOAP11_ENV), "soap12": (LedgerSoap12, SOAP12_ENV)}
+
+
+def spyne_application(binding: str) -> Application:
+    protocol = PROTOCOLS[binding][0]
+    return Application([LedgerService], tns=NAMESPACE, name="Ledger", in_protocol=protocol(),
+                       out_protocol=protocol())
+
+
+def contracts() -> dict[str, Contract]:
+    """The WSDL of each binding, as the service serves it and as wsdl/ holds it."""
+    return {binding: build_contract(spyne_application(binding), path) for binding, path in ENDPOINTS.items()}
+
+
+class LedgerApplication:
+    def __init__(self, database: Database | None = None, limits: Limits | None = None):
+        self.database = database or Database()
+        self.ledger = Ledger(self.database)
+        limits = limits or Limits.from_environment()
+        self.routes = {
+            path: SoapEndpoint(spyne_application(binding), build_contract(spyne_application(binding), path),
+                               PROTOCOLS[binding][1], self.ledger, limits)
+            for binding, path in ENDPOINTS.items()
+        }
+
+    def __call__(self, environ: dict, start_response):
+        started = time.perf_counter()
+        offered = environ.get("HTTP_X_REQUEST_ID", "")
+        request_id = offered if _CLIENT_REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
+        environ[REQUEST_ID] = request_id
+        status_seen = []
+
+        def start(status, headers, exc_info=None):
+            status_seen.append(status)
+            return start_response(status, headers + [("X-Request-Id", request_id)], exc_info)
+
+        try:
+            return self._route(environ, start)
+        finally:
+            log.info(json.dumps({
+                "request_id": request_id, "method": environ.get("REQUEST_METHOD"), "path": environ.get("PATH_INFO"),
+                "operation": environ.get("ledger.operation"), "status": int(status_seen[0][:3]) if status_seen else None,
+                "fault": environ.get(FAULT_CODE), "ms": round((time.perf_counter() - started) * 1000, 2),
+            }))
+
+    def _route(self, environ, start):
+        path = environ.get("PATH_INFO", "")
+        endpoint = self.routes.get(path.rstrip("/") or path)
+        if endpoint is not None:
+            try:
+                return endpoint(environ, start)
+            except Exception:
+                log.exception("request %s failed outside any operation", environ[REQUEST_ID])
+                error = LedgerError(FaultCode.InternalError,
+                                    f"the ledger could not complete the request; quote request id {environ[REQUEST_ID]}")
+                environ[FAULT_CODE] = error.code.value
+                body = fault_envelope(endpoint.envelope_ns, error)
+                start("500 Internal Server Error", [("Content-Type", endpoint.content_type),
+                                                    ("Content-Length", str(len(body)))], None)
+                return [body]
+        if path == "/healthz":
+            healthy = self.database.ping()
+            body = json.dumps({"status": "ok" if healthy else "unavailable"}).encode()
+            start("200 OK" if healthy else "503 Service Unavailable",
+                  [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
+        body = f"no such resource; the SOAP endpoints are {', '.join(ENDPOINTS.values())}\n".encode()
+        start("404 Not Found", [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))])
+        return [body]
+
+
+def create_app() -> LedgerApplication:
+    """Gunicorn's entry point (`ledger_service.wsgi:create_app()`)."""
+    return LedgerApplication()

@@ -1,0 +1,277 @@
+"""Test harness: real gunicorn servers on real databases, called over real HTTP with zeep.
+
+Every server is `ledger-service serve` in a subprocess, on a fresh SQLite file or a fresh
+PostgreSQL database. Tests isolate themselves by working in a book of their own.
+
+PostgreSQL: LEDGER_TEST_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/postgres) names
+a server where databases can be created. If it does not answer, PostgreSQL tests are skipped,
+unless LEDGER_REQUIRE_POSTGRES=1, as in CI, where they fail instead.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+import pytest
+import requests
+from zeep import Client, Settings
+from zeep.exceptions import Fault
+from zeep.transports import Transport
+from zeep.wsse.username import UsernameToken
+
+from ledger_service.adapters.database import Database
+from ledger_service.domain.model import Role
+from ledger_service.service_layer import admin
+
+POSTGRES_URL = os.environ.get("LEDGER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REQUIRE_POSTGRES = os.environ.get("LEDGER_REQUIRE_POSTGRES") == "1"
+ADMIN, ADMIN_PASSWORD = "admin", "admin-secret"
+WSSE_NS = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+SOAP_ENV = {"11": "http://schemas.xmlsoap.org/soap/envelope/", "12": "http://www.w3.org/2003/05/soap-envelope"}
+CONTENT_TYPE = {"11": "text/xml; charset=utf-8", "12": "application/soap+xml; charset=utf-8"}
+TNS = "urn:soap-ledger:v1"
+_names = itertools.count(1)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{next(_names)}x{uuid.uuid4().hex[:6]}"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+# --- databases ---
+
+def _postgres_available() -> str | None:
+    try:
+        with psycopg.connect(POSTGRES_URL, connect_timeout=3):
+            return None
+    except psycopg.Error as error:
+        return str(error)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    problem = _postgres_available()
+    if problem:
+        if REQUIRE_POSTGRES:
+            pytest.fail(f"PostgreSQL is required (LEDGER_REQUIRE_POSTGRES=1) but does not answer: {problem}")
+        pytest.skip(f"PostgreSQL not available: {problem}")
+    return POSTGRES_URL
+
+
+class PostgresDatabases:
+    """Creates throwaway databases on the test PostgreSQL server and drops them afterwards."""
+
+    def __init__(self, server_url: str):
+        self.server_url = server_url
+        self.created: list[str] = []
+
+    def create(self) -> str:
+        name = f"ledger_test_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(self.server_url, autocommit=True) as connection:
+            connection.execute(f'CREATE DATABASE "{name}"')
+        self.created.append(name)
+        return self.server_url.rsplit("/", 1)[0] + "/" + name
+
+    def drop_all(self) -> None:
+        with psycopg.connect(self.server_url, autocommit=True) as connection:
+            for name in self.created:
+                connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_databases(postgres_server):
+    databases = PostgresDatabases(postgres_server)
+    yield databases
+    databases.drop_all()
+
+
+def database_url(kind: str, request, tmp_path_factory) -> str:
+    if kind == "postgres":
+        return request.getfixturevalue("postgres_databases").create()
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'ledger.db'}"
+
+
+# --- servers ---
+
+def cli(*args: str, env: dict | None = None, input: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ledger_service.cli", *args], input=input, text=True,
+                          capture_output=True, env={**os.environ, **(env or {})}, timeout=120)
+
+
+@dataclass
+class LiveServer:
+    database_url: str
+    workers: int = 2
+    extra_env: dict = field(default_factory=dict)
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def endpoint(self, version: str = "11") -> str:
+        return f"{self.url}/v1/soap{version}"
+
+    @property
+    def env(self) -> dict:
+        return {**os.environ, "LEDGER_DATABASE_URL": self.database_url, **self.extra_env}
+
+    def start(self, log_dir: Path) -> "LiveServer":
+        self.log_path = log_dir / f"server-{self.port}.log"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "ledger_service.cli", "serve", "--bind", f"127.0.0.1:{self.port}",
+             "--workers", str(self.workers)],
+            env=self.env, stdout=self.log_path.open("wb"), stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log()}")
+            try:
+                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"server did not become healthy:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path else ""
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    # --- administration, through the same service layer the CLI uses ---
+
+    def database(self) -> Database:
+        return Database(self.database_url)
+
+    def add_client(self, name: str | None = None, password: str = "secret", *, system_admin: bool = False,
+                   grants: dict[str, str] | None = None) -> tuple[str, str]:
+        name = name or unique("client")
+        database = self.database()
+        try:
+            admin.add_client(database, name, password, system_admin,
+                             [admin.Grant(book, Role[role]) for book, role in (grants or {}).items()])
+        finally:
+            database.dispose()
+        return name, password
+
+    def zeep(self, username: str = ADMIN, password: str = ADMIN_PASSWORD, version: str = "11") -> Client:
+        transport = Transport(timeout=60, operation_timeout=60)
+        return Client(f"{self.endpoint(version)}?wsdl", wsse=UsernameToken(username, password), transport=transport,
+                      settings=Settings(strict=True))
+
+    def new_book(self, version: str = "11", **accounts) -> "Book":
+        """A fresh book created by the admin over SOAP, with accounts opened by keyword:
+        name=(type, currency[, noNegativeBalance])."""
+        code = unique("B")
+        service = self.zeep(version=version).service
+        service.CreateBook(code, f"Book {code}")
+        for account_code, spec in accounts.items():
+            kind, currency, *guard = spec
+            service.OpenAccount(code, {"code": account_code, "name": account_code.title(), "type": kind,
+                                       "currency": currency, "noNegativeBalance": bool(guard and guard[0])})
+        return Book(self, code, service)
+
+
+def start_server(request, tmp_path_factory, kind: str, workers: int = 2, extra_env: dict | None = None) -> LiveServer:
+    url = database_url(kind, request, tmp_path_factory)
+    result = cli("migrate", env={"LEDGER_DATABASE_URL": url})
+    assert result.returncode == 0, result.stderr
+    server = LiveServer(url, workers=workers, extra_env=extra_env or {})
+    server.add_client(ADMIN, ADMIN_PASSWORD, system_admin=True)
+    server.start(tmp_path_factory.mktemp("logs"))
+    request.addfinalizer(server.stop)
+    return server
+
+
+BACKENDS = [pytest.param("sqlite"), pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def server(request, tmp_path_factory) -> LiveServer:
+    """A live server, once on SQLite and once on PostgreSQL, shared by the tests of a module."""
+    return start_server(request, tmp_path_factory, request.param)
+
+
+@pytest.fixture(scope="module")
+def sqlite_server(request, tmp_path_factory) -> LiveServer:
+    return start_server(request, tmp_path_factory, "sqlite")
+
+
+@pytest.fixture(scope="module")
+def postgres_live(request, tmp_path_factory) -> LiveServer:
+    return start_server(request, tmp_path_factory, "postgres", workers=4)
+
+
+# --- calling the service ---
+
+@dataclass
+class Book:
+    server: LiveServer
+    code: str
+    service: object
+
+    def post(self, reference: str, lines: list[tuple[str, str, str]], effective: str = "2026-01-15", **extra):
+        """Posts lines given as (account, side, amount)."""
+        entry = {"reference": reference, "effectiveDate": effective, **extra,
+                 "lines": {"line": [{"account": a, "side": s, "amount": amount} for a, s, amount in lines]}}
+        return self.service.PostEntry(self.code, entry)
+
+    def balance(self, account: str, as_of=None):
+        return self.service.GetBalance(self.code, account, as_of)
+
+
+def fault_detail(fault: Fault) -> dict:
+    """The LedgerFault in a zeep Fault's detail, as {code, message, field, index}."""
+    element = fault.detail.find(f"{{{TNS}}}LedgerFault")
+    assert element is not None, f"fault without tns:LedgerFault: {fault}"
+    return {child.tag.split("}")[1]: child.text for child in element}
+
+
+def fault_code(call, *args, **kwargs) -> str:
+    """Runs a zeep call that must fail and returns its LedgerFault code."""
+    with pytest.raises(Fault) as caught:
+        call(*args, **kwargs)
+    return fault_detail(caught.value)["code"]
+
+
+def envelope(version: str, body: str, username: str | None = ADMIN, password: str = ADMIN_PASSWORD,
+             header_extra: str = "") -> bytes:
+    """A raw SOAP envelope around `body`, with a PasswordText UsernameToken unless username is None."""
+    security = ""
+    if username is not None:
+        security = (f'<wsse:Security xmlns:wsse="{WSSE_NS}"><wsse:UsernameToken>'
+                    f"<wsse:Username>{username}</wsse:Username><wsse:Password>{password}</wsse:Password>"
+                    "</wsse:UsernameToken></wsse:Security>")
+    return (f'<?xml version="1.0" encoding="UTF-8"?><env:Envelope xmlns:env="{SOAP_ENV[version]}" '
+            f'xmlns:l="{TNS}"><env:Header>{security}{header_extra}</env:Header><env:Body>{body}</env:Body>'
+            "</env:Envelope>").encode()
+
+
+def post_raw(server: LiveServer, data: bytes, version: str = "11", content_type: str | None = None,
+             endpoint_version: str | None = None) -> requests.Response:
+    return requests.post(server.endpoint(endpoint_version or version), data=data,
+                         headers={"Content-Type": content_type or CONTENT_TYPE[version]}, timeout=60)
