@@ -90,6 +90,30 @@ def _contract_export(args, database: Database | None) -> int:
     return 0
 
 
+def _contract_check(args, database: Database | None) -> int:
+    from .soap.compatibility import breaking_changes
+
+    baseline, current = Path(args.baseline), Path(args.directory)
+    documents = sorted(baseline.glob("*.wsdl"))
+    if not documents:
+        print(f"ledger-service: no baseline WSDL in {baseline}", file=sys.stderr)
+        return EXIT_FAILED
+    changes = []
+    for document in documents:
+        if not (current / document.name).is_file():
+            changes.append(f"{document.name}: the document is missing from {current}")
+            continue
+        changes += [f"{document.name}: {change}"
+                    for change in breaking_changes(document.read_bytes(), (current / document.name).read_bytes())]
+    for change in changes:
+        print(change)
+    if changes:
+        print(f"{len(changes)} change(s) in {current} would break v1 consumers of {baseline}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"{current} is compatible with {baseline}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="ledger-service", description=__doc__)
     commands = top.add_subparsers(dest="command", required=True)
@@ -128,6 +152,10 @@ def parser() -> argparse.ArgumentParser:
     export = contract.add_parser("export", help="write the WSDL documents the service serves")
     export.add_argument("--directory", default="wsdl")
     export.set_defaults(run=_contract_export, no_database=True)
+    check = contract.add_parser("check", help="list the changes that would break consumers of the baseline contract")
+    check.add_argument("--baseline", default="wsdl/baseline/v1", metavar="DIR")
+    check.add_argument("--directory", default="wsdl", metavar="DIR")
+    check.set_defaults(run=_contract_check, no_database=True)
     return top
 
 

@@ -100,10 +100,12 @@ class Store:
     def __init__(self, connection: Connection):
         self.connection = connection
         self.dialect = connection.dialect.name
-        self._account_ids: dict[int, int] = {}
+        # Row ids of the accounts this transaction loaded, by object; each object is held so that
+        # its id() cannot be reused by another while the transaction lasts.
+        self._account_ids: dict[int, tuple[Account, int]] = {}
 
     def _run(self, statement, parameters=None):
-        return self.connection.execute(statement, parameters) if parameters is not None else self.connection.execute(statement)
+        return self.connection.execute(statement, parameters)
 
     # --- clients and grants ---
 
@@ -196,11 +198,11 @@ class Store:
             status=AccountStatus(row.status), opened_at=utc(row.opened_at), posted_debits=row.posted_debits,
             posted_credits=row.posted_credits, pending_debits=row.pending_debits, pending_credits=row.pending_credits,
         )
-        self._account_ids[id(account)] = row.id
+        self._account_ids[id(account)] = (account, row.id)
         return account
 
     def account_id(self, account: Account) -> int:
-        return self._account_ids[id(account)]
+        return self._account_ids[id(account)][1]
 
     def account(self, book_id: int, code: str, *, for_update: bool = False) -> Account | None:
         query = select(*_ACCOUNT_COLUMNS).where(AccountRow.book_id == book_id, AccountRow.code == code)

@@ -60,7 +60,9 @@ class _Model(ComplexModel):
 
 
 def _list_of(item, member_name: str):
-    return required(Array(required(item), member_name=member_name))
+    # The wrapper is always there; its items may not be (an empty book has no accounts, a quiet
+    # period no statement lines), so each item is minOccurs="0".
+    return required(Array(optional(item), member_name=member_name))
 
 
 class Book(_Model):

@@ -1,0 +1,93 @@
+"""The ledger-service command: serve, migrate, books and clients, run as a user runs them."""
+import sqlite3
+
+import pytest
+import requests
+
+from conftest import LiveServer, cli, fault_code, unique
+
+
+@pytest.fixture
+def sqlite_url(tmp_path):
+    return f"sqlite:///{tmp_path / 'var' / 'ledger.db'}"
+
+
+def test_serve_migrates_an_empty_database_and_is_ready_to_call(tmp_path, sqlite_url):
+    server = LiveServer(sqlite_url)
+    try:
+        server.start(tmp_path)
+        assert "migrating" in server.log()
+        name, password = server.add_client(system_admin=True)
+        assert server.zeep(name, password).service.CreateBook(unique("B"), "Fresh").name == "Fresh"
+    finally:
+        server.stop()
+
+
+def test_serve_refuses_a_database_from_another_release(tmp_path, sqlite_url):
+    assert cli("migrate", env={"LEDGER_DATABASE_URL": sqlite_url}).returncode == 0
+    with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as connection:
+        connection.execute("UPDATE alembic_version SET version_num = 'from-another-release'")
+    result = cli("serve", "--bind", "127.0.0.1:1", env={"LEDGER_DATABASE_URL": sqlite_url})
+    assert result.returncode == 1 and "ledger-service migrate" in result.stderr
+
+
+def test_clients_are_added_listed_granted_and_disabled(sqlite_server):
+    env = {"LEDGER_DATABASE_URL": sqlite_server.database_url}
+    book = unique("B")
+    assert cli("books", "create", book, "--name", "Operations", env=env).returncode == 0
+
+    generated = cli("clients", "add", unique("gen"), "--grant", f"{book}:reader", env=env)
+    assert generated.returncode == 0 and len(generated.stdout.strip()) >= 24
+
+    clerk = unique("clerk")
+    added = cli("clients", "add", clerk, "--password-stdin", "--grant", f"{book}:reader", env=env,
+                input="clerk-password\n")
+    assert added.returncode == 0 and added.stdout == ""
+    clerk_service = sqlite_server.zeep(clerk, "clerk-password").service
+    assert fault_code(clerk_service.OpenAccount, book, {"code": "1000", "name": "Cash", "type": "ASSET",
+                                                        "currency": "USD"}) == "NotAuthorized"
+
+    assert cli("clients", "grant", clerk, f"{book}:admin", env=env).returncode == 0
+    assert clerk_service.OpenAccount(book, {"code": "1000", "name": "Cash", "type": "ASSET",
+                                            "currency": "USD"}).code == "1000"
+
+    listing = cli("clients", "list", env=env).stdout
+    assert any(line.split()[0] == clerk and f"{book}:admin" in line for line in listing.splitlines())
+    assert "clerk-password" not in listing
+
+    assert cli("clients", "disable", clerk, env=env).returncode == 0
+    assert fault_code(clerk_service.GetAccount, book, "1000") == "AuthenticationFailed"
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["clients", "add", "someone", "--grant", "NO-SUCH-BOOK:reader"], "does not exist"),
+    (["clients", "add", "someone", "--grant", "BOOK:owner"], "not BOOK:ROLE"),
+    (["clients", "grant", "nobody-here", "BOOK:reader"], "no client nobody-here"),
+    (["clients", "disable", "nobody-here"], "no client nobody-here"),
+])
+def test_operator_mistakes_are_explained_and_change_nothing(sqlite_server, arguments, message):
+    env = {"LEDGER_DATABASE_URL": sqlite_server.database_url}
+    result = cli(*arguments, env=env)
+    assert result.returncode == 1 and message in result.stderr and "Traceback" not in result.stderr
+    assert "someone" not in cli("clients", "list", env=env).stdout
+
+
+def test_existing_client_or_book_is_refused(sqlite_server):
+    env = {"LEDGER_DATABASE_URL": sqlite_server.database_url}
+    book = unique("B")
+    assert cli("books", "create", book, "--name", "One", env=env).returncode == 0
+    again = cli("books", "create", book, "--name", "Two", env=env)
+    assert again.returncode == 1 and "already exists" in again.stderr
+    twice = cli("clients", "add", "admin", env=env)
+    assert twice.returncode == 1 and "already exists" in twice.stderr
+
+
+def test_usage_errors_exit_2(sqlite_server):
+    assert cli("clients", "frobnicate").returncode == 2
+    assert cli("books", "create", "X").returncode == 2
+
+
+def test_healthz_reports_the_database(sqlite_server):
+    response = requests.get(sqlite_server.url + "/healthz", timeout=10)
+    assert (response.status_code, response.json()) == (200, {"status": "ok"})
+    assert requests.get(sqlite_server.url + "/nowhere", timeout=10).status_code == 404
