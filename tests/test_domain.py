@@ -3,6 +3,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 
 import pytest
+from lxml import etree
 
 from ledger_service.domain.currencies import CURRENCIES, currency
 from ledger_service.domain.errors import FaultCode, LedgerError
@@ -11,7 +12,8 @@ from ledger_service.domain.model import (
     prepare_postings, trial_balance,
 )
 from ledger_service.service_layer import page_tokens
-from ledger_service.soap.envelope import _field
+from ledger_service.soap.envelope import RequestRefused, field_path, validate
+from ledger_service.wsgi import contracts
 
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -173,4 +175,23 @@ def test_page_tokens_are_bound_to_their_query_and_cannot_be_forged():
     ("/tns:GetBalance", None),
 ])
 def test_schema_error_paths_become_contract_field_paths(path, field):
-    assert _field(path) == field
+    assert field_path(path) == field
+
+
+CONTRACT_SCHEMA = contracts()["soap11"].schema()
+
+
+@pytest.mark.parametrize("body, field", [
+    ("<l:GetBalance {ns}><l:book>B</l:book></l:GetBalance>", "account"),
+    ("<l:GetBalance {ns}><l:account>A</l:account></l:GetBalance>", "book"),
+    ("<l:PostEntry {ns}><l:book>B</l:book><l:entry><l:effectiveDate>2026-01-01</l:effectiveDate><l:lines/>"
+     "</l:entry></l:PostEntry>", "entry.reference"),
+    ("<l:PostEntry {ns}><l:book>B</l:book><l:entry><l:reference>R</l:reference><l:effectiveDate>2026-01-01"
+     "</l:effectiveDate><l:lines><l:line><l:account>A</l:account><l:amount>1</l:amount></l:line></l:lines>"
+     "</l:entry></l:PostEntry>", "entry.lines[0].side"),
+])
+def test_a_missing_element_is_named_as_the_offending_field(body, field):
+    operation = etree.fromstring(body.format(ns='xmlns:l="urn:soap-ledger:v1"'))
+    with pytest.raises(RequestRefused) as caught:
+        validate(CONTRACT_SCHEMA, operation, frozenset({operation.tag}))
+    assert (caught.value.error.code, caught.value.error.field) == (FaultCode.SchemaValidation, field)

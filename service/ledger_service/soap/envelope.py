@@ -126,7 +126,7 @@ def credentials(root: etree._Element, envelope_ns: str) -> Credentials | None:
     return Credentials(username.strip(), password.text or "", password_type)
 
 
-def _field(path: str | None) -> str | None:
+def field_path(path: str | None) -> str | None:
     """An lxml error path (/tns:PostEntry/tns:entry/tns:lines/tns:line[2]/tns:amount) as a contract field
     path (entry.lines[1].amount)."""
     if not path:
@@ -142,6 +142,21 @@ def _field(path: str | None) -> str | None:
     return ".".join(field) or None
 
 
+_EXPECTED = re.compile(r"Expected is \( \{[^}]*\}(\w+) \)")
+
+
+def _offending_field(error) -> str | None:
+    """The input the error is about. When a required element is missing, lxml points at the element
+    where it stopped (the next sibling, or the parent when nothing follows): name the missing one."""
+    field = field_path(error.path)
+    expected = _EXPECTED.search(error.message)
+    if expected is None:
+        return field
+    if "not expected" in error.message:
+        field = field.rpartition(".")[0] if field else None
+    return ".".join(filter(None, [field, expected.group(1)]))
+
+
 def validate(schema: etree.XMLSchema, operation: etree._Element, operations: frozenset[str]) -> None:
     if operation.tag not in operations:
         name = etree.QName(operation).localname
@@ -149,4 +164,4 @@ def validate(schema: etree.XMLSchema, operation: etree._Element, operations: fro
     if not schema.validate(operation):
         error = schema.error_log.last_error
         message = error.message.replace(f"{{{NAMESPACE}}}", "")
-        raise RequestRefused(LedgerError(FaultCode.SchemaValidation, message, _field(error.path)))
+        raise RequestRefused(LedgerError(FaultCode.SchemaValidation, message, _offending_field(error)))

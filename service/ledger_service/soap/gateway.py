@@ -51,8 +51,13 @@ class SoapEndpoint:
             validate(self.schema, payload(root, self.envelope_ns), self.operations)
         except RequestRefused as refused:
             environ[FAULT_CODE] = refused.error.code.value
-            document = fault_envelope(self.envelope_ns, refused.error, refused.soap_code)
-            start_response(http_status(refused.error), [("Content-Type", self.content_type),
+            envelope_ns, content_type = self.envelope_ns, self.content_type
+            if refused.soap_code == "VersionMismatch":
+                # SOAP 1.2 Appendix A: a SOAP 1.1 sender gets its VersionMismatch in SOAP 1.1, the one
+                # version it can read (and what a SOAP 1.1 endpoint answers a SOAP 1.2 sender anyway).
+                envelope_ns, content_type = SOAP11_ENV, CONTENT_TYPES[SOAP11_ENV]
+            document = fault_envelope(envelope_ns, refused.error, refused.soap_code)
+            start_response(http_status(refused.error), [("Content-Type", content_type),
                                                         ("Content-Length", str(len(document)))])
             return [document]
         environ[ENVELOPE] = root
