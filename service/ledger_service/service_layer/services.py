@@ -291,6 +291,9 @@ class Ledger:
                          if a.status is AccountStatus.OPEN or a.balance]
         else:
             totals = tx.store.totals_as_of([tx.store.account_id(a) for a in accounts], as_of)
-            positions = [(a, *totals[tx.store.account_id(a)]) if tx.store.account_id(a) in totals else (a, 0, 0)
-                         for a in accounts if a.opened_at.date() <= as_of or tx.store.account_id(a) in totals]
+            positions = []
+            for account in accounts:
+                debits, credits = totals.get(tx.store.account_id(account), (0, 0))
+                if account.opened_at.date() <= as_of or debits or credits:
+                    positions.append((account, debits, credits))
         return trial_balance(as_of, positions)
