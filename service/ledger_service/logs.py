@@ -6,8 +6,8 @@ import os
 
 # Spyne logs every fault an operation raises, client mistakes included, with a traceback; the
 # request log line already names the fault code, and unexpected errors are logged with their
-# request id where they are caught. It also warns each time a response wrapper is built.
-_QUIETER = {"spyne.application": logging.CRITICAL, "spyne.model.complex": logging.ERROR}
+# request id where they are caught.
+_QUIETER = {"spyne.application": logging.CRITICAL}
 
 
 def configure(default_level: str) -> None:

@@ -2,6 +2,7 @@
 database pool) after the fork."""
 from __future__ import annotations
 
+import gc
 import os
 
 from gunicorn.app.base import BaseApplication
@@ -22,7 +23,11 @@ class _Gunicorn(BaseApplication):
         from .wsgi import create_app
 
         configure("INFO")
-        return create_app()
+        app = create_app()
+        # What the app holds from here on lives as long as the worker: keep it out of every
+        # future collection's scan.
+        gc.freeze()
+        return app
 
 
 def run(bind: str, workers: int) -> None:

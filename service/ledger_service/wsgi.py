@@ -8,6 +8,7 @@ import re
 import time
 import uuid
 
+import spyne.const
 from spyne import Application
 
 from .adapters.database import Database
@@ -25,6 +26,11 @@ log = logging.getLogger("ledger_service.requests")
 REQUEST_ID = "ledger.request_id"
 _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._\-]{1,64}")
 PROTOCOLS = {"soap11": (LedgerSoap11, SOAP11_ENV), "soap12": (LedgerSoap12, SOAP12_ENV)}
+
+# Spyne runs a full gc.collect() inside a request once a second, to close uploaded attachments'
+# files early; the ledger takes no attachments, and the collection holds the GIL for tens of
+# milliseconds while every other thread of the worker waits.
+spyne.const.MIN_GC_INTERVAL = float("inf")
 
 
 def spyne_application(binding: str) -> Application:

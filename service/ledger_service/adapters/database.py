@@ -47,7 +47,8 @@ def create_ledger_engine(url: str) -> Engine:
     url = _driver_url(url)
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, pool_timeout=10)
+    # No pre-ping round trip on every checkout: a connection found dead is retried by `run`.
+    return create_engine(url, pool_size=5, max_overflow=10, pool_timeout=10)
 
 
 def _sqlite_engine(url: str) -> Engine:
@@ -76,7 +77,10 @@ def _sqlite_engine(url: str) -> Engine:
 
 
 def _retryable(error: DBAPIError) -> bool:
-    if isinstance(error, IntegrityError):
+    """Conflicts, and a pooled connection found dead (the database restarted since it was opened): the
+    pool then drops every connection of that age, and the next attempt opens a fresh one. Running a
+    use case again after its connection died in COMMIT is safe too: a post finds its reference."""
+    if isinstance(error, IntegrityError) or error.connection_invalidated:
         return True
     return getattr(error.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
 

@@ -60,10 +60,11 @@ class ClientRecord:
 
 @dataclass(frozen=True)
 class Caller:
-    """A client as one request sees it: who, and what role it holds on the book it asked about."""
+    """A client as one request sees it: who, the book it asked about, and its role there."""
 
     client: ClientRecord
     role: Role | None
+    book: "StoredBook | None"
 
 
 @dataclass(frozen=True)
@@ -110,17 +111,20 @@ class Store:
     # --- clients and grants ---
 
     def caller(self, name: str, book_code: str | None) -> Caller | None:
-        """The client named `name` with its role on `book_code`, in one query."""
-        role = select(GrantRow.role).join(BookRow, BookRow.id == GrantRow.book_id).where(
-            GrantRow.client_id == ClientRow.id, BookRow.code == book_code
-        ).scalar_subquery()
+        """The client named `name`, with the book `book_code` (if it exists) and the client's role on it,
+        in one query: every request needs all three before anything else."""
         row = self._run(
-            select(ClientRow.id, ClientRow.name, ClientRow.password_hash, ClientRow.system_admin, ClientRow.disabled, role)
+            select(ClientRow.id, ClientRow.name, ClientRow.password_hash, ClientRow.system_admin,
+                   ClientRow.disabled, GrantRow.role, BookRow.id, BookRow.code, BookRow.name, BookRow.closed_through)
+            .select_from(ClientRow)
+            .outerjoin(BookRow, BookRow.code == book_code)
+            .outerjoin(GrantRow, and_(GrantRow.client_id == ClientRow.id, GrantRow.book_id == BookRow.id))
             .where(ClientRow.name == name)
         ).first()
         if row is None:
             return None
-        return Caller(ClientRecord(*row[:5]), Role[row[5]] if row[5] else None)
+        book = StoredBook(row[6], Book(*row[7:])) if row[6] is not None else None
+        return Caller(ClientRecord(*row[:5]), Role[row[5]] if row[5] else None, book)
 
     def client(self, name: str) -> ClientRecord | None:
         row = self._run(
@@ -316,8 +320,8 @@ class Store:
             set_=dict(debits=AccountDayRow.debits + statement.excluded.debits,
                       credits=AccountDayRow.credits + statement.excluded.credits),
         )
-        for account_id, (debits, credits) in sorted(totals.items()):
-            self._run(statement.values(account_id=account_id, day=day, debits=debits, credits=credits))
+        self._run(statement.values([dict(account_id=account_id, day=day, debits=debits, credits=credits)
+                                    for account_id, (debits, credits) in sorted(totals.items())]))
 
     def statement_rows(self, account_id: int, from_date: date, to_date: date,
                        after: tuple[date, int, int] | None, limit: int) -> list[StatementRow]:

@@ -87,12 +87,12 @@ class _Transaction:
         """The book, if the caller holds `role` on it. A caller without a grant learns nothing about the
         book, except a system administrator, who manages books and may learn that one does not exist."""
         caller = self.authenticate(code)
-        if caller.role is None and caller.client.system_admin and self.store.book(code) is None:
+        if caller.role is None and caller.client.system_admin and caller.book is None:
             raise LedgerError(FaultCode.BookNotFound, f"book {code} does not exist", "book")
         if caller.role is None or caller.role < role:
             raise LedgerError(FaultCode.NotAuthorized,
                               f"client {caller.client.name} needs the {role.name} role on book {code}", "book")
-        return self.store.book(code, **lock)
+        return self.store.book(code, **lock) if lock else caller.book
 
     def account(self, book_id: int, code: str, field: str, **lock) -> Account:
         account = self.store.account(book_id, code, **lock)

@@ -2,8 +2,11 @@
 defaults differ from the contract rules; and the XML Schema requests are validated against, taken
 from those very documents so the two cannot disagree.
 
-Corrections: portType operations lose `parameterOrder` (it names the element, not the part, once
-parts are called `parameters`, and wsimport warns on it); global elements that no message uses
+Corrections: the one part of each operation's input and output message is named `parameters`, which
+is how .NET, PHP and JAX-WS recognise the wrapped style (Spyne names it after the element; its
+`_wsdl_part_name` option would do it too, but makes every response wrapper a "customized" class that
+Spyne warns about, with a formatted stack trace, on each response); portType operations lose
+`parameterOrder` (it names the element, not the part, and wsimport warns on it); global elements that no message uses
 are dropped (they only add classes to generated clients); unused namespace declarations go; the
 wsdl:service comes last, where readers of WSDL 1.1 expect it; and the schema's declarations are
 sorted, because Spyne emits them in set order, which changes from one process to the next.
@@ -42,6 +45,11 @@ def _xs(name: str) -> str:
 def _correct(document: etree._Element) -> None:
     for operation in document.iter(_w("operation")):
         operation.attrib.pop("parameterOrder", None)
+    faults = {fault.get("message") for fault in document.iter(_w("fault"))}
+    for message in document.iter(_w("message")):
+        if f"tns:{message.get('name')}" not in faults:
+            for part in message.iter(_w("part")):
+                part.set("name", "parameters")
     used = {part.get("element").split(":", 1)[-1] for part in document.iter(_w("part"))}
     for schema in document.iter(_xs("schema")):
         for element in schema.findall(_xs("element")):

@@ -24,10 +24,10 @@ OPERATION = "ledger.operation"
 
 
 def operation(name: str, *parameters, returns, result: str):
-    """A document/literal wrapped operation: one part named `parameters`, `<name>Response` holding `result`."""
+    """A document/literal wrapped operation: `<name>` in, `<name>Response` holding `result` out.
+    (contract.py names each message's one part `parameters`.)"""
     return rpc(*parameters, _returns=required(returns), _throws=[LedgerFault], _operation_name=name,
-               _out_message_name=f"{name}Response", _out_variable_name=result, _wsdl_part_name="parameters",
-               _body_style="wrapped")
+               _out_message_name=f"{name}Response", _out_variable_name=result, _body_style="wrapped")
 
 
 def _ledger(ctx):
