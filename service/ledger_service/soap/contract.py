@@ -30,7 +30,9 @@ SOAP12_BINDING = "http://schemas.xmlsoap.org/wsdl/soap12/"
 PLACEHOLDER_BASE = "http://localhost:8000"
 SOAP_OVER_HTTP = "http://schemas.xmlsoap.org/soap/http"
 ENDPOINTS = {"soap11": "/v1/soap11", "soap12": "/v1/soap12"}
-_QNAME_PREFIXES = ["xs", "tns", "wsdl", "wsdlsoap11", "wsdlsoap12"]
+# Prefixes used inside attribute values (type="xs:string", element="tns:GetBalance"), which
+# lxml's namespace clean-up cannot see; every other unused declaration goes.
+_QNAME_PREFIXES = ["xs", "tns"]
 _DECLARATION_ORDER = [f"{{{XSD}}}{kind}" for kind in ("import", "simpleType", "complexType", "element")]
 
 
