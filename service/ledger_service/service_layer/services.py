@@ -76,9 +76,10 @@ class _Transaction:
     def authenticate(self, book_code: str | None = None):
         credentials = self.request.credentials
         caller = self.store.caller(credentials.username, book_code) if credentials else None
-        if (caller is None or caller.client.disabled or credentials.password_type != "PasswordText"
-                or not self.ledger.passwords.verify(caller.client.name, credentials.password,
-                                                    caller.client.password_hash)):
+        # The password is checked whatever else is wrong, so that every failure takes the same time.
+        password_matches = credentials is not None and self.ledger.passwords.verify(
+            credentials.username, credentials.password, caller.client.password_hash if caller else None)
+        if (not password_matches or caller.client.disabled or credentials.password_type != "PasswordText"):
             raise LedgerError(FaultCode.AuthenticationFailed, "authentication failed")
         self.client_id = caller.client.id
         return caller
