@@ -6,11 +6,15 @@ PostgreSQL database. Tests isolate themselves by working in a book of their own.
 PostgreSQL: LEDGER_TEST_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/postgres) names
 a server where databases can be created. If it does not answer, PostgreSQL tests are skipped,
 unless LEDGER_REQUIRE_POSTGRES=1, as in CI, where they fail instead.
+
+Interoperability tests drive third-party SOAP stacks (PHP, Java wsimport) installed from Debian's
+packages; without them those tests are skipped, unless LEDGER_REQUIRE_INTEROP=1, as in CI.
 """
 from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -33,6 +37,7 @@ from ledger_service.service_layer import admin
 
 POSTGRES_URL = os.environ.get("LEDGER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REQUIRE_POSTGRES = os.environ.get("LEDGER_REQUIRE_POSTGRES") == "1"
+REQUIRE_INTEROP = os.environ.get("LEDGER_REQUIRE_INTEROP") == "1"
 ADMIN, ADMIN_PASSWORD = "admin", "admin-secret"
 WSSE_NS = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 SOAP_ENV = {"11": "http://schemas.xmlsoap.org/soap/envelope/", "12": "http://www.w3.org/2003/05/soap-envelope"}
@@ -60,9 +65,20 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if POSTGRES_FIXTURES & set(item.fixturenames):
             item.add_marker(pytest.mark.postgres)
-        if item.get_closest_marker("postgres"):
-            # CI reads this from the JUnit report to prove that PostgreSQL tests ran, none skipped.
-            item.user_properties.append(("postgres", "yes"))
+        for required in ("postgres", "interop"):
+            if item.get_closest_marker(required):
+                # CI reads this from the JUnit report to prove that these tests ran, none skipped.
+                item.user_properties.append((required, "yes"))
+
+
+def require_tools(*commands: str, packages: str) -> None:
+    """Skips the test when a third-party tool is missing (fails instead under LEDGER_REQUIRE_INTEROP=1)."""
+    missing = [command for command in commands if shutil.which(command) is None]
+    if missing:
+        message = f"{', '.join(missing)} not installed (apt-get install {packages})"
+        if REQUIRE_INTEROP:
+            pytest.fail(message)
+        pytest.skip(message)
 
 
 def _postgres_available() -> str | None:

@@ -1,0 +1,20 @@
+"""Fails the CI run unless the PostgreSQL and interoperability tests ran and none of them was skipped.
+
+tests/conftest.py gives each such test the property postgres=yes or interop=yes in the JUnit report.
+"""
+import sys
+import xml.etree.ElementTree as ElementTree
+
+REQUIRED = ("postgres", "interop")
+
+cases = list(ElementTree.parse(sys.argv[1]).getroot().iter("testcase"))
+failures = []
+for group in REQUIRED:
+    members = [case for case in cases if any(p.get("name") == group for p in case.iter("property"))]
+    skipped = [case.get("name") for case in members if case.find("skipped") is not None]
+    ran = len(members) - len(skipped)
+    print(f"ci: {ran} {group} tests ran, {len(skipped)} skipped")
+    if skipped or ran == 0:
+        failures.append(f"{group} tests must run in CI; " + (f"skipped: {', '.join(skipped)}" if skipped else "none ran"))
+if failures:
+    sys.exit("ci: " + "\nci: ".join(failures))

@@ -1,0 +1,95 @@
+<?php
+// The whole integrator scenario through PHP's SoapClient: book, two accounts, a balanced entry, its balance
+// and statement, then an unbalanced entry that must come back as a SoapFault carrying LedgerFault code Unbalanced.
+//
+// usage: LEDGER_USERNAME=... LEDGER_PASSWORD=... php scenario.php WSDL_URL 1.1|1.2 BOOK_CODE
+// Prints key=value lines; exits 1 on any unexpected outcome, 2 on bad usage.
+
+require __DIR__ . '/client.php';
+
+function expect(bool $condition, string $what): void
+{
+    if (!$condition) {
+        fwrite(STDERR, "unexpected: $what\n");
+        exit(1);
+    }
+}
+
+if ($argc !== 4) {
+    fwrite(STDERR, "usage: php scenario.php WSDL_URL 1.1|1.2 BOOK_CODE\n");
+    exit(2);
+}
+[, $wsdl, $version, $book] = $argv;
+[$username, $password] = ledger_credentials();
+// A trailing zero that a float would drop: the balance must come back as this very string.
+$amount = '1234.50';
+
+$client = ledger_client($wsdl, $version, $username, $password);
+try {
+    $created = $client->CreateBook(['code' => $book, 'name' => "PHP interop $book"]);
+    expect($created->book->code === $book, 'CreateBook returned book ' . var_export($created->book->code, true));
+    echo "book={$created->book->code}\n";
+
+    foreach ([['cash', 'Cash', 'ASSET'], ['sales', 'Sales', 'INCOME']] as [$code, $name, $type]) {
+        $opened = $client->OpenAccount(['book' => $book, 'account' => [
+            'code' => $code, 'name' => $name, 'type' => $type, 'currency' => 'USD',
+        ]]);
+        expect($opened->account->status === 'OPEN', "account $code is {$opened->account->status}");
+        echo "account={$opened->account->code} {$opened->account->type} {$opened->account->currency}\n";
+    }
+
+    $posted = $client->PostEntry(['book' => $book, 'entry' => [
+        'reference' => 'PHP-1',
+        'effectiveDate' => '2026-03-01',
+        'description' => 'sale through PHP',
+        'lines' => ['line' => [
+            ['account' => 'cash', 'side' => 'DEBIT', 'amount' => $amount],
+            ['account' => 'sales', 'side' => 'CREDIT', 'amount' => $amount],
+        ]],
+    ]]);
+    expect(is_array($posted->entry->lines->line), 'entry lines are not an array');
+    $entry = $posted->entry;
+    echo "entry={$entry->reference} {$entry->status} lines=" . count($entry->lines->line) . "\n";
+
+    $balance = $client->GetBalance(['book' => $book, 'account' => 'cash'])->balance;
+    expect($balance->balance === $amount, 'balance ' . var_export($balance->balance, true) . " is not '$amount'");
+    echo "balance={$balance->balance}\n";
+
+    $statement = $client->GetStatement([
+        'book' => $book, 'account' => 'cash', 'fromDate' => '2026-01-01', 'toDate' => '2026-12-31',
+    ])->statement;
+    // SOAP_SINGLE_ELEMENT_ARRAYS is what makes this one-line page an array; an empty page has no `line` at all.
+    $lines = $statement->lines->line ?? [];
+    expect(is_array($lines), 'a one-line statement came back as ' . gettype($lines) . ', not an array');
+    expect(!isset($statement->nextPageToken), 'a one-line statement has a next page');
+    echo 'statement_lines=' . count($lines) . "\n";
+    foreach ($lines as $line) {
+        echo "statement_line={$line->reference} {$line->side} {$line->amount} running={$line->runningBalance}\n";
+    }
+    echo "closing_balance={$statement->closingBalance}\n";
+} catch (SoapFault $fault) {
+    fwrite(STDERR, "unexpected fault {$fault->faultcode}: {$fault->faultstring}\n"
+        . 'detail: ' . json_encode($fault->detail ?? null) . "\n"
+        . "request: {$client->__getLastRequest()}\nresponse: {$client->__getLastResponse()}\n");
+    exit(1);
+}
+
+try {
+    $client->PostEntry(['book' => $book, 'entry' => [
+        'reference' => 'PHP-2',
+        'effectiveDate' => '2026-03-02',
+        'lines' => ['line' => [
+            ['account' => 'cash', 'side' => 'DEBIT', 'amount' => '10.00'],
+            ['account' => 'sales', 'side' => 'CREDIT', 'amount' => '9.99'],
+        ]],
+    ]]);
+    expect(false, 'an unbalanced entry was accepted');
+} catch (SoapFault $fault) {
+    $ledgerFault = $fault->detail->LedgerFault ?? null;
+    expect($ledgerFault !== null, 'fault without LedgerFault detail: ' . $client->__getLastResponse());
+    echo "faultcode={$fault->faultcode}\n";
+    echo 'faultcode_name=' . fault_code_name($fault) . "\n";
+    echo "fault={$ledgerFault->code}\n";
+    echo "fault_field={$ledgerFault->field}\n";
+    expect($ledgerFault->code === 'Unbalanced', "fault code {$ledgerFault->code}");
+}
