@@ -1,0 +1,155 @@
+package ledger.interop;
+
+import java.math.BigDecimal;
+import java.net.URL;
+import java.util.List;
+
+import javax.xml.datatype.DatatypeFactory;
+import javax.xml.datatype.XMLGregorianCalendar;
+import javax.xml.ws.BindingProvider;
+import javax.xml.ws.handler.Handler;
+
+import ledger.client.Account;
+import ledger.client.AccountInput;
+import ledger.client.AccountType;
+import ledger.client.Balance;
+import ledger.client.Book;
+import ledger.client.Entry;
+import ledger.client.EntryInput;
+import ledger.client.Ledger;
+import ledger.client.LedgerFault_Exception;
+import ledger.client.LedgerService;
+import ledger.client.LineInput;
+import ledger.client.LineInputArray;
+import ledger.client.Side;
+import ledger.client.Statement;
+import ledger.client.StatementLine;
+
+/**
+ * The ledger scenario through nothing but the classes wsimport generates (package ledger.client) and a
+ * WS-Security handler: create a book, open two accounts, post a sale, read the balance and a statement
+ * page, then post an unbalanced entry and catch the typed fault.
+ *
+ * <p>Usage: {@code Scenario ENDPOINT USERNAME PASSWORD BOOK}, e.g. http://host/v1/soap11. Prints
+ * {@code key=value} lines and exits non-zero on any unexpected outcome.
+ */
+public final class Scenario {
+    private static final BigDecimal SALE = new BigDecimal("100.25");
+
+    public static void main(String[] args) throws Exception {
+        if (args.length != 4) {
+            System.err.println("usage: Scenario ENDPOINT USERNAME PASSWORD BOOK");
+            System.exit(2);
+        }
+        String endpoint = args[0];
+        String bookCode = args[3];
+        UsernameTokenHandler security = new UsernameTokenHandler(args[1], args[2]);
+        Ledger ledger = connect(endpoint, security);
+        try {
+            run(ledger, bookCode, security);
+        } catch (LedgerFault_Exception e) {
+            fail("unexpected fault " + e.getFaultInfo().getCode() + ": " + e.getFaultInfo().getMessage());
+        }
+    }
+
+    static Ledger connect(String endpoint, UsernameTokenHandler security) throws Exception {
+        // The no-argument constructor would read the WSDL from wherever wsimport read it; the
+        // binding (SOAP 1.1 or 1.2) comes from the WSDL read here.
+        Ledger ledger = new LedgerService(new URL(endpoint + "?wsdl")).getLedger();
+        BindingProvider provider = (BindingProvider) ledger;
+        provider.getRequestContext().put(BindingProvider.ENDPOINT_ADDRESS_PROPERTY, endpoint);
+        // getHandlerChain() returns a copy: the handler takes effect only once the chain is set back.
+        @SuppressWarnings("rawtypes")
+        List<Handler> chain = provider.getBinding().getHandlerChain();
+        chain.add(security);
+        provider.getBinding().setHandlerChain(chain);
+        return ledger;
+    }
+
+    static void run(Ledger ledger, String bookCode, UsernameTokenHandler security) throws Exception {
+        Book book = ledger.createBook(bookCode, "Java interop " + bookCode);
+        print("soap.envelope", security.envelopeNamespace());
+        print("book", book.getCode());
+
+        for (Account account : List.of(
+                ledger.openAccount(bookCode, account("cash", "Cash", AccountType.ASSET, "USD")),
+                ledger.openAccount(bookCode, account("sales", "Sales", AccountType.INCOME, "USD")))) {
+            print("account." + account.getCode(),
+                    account.getType() + " " + account.getCurrency() + " " + account.getStatus()
+                            + " noNegativeBalance=" + account.isNoNegativeBalance());
+        }
+
+        Entry sale = ledger.postEntry(bookCode, entry("SALE-1", "2026-03-01",
+                line("cash", Side.DEBIT, SALE), line("sales", Side.CREDIT, SALE)));
+        print("entry", sale.getReference() + " " + sale.getStatus() + " lines=" + sale.getLines().getLine().size());
+
+        Balance balance = ledger.getBalance(bookCode, "cash", null);
+        expect(SALE.equals(balance.getBalance()), "balance " + balance.getBalance() + " is not exactly " + SALE);
+        print("balance", balance.getBalance().toPlainString());
+
+        Statement statement = ledger.getStatement(bookCode, "cash", date("2026-01-01"), date("2026-12-31"), 50, null);
+        List<StatementLine> lines = statement.getLines().getLine();
+        expect(!lines.isEmpty(), "the statement has no lines");
+        print("statement.lines", String.valueOf(lines.size()));
+        print("statement.runningBalance", lines.get(lines.size() - 1).getRunningBalance().toPlainString());
+        print("statement.closingBalance", statement.getClosingBalance().toPlainString());
+
+        try {
+            ledger.postEntry(bookCode, entry("SALE-2", "2026-03-02",
+                    line("cash", Side.DEBIT, new BigDecimal("10.00")),
+                    line("sales", Side.CREDIT, new BigDecimal("9.99"))));
+            fail("an unbalanced entry was accepted");
+        } catch (LedgerFault_Exception e) {
+            String code = e.getFaultInfo().getCode();
+            print("fault", code);
+            expect("Unbalanced".equals(code), "the unbalanced entry failed with " + code + ", not Unbalanced");
+        }
+        print("scenario", "ok");
+    }
+
+    static AccountInput account(String code, String name, AccountType type, String currency) {
+        AccountInput account = new AccountInput();
+        account.setCode(code);
+        account.setName(name);
+        account.setType(type);
+        account.setCurrency(currency);
+        return account;
+    }
+
+    static EntryInput entry(String reference, String effectiveDate, LineInput... lines) throws Exception {
+        EntryInput entry = new EntryInput();
+        entry.setReference(reference);
+        entry.setEffectiveDate(date(effectiveDate));
+        entry.setLines(new LineInputArray());
+        entry.getLines().getLine().addAll(List.of(lines));
+        return entry;
+    }
+
+    static LineInput line(String account, Side side, BigDecimal amount) {
+        LineInput line = new LineInput();
+        line.setAccount(account);
+        line.setSide(side);
+        line.setAmount(amount);
+        return line;
+    }
+
+    static XMLGregorianCalendar date(String isoDate) throws Exception {
+        return DatatypeFactory.newInstance().newXMLGregorianCalendar(isoDate);
+    }
+
+    static void print(String key, String value) {
+        System.out.println(key + "=" + value);
+    }
+
+    static void expect(boolean condition, String problem) {
+        if (!condition) {
+            fail(problem);
+        }
+    }
+
+    static void fail(String problem) {
+        System.out.flush();
+        System.err.println("scenario failed: " + problem);
+        System.exit(1);
+    }
+}
