@@ -8,7 +8,7 @@ from lxml import etree
 from ledger_service.domain.currencies import CURRENCIES, currency
 from ledger_service.domain.errors import FaultCode, LedgerError
 from ledger_service.domain.model import (
-    Account, AccountSpec, AccountStatus, AccountType, Book, EntryInput, LineInput, Side, apply_postings, open_account,
+    AccountSpec, AccountStatus, AccountType, Book, EntryInput, LineInput, Side, apply_postings, open_account,
     prepare_postings, trial_balance,
 )
 from ledger_service.service_layer import page_tokens

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import time
 import uuid
@@ -12,25 +13,24 @@ import spyne.const
 from spyne import Application
 
 from .adapters.database import Database
-from .domain.errors import FaultCode, LedgerError
 from .service_layer.services import Ledger
 from .soap.contract import ENDPOINTS, Contract, build_contract
 from .soap.envelope import Limits
-from .soap.faults import SOAP11_ENV, SOAP12_ENV, fault_envelope
+from .soap.environ_keys import FAULT_CODE, OPERATION, REQUEST_ID
+from .soap.faults import SOAP11_ENV, SOAP12_ENV
 from .soap.gateway import SoapEndpoint
 from .soap.operations import LedgerService
-from .soap.protocol import FAULT_CODE, LedgerSoap11, LedgerSoap12
+from .soap.protocol import LedgerSoap11, LedgerSoap12
 from .soap.types import NAMESPACE
 
 log = logging.getLogger("ledger_service.requests")
-REQUEST_ID = "ledger.request_id"
 _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._\-]{1,64}")
 PROTOCOLS = {"soap11": (LedgerSoap11, SOAP11_ENV), "soap12": (LedgerSoap12, SOAP12_ENV)}
 
 # Spyne runs a full gc.collect() inside a request once a second, to close uploaded attachments'
 # files early; the ledger takes no attachments, and the collection holds the GIL for tens of
 # milliseconds while every other thread of the worker waits.
-spyne.const.MIN_GC_INTERVAL = float("inf")
+spyne.const.MIN_GC_INTERVAL = math.inf
 
 
 def spyne_application(binding: str) -> Application:
@@ -71,7 +71,7 @@ class LedgerApplication:
         finally:
             log.info(json.dumps({
                 "request_id": request_id, "method": environ.get("REQUEST_METHOD"), "path": environ.get("PATH_INFO"),
-                "operation": environ.get("ledger.operation"), "status": int(status_seen[0][:3]) if status_seen else None,
+                "operation": environ.get(OPERATION), "status": int(status_seen[0][:3]) if status_seen else None,
                 "fault": environ.get(FAULT_CODE), "ms": round((time.perf_counter() - started) * 1000, 2),
             }))
 
@@ -79,17 +79,7 @@ class LedgerApplication:
         path = environ.get("PATH_INFO", "")
         endpoint = self.routes.get(path.rstrip("/") or path)
         if endpoint is not None:
-            try:
-                return endpoint(environ, start)
-            except Exception:
-                log.exception("request %s failed outside any operation", environ[REQUEST_ID])
-                error = LedgerError(FaultCode.InternalError,
-                                    f"the ledger could not complete the request; quote request id {environ[REQUEST_ID]}")
-                environ[FAULT_CODE] = error.code.value
-                body = fault_envelope(endpoint.envelope_ns, error)
-                start("500 Internal Server Error", [("Content-Type", endpoint.content_type),
-                                                    ("Content-Length", str(len(body)))], None)
-                return [body]
+            return endpoint(environ, start)
         if path == "/healthz":
             healthy = self.database.ping()
             body = json.dumps({"status": "ok" if healthy else "unavailable"}).encode()

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Iterable, Sequence
 
-from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, tuple_, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..domain.currencies import currency
@@ -334,14 +334,7 @@ class Store:
                    LineRow.effective_date <= to_date)
         )
         if after is not None:
-            query = query.where(
-                tuple_(LineRow.effective_date, LineRow.entry_id, LineRow.position) > tuple_(*after)
-                if self.dialect == "postgresql" else
-                or_(LineRow.effective_date > after[0],
-                    and_(LineRow.effective_date == after[0],
-                         or_(LineRow.entry_id > after[1],
-                             and_(LineRow.entry_id == after[1], LineRow.position > after[2]))))
-            )
+            query = query.where(tuple_(LineRow.effective_date, LineRow.entry_id, LineRow.position) > tuple_(*after))
         query = query.order_by(LineRow.effective_date, LineRow.entry_id, LineRow.position).limit(limit)
         return [StatementRow(r.entry_id, r.position, r.reference, r.effective_date, r.description, Side(r.side), r.amount)
                 for r in self._run(query)]

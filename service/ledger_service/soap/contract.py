@@ -20,7 +20,6 @@ from lxml import etree
 from spyne import Application
 from spyne.interface.wsdl import Wsdl11
 
-from .types import NAMESPACE
 
 WSDL = "http://schemas.xmlsoap.org/wsdl/"
 XSD = "http://www.w3.org/2001/XMLSchema"

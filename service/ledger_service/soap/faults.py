@@ -87,6 +87,12 @@ def fault_envelope(envelope_ns: str, error: LedgerError, soap_code: str | None =
     return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
 
 
+def internal_error(request_id: str | None) -> LedgerError:
+    """What a caller learns of an unexpected failure: that it happened, and which request it was."""
+    return LedgerError(FaultCode.InternalError,
+                       f"the ledger could not complete the request; quote request id {request_id}")
+
+
 def http_status(error: LedgerError) -> str:
     return HTTP_STATUS.get(error.code, DEFAULT_HTTP_STATUS)
 

@@ -3,19 +3,23 @@ dispatches the operation: read, parse, check and validate the envelope, and pick
 Anything refused here gets its fault envelope without Spyne ever seeing the request."""
 from __future__ import annotations
 
+import logging
+import sys
+
 from spyne import Application
 from spyne.server.wsgi import WsgiApplication
 
+from ..domain.errors import LedgerError
 from ..service_layer.services import RequestContext
 from .contract import Contract
 from .envelope import Limits, RequestRefused, credentials, malformed, parse, payload, read_body, validate
-from .faults import SOAP11_ENV, fault_envelope, http_status
-from .operations import LEDGER, REQUEST
-from .protocol import ENVELOPE, FAULT_CODE
+from .environ_keys import ENVELOPE, FAULT_CODE, LEDGER, REQUEST, REQUEST_ID
+from .faults import SOAP11_ENV, fault_envelope, http_status, internal_error
 
 CONTENT_TYPES = {SOAP11_ENV: "text/xml; charset=utf-8"}
 SOAP12_CONTENT_TYPE = "application/soap+xml; charset=utf-8"
 ACCEPTED_CONTENT_TYPES = {"text/xml", "application/soap+xml", "application/xml"}
+log = logging.getLogger(__name__)
 
 
 def _base_url(environ: dict) -> str:
@@ -35,32 +39,44 @@ class SoapEndpoint:
         self.operations = frozenset(app.interface.service_method_map)
 
     def __call__(self, environ: dict, start_response):
+        try:
+            return self._handle(environ, start_response)
+        except RequestRefused as refused:
+            return self._fault(environ, start_response, refused.error, refused.soap_code)
+        except Exception:
+            log.exception("request %s failed outside any operation", environ.get(REQUEST_ID))
+            return self._fault(environ, start_response, internal_error(environ.get(REQUEST_ID)),
+                               exc_info=sys.exc_info())
+
+    def _handle(self, environ: dict, start_response):
         method = environ["REQUEST_METHOD"]
         if method == "GET" and environ.get("QUERY_STRING", "").lower().split("=")[0] == "wsdl":
             document = self.contract.wsdl(_base_url(environ))
             start_response("200 OK", [("Content-Type", "text/xml; charset=utf-8"),
                                       ("Content-Length", str(len(document)))])
             return [document]
-        try:
-            if method != "POST":
-                raise malformed(f"send SOAP requests with POST (GET {environ.get('PATH_INFO')}?wsdl for the contract)")
-            media_type = environ.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
-            if media_type not in ACCEPTED_CONTENT_TYPES:
-                raise malformed(f"content type {media_type or '(none)'} is not XML; send {self.content_type}")
-            root = parse(read_body(environ, self.limits), self.envelope_ns, self.limits)
-            validate(self.schema, payload(root, self.envelope_ns), self.operations)
-        except RequestRefused as refused:
-            environ[FAULT_CODE] = refused.error.code.value
-            envelope_ns, content_type = self.envelope_ns, self.content_type
-            if refused.soap_code == "VersionMismatch":
-                # SOAP 1.2 Appendix A: a SOAP 1.1 sender gets its VersionMismatch in SOAP 1.1, the one
-                # version it can read (and what a SOAP 1.1 endpoint answers a SOAP 1.2 sender anyway).
-                envelope_ns, content_type = SOAP11_ENV, CONTENT_TYPES[SOAP11_ENV]
-            document = fault_envelope(envelope_ns, refused.error, refused.soap_code)
-            start_response(http_status(refused.error), [("Content-Type", content_type),
-                                                        ("Content-Length", str(len(document)))])
-            return [document]
+        if method != "POST":
+            raise malformed(f"send SOAP requests with POST (GET {environ.get('PATH_INFO')}?wsdl for the contract)")
+        media_type = environ.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
+        if media_type not in ACCEPTED_CONTENT_TYPES:
+            raise malformed(f"content type {media_type or '(none)'} is not XML; send {self.content_type}")
+        root = parse(read_body(environ, self.limits), self.envelope_ns, self.limits)
+        validate(self.schema, payload(root, self.envelope_ns), self.operations)
         environ[ENVELOPE] = root
         environ[LEDGER] = self.ledger
-        environ[REQUEST] = RequestContext(credentials(root, self.envelope_ns), environ.get("ledger.request_id"))
+        environ[REQUEST] = RequestContext(credentials(root, self.envelope_ns), environ.get(REQUEST_ID))
         return self.spyne.handle_rpc(environ, start_response)
+
+    def _fault(self, environ: dict, start_response, error: LedgerError, soap_code: str | None = None,
+               exc_info=None):
+        """A fault answered without Spyne: the request was refused before any operation, or failed outside one."""
+        environ[FAULT_CODE] = error.code.value
+        envelope_ns, content_type = self.envelope_ns, self.content_type
+        if soap_code == "VersionMismatch":
+            # SOAP 1.2 Appendix A: a SOAP 1.1 sender gets its VersionMismatch in SOAP 1.1, the one
+            # version it can read (and what a SOAP 1.1 endpoint answers a SOAP 1.2 sender anyway).
+            envelope_ns, content_type = SOAP11_ENV, CONTENT_TYPES[SOAP11_ENV]
+        document = fault_envelope(envelope_ns, error, soap_code)
+        start_response(http_status(error), [("Content-Type", content_type), ("Content-Length", str(len(document)))],
+                       exc_info)
+        return [document]

@@ -9,18 +9,15 @@ import logging
 
 from spyne import Date, ServiceBase, rpc
 
-from ..domain.errors import FaultCode, LedgerError
+from ..domain.errors import LedgerError
 from ..domain.model import AccountType
 from . import mapping
 from . import types as contract
-from .faults import LedgerFault
+from .environ_keys import LEDGER, OPERATION, REQUEST
+from .faults import LedgerFault, internal_error
 from .types import Code, optional, required
 
 log = logging.getLogger(__name__)
-
-LEDGER = "ledger.ledger"
-REQUEST = "ledger.request"
-OPERATION = "ledger.operation"
 
 
 def operation(name: str, *parameters, returns, result: str):
@@ -46,8 +43,7 @@ class LedgerService(ServiceBase):
         except Exception:
             request_id = ctx.transport.req_env[REQUEST].request_id
             log.exception("request %s failed", request_id)
-            raise LedgerFault(LedgerError(
-                FaultCode.InternalError, f"the ledger could not complete the request; quote request id {request_id}"))
+            raise LedgerFault(internal_error(request_id))
 
     @operation("CreateBook", required(Code), required(contract.Name), returns=contract.Book, result="book")
     def create_book(ctx, code, name):

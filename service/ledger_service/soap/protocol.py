@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from spyne.protocol.soap import Soap11, Soap12
 
+from .environ_keys import ENVELOPE, FAULT_CODE
 from .faults import as_ledger_error, fault_element, http_status
-
-ENVELOPE = "ledger.envelope"
-FAULT_CODE = "ledger.fault_code"
 
 
 class _GatewayParsed:
