@@ -7,7 +7,7 @@ PostgreSQL: LEDGER_TEST_POSTGRES_URL (default postgresql://postgres@127.0.0.1:54
 a server where databases can be created. If it does not answer, PostgreSQL tests are skipped,
 unless LEDGER_REQUIRE_POSTGRES=1, as in CI, where they fail instead.
 
-Interoperability tests drive third-party SOAP stacks (PHP, Java wsimport) installed from Debian's
+Interoperability tests drive third-party SOAP stacks (PHP, Java wsimport, mono) installed from Debian's
 packages; without them those tests are skipped, unless LEDGER_REQUIRE_INTEROP=1, as in CI.
 """
 from __future__ import annotations

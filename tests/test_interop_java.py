@@ -10,21 +10,19 @@ the contract changes.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import re
-import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
-import requests
 from lxml import etree
 
-from conftest import ADMIN, ADMIN_PASSWORD, SOAP_ENV, TNS, fault_code, require_tools, unique
+from conftest import ADMIN, ADMIN_PASSWORD, SOAP_ENV, TNS, require_tools, unique
+from generated_clients import (
+    assert_only_the_balanced_entry_posted, fetch_wsdl, generated_once, scenario_lines, scenario_seen,
+)
 
 pytestmark = pytest.mark.interop
 
@@ -46,46 +44,15 @@ JAVA_OPTIONS = ["-Djavax.xml.soap.SAAJMetaFactory=com.sun.xml.messaging.saaj.soa
 # JAX-WS 2 standardises only the SOAP 1.1 WSDL binding; the RI reads a soap12 binding as its own extension.
 WSIMPORT_OPTIONS = {"11": [], "12": ["-extension"]}
 EXPECTED_WSIMPORT_WARNINGS = {"11": [], "12": ['[WARNING] SOAP port "Ledger": uses a non-standard SOAP 1.2 binding.']}
-_SOAP_ADDRESS = re.compile(rb'(<[\w-]+:address location=")[^"]*"')
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "soap-ledger" / "wsimport"
-
-
-def contract_key(wsdl: bytes, options: list[str]) -> str:
-    """Identifies wsimport's output: the WSDL without its soap:address (which names whichever server
-    served it), and the options that change what wsimport writes."""
-    digest = hashlib.sha256(_SOAP_ADDRESS.sub(rb'\1"', wsdl))
-    digest.update(" ".join([*options, "-p", PACKAGE]).encode())
-    return digest.hexdigest()
 
 
 def wsimport(wsdl_url: str, wsdl: bytes, options: list[str]) -> Path:
     """The sources and classes wsimport generates from the WSDL at `wsdl_url`, and its output in
     wsimport.log, from the cache when this contract (`wsdl`, as served there) was seen before."""
-    root = cache_root()
-    target = root / contract_key(wsdl, options)
-    if target.is_dir():
-        return target
-    root.mkdir(parents=True, exist_ok=True)
-    # Generated beside the target and renamed into place, so that an interrupted run or a concurrent one
-    # never leaves a half-written directory where the next run would trust it.
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=root))
-    try:
-        result = subprocess.run(["wsimport", *options, "-keep", "-s", str(staging), "-d", str(staging), "-p", PACKAGE,
-                                 wsdl_url], capture_output=True, text=True, timeout=300)
-        if result.returncode != 0:
-            pytest.fail(f"wsimport failed:\n{result.stdout}{result.stderr}")
-        (staging / "wsimport.log").write_text(result.stdout + result.stderr)
-        try:
-            staging.rename(target)
-        except OSError:
-            if not target.is_dir():
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+    arguments = [*options, "-keep", "-p", PACKAGE]
+    return generated_once("wsimport", wsdl, arguments, lambda staging: subprocess.run(
+        ["wsimport", *arguments, "-s", str(staging), "-d", str(staging), wsdl_url],
+        capture_output=True, text=True, timeout=300))
 
 
 def classpath(*entries: Path | str) -> str:
@@ -131,10 +98,7 @@ class JavaClient:
              SCENARIO, self.endpoint, username, password, book], capture_output=True, text=True, timeout=300)
 
     def scenario_output(self, username: str, password: str, book: str) -> dict[str, str]:
-        """Scenario's key=value lines, once it has exited 0."""
-        result = self.run_scenario(username, password, book)
-        assert result.returncode == 0, f"Scenario exited {result.returncode}:\n{result.stdout}{result.stderr}"
-        return dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+        return scenario_lines(self.run_scenario(username, password, book))
 
 
 @pytest.fixture(scope="module", params=["11", "12"], ids=["soap11", "soap12"])
@@ -142,11 +106,9 @@ def java_client(request, tmp_path_factory) -> JavaClient:
     require_tools("wsimport", "javac", "java", packages="jaxws default-jdk-headless")
     server = request.getfixturevalue("sqlite_server")  # only once the tools are known to be there
     version = request.param
-    wsdl_url = f"{server.endpoint(version)}?wsdl"
-    response = requests.get(wsdl_url, timeout=60)
-    response.raise_for_status()
-    generated = wsimport(wsdl_url, response.content, WSIMPORT_OPTIONS[version])
-    return JavaClient(version, server.endpoint(version), response.content, generated,
+    wsdl_url, wsdl = fetch_wsdl(server, version)
+    generated = wsimport(wsdl_url, wsdl, WSIMPORT_OPTIONS[version])
+    return JavaClient(version, server.endpoint(version), wsdl, generated,
                       compile_scenario(generated, tmp_path_factory.mktemp("scenario")))
 
 
@@ -155,23 +117,8 @@ def java_client(request, tmp_path_factory) -> JavaClient:
 def test_generated_client_runs_the_ledger_scenario(java_client, sqlite_server):
     book = unique("JAVA")
     output = java_client.scenario_output(ADMIN, ADMIN_PASSWORD, book)
-    assert output == {
-        "soap.envelope": SOAP_ENV[java_client.version],
-        "book": book,
-        "account.cash": "ASSET USD OPEN noNegativeBalance=false",
-        "account.sales": "INCOME USD OPEN noNegativeBalance=false",
-        "entry": "SALE-1 POSTED lines=2",
-        "balance": "100.25",
-        "statement.lines": "1",
-        "statement.runningBalance": "100.25",
-        "statement.closingBalance": "100.25",
-        "fault": "Unbalanced",
-        "scenario": "ok",
-    }
-    # Another stack sees what the Java client posted, and nothing of the entry that was refused.
-    service = sqlite_server.zeep(version=java_client.version).service
-    assert service.GetBalance(book, "cash", None).balance == Decimal("100.25")
-    assert fault_code(service.GetEntry, book, "SALE-2") == "EntryNotFound"
+    assert output == {**scenario_seen(book), "soap.envelope": SOAP_ENV[java_client.version]}
+    assert_only_the_balanced_entry_posted(sqlite_server, java_client.version, book)
 
 
 def test_wrong_password_reaches_the_java_client_as_the_typed_fault(java_client):
