@@ -22,6 +22,29 @@ class ClientRow(Base):
     system_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The password encrypted under LEDGER_SECRET_KEY: PasswordDigest needs the secret itself.
+    secret_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Requests a client may make: a sustained rate and a burst; no limit when null.
+    rate_per_minute: Mapped[int | None] = mapped_column(Integer)
+    burst: Mapped[int | None] = mapped_column(Integer)
+
+
+class RateBucketRow(Base):
+    """Each rate-limited client's token bucket, shared by every worker on every host."""
+
+    __tablename__ = "rate_buckets"
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), primary_key=True)
+    # Thousandths of a request, so that refills between two requests stay exact integers.
+    milli_tokens: Mapped[int] = mapped_column(BigInteger)
+    refilled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SeenNonceRow(Base):
+    """WS-Security nonces already accepted, kept until their Created time is out of the window."""
+
+    __tablename__ = "seen_nonces"
+    nonce_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class BookRow(Base):
@@ -70,6 +93,8 @@ class AccountRow(Base):
     status: Mapped[str] = mapped_column(String(8))
     opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_by: Mapped[int | None] = mapped_column(ForeignKey("clients.id"))
+    closed_request_id: Mapped[str | None] = mapped_column(String(64))
     posted_debits: Mapped[int] = mapped_column(BigInteger, default=0)
     posted_credits: Mapped[int] = mapped_column(BigInteger, default=0)
     pending_debits: Mapped[int] = mapped_column(BigInteger, default=0)
