@@ -39,6 +39,8 @@ FIELDS = {
     "Entry": ["id", "reference", "effectiveDate", "recordedAt", "description?", "status", "lines",
               "pendingExpiresAt?", "reversalOf?", "reversedBy?"],
     "Line": ["account", "side", "amount", "currency", "memo?"],
+    # Not in SPEC section 3's table: who posted an entry, asked for with GetEntryAudit (issue item 5).
+    "EntryAudit": ["reference", "postedBy?", "requestId?", "recordedAt"],
     "Balance": ["account", "currency", "asOf?", "postedDebits", "postedCredits", "pendingDebits", "pendingCredits",
                 "balance", "availableBalance"],
     "Statement": ["account", "currency", "fromDate", "toDate", "openingBalance", "closingBalance", "lines",
@@ -59,6 +61,7 @@ OPERATIONS = {
     "CloseAccount": (["book", "code"], "Account"),
     "PostEntry": (["book", "entry"], "Entry"),
     "GetEntry": (["book", "reference"], "Entry"),
+    "GetEntryAudit": (["book", "reference"], "EntryAudit"),
     "GetBalance": (["book", "account", "asOf?"], "Balance"),
     "GetStatement": (["book", "account", "fromDate", "toDate", "pageSize?", "pageToken?"], "Statement"),
     "GetTrialBalance": (["book", "asOf?"], "TrialBalance"),
@@ -85,7 +88,8 @@ FIELD_TYPES = {
         ("TrialBalance", "asOf"), ("GetBalance", "asOf"), ("GetStatement", "fromDate"), ("GetStatement", "toDate"),
         ("GetTrialBalance", "asOf"), ("ClosePeriod", "throughDate")]},
     **{field: _xsd + "dateTime" for field in [
-        ("Account", "openedAt"), ("Entry", "recordedAt"), ("Entry", "pendingExpiresAt")]},
+        ("Account", "openedAt"), ("Entry", "recordedAt"), ("Entry", "pendingExpiresAt"),
+        ("EntryAudit", "recordedAt")]},
     **{field: _tns + "CurrencyCode" for field in [
         ("AccountInput", "currency"), ("Account", "currency"), ("Line", "currency"), ("Balance", "currency"),
         ("Statement", "currency"), ("TrialBalanceRow", "currency"), ("CurrencyTotal", "currency")]},

@@ -131,6 +131,7 @@ DOTNET_OPERATIONS = {
     "CloseAccount": "Account CloseAccount(string book, string code)",
     "PostEntry": "Entry PostEntry(string book, EntryInput entry)",
     "GetEntry": "Entry GetEntry(string book, string reference)",
+    "GetEntryAudit": "EntryAudit GetEntryAudit(string book, string reference)",
     "GetBalance": "Balance GetBalance(string book, string account, System.DateTime asOf, bool asOfSpecified)",
     "GetStatement": "Statement GetStatement(string book, string account, System.DateTime fromDate, "
                     "System.DateTime toDate, int pageSize, bool pageSizeSpecified, string pageToken)",

@@ -140,6 +140,7 @@ JAVA_OPERATIONS = {
     "closeAccount": "Account closeAccount(String book, String code)",
     "postEntry": "Entry postEntry(String book, EntryInput entry)",
     "getEntry": "Entry getEntry(String book, String reference)",
+    "getEntryAudit": "EntryAudit getEntryAudit(String book, String reference)",
     "getBalance": "Balance getBalance(String book, String account, XMLGregorianCalendar asOf)",
     "getStatement": "Statement getStatement(String book, String account, XMLGregorianCalendar fromDate, "
                     "XMLGregorianCalendar toDate, Integer pageSize, String pageToken)",

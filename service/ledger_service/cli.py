@@ -11,12 +11,14 @@ from .domain.errors import LedgerError
 from .logs import configure
 from .service_layer import admin
 from .service_layer.passwords import generate_password
+from .service_layer.secret_box import KEY_VARIABLE, SecretBox, SecretKeyError
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 
 def _serve(args, database: Database) -> int:
+    SecretBox.from_environment()  # a malformed LEDGER_SECRET_KEY stops here, said in a sentence
     state = database.schema_state()
     if state == "empty":
         print("empty database: migrating it first", file=sys.stderr)
@@ -51,20 +53,52 @@ def _read_password(from_stdin: bool) -> tuple[str, bool]:
 
 def _clients_add(args, database: Database) -> int:
     password, generated = _read_password(args.password_stdin)
-    admin.add_client(database, args.name, password, args.system_admin, [admin.Grant.parse(g) for g in args.grant])
+    secret_box = SecretBox.from_environment()
+    admin.add_client(database, args.name, password, args.system_admin, [admin.Grant.parse(g) for g in args.grant],
+                     secret_box=secret_box, rate_limit=_rate_limit(args))
     if generated:
         print(password)
     print(f"client {args.name} added", file=sys.stderr)
+    if secret_box is None:
+        print(f"{KEY_VARIABLE} is not set: client {args.name} can use PasswordText but not PasswordDigest",
+              file=sys.stderr)
+    return 0
+
+
+def _clients_rekey(args, database: Database) -> int:
+    secret_box = SecretBox.from_environment()
+    if secret_box is None:
+        print(f"ledger-service: {KEY_VARIABLE} is not set", file=sys.stderr)
+        return EXIT_FAILED
+    count = admin.rekey_secrets(database, secret_box)
+    print(f"{count} client secret(s) encrypted under the first key of {KEY_VARIABLE}")
+    return 0
+
+
+def _rate_limit(args):
+    if args.rate is None:
+        if args.burst is not None:
+            raise admin.AdminError("--burst needs --rate")
+        return None
+    return admin.parse_rate_limit(args.rate, args.burst)
+
+
+def _clients_limit(args, database: Database) -> int:
+    rate_limit = None if args.no_limit else _rate_limit(args)
+    if rate_limit is None and args.burst is not None:
+        raise admin.AdminError("--burst goes with --rate, not --no-limit")
+    admin.limit_client(database, args.name, rate_limit)
+    print(f"client {args.name}: {f'rate limit {rate_limit}' if rate_limit else 'no rate limit'}")
     return 0
 
 
 def _clients_list(args, database: Database) -> int:
     clients = admin.list_clients(database)
-    print(f"{'NAME':<24} {'SYSTEM ADMIN':<13} {'DISABLED':<9} GRANTS")
+    print(f"{'NAME':<24} {'SYSTEM ADMIN':<13} {'DISABLED':<9} {'RATE LIMIT':<24} GRANTS")
     for client in clients:
         grants = ", ".join(f"{g.book}:{g.role.name}" for g in client.grants) or "-"
         print(f"{client.name:<24} {'yes' if client.system_admin else 'no':<13} "
-              f"{'yes' if client.disabled else 'no':<9} {grants}")
+              f"{'yes' if client.disabled else 'no':<9} {str(client.rate_limit or '-'):<24} {grants}")
     return 0
 
 
@@ -114,6 +148,14 @@ def _contract_check(args, database: Database | None) -> int:
     return 0
 
 
+def _rate_limit_options(command: argparse.ArgumentParser, exclusive: bool = False):
+    group = command.add_mutually_exclusive_group(required=True) if exclusive else command
+    group.add_argument("--rate", metavar="N/s|N/min", help="requests the client may make, sustained")
+    command.add_argument("--burst", type=int, metavar="B",
+                         help="requests it may make at once (default: one second's worth of --rate)")
+    return group
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="ledger-service", description=__doc__)
     commands = top.add_subparsers(dest="command", required=True)
@@ -138,8 +180,16 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("--system-admin", action="store_true", help="may create books")
     add.add_argument("--grant", action="append", default=[], metavar="BOOK:ROLE",
                      help="role reader, poster or admin on a book; repeat for several")
+    _rate_limit_options(add)
     add.set_defaults(run=_clients_add)
     clients.add_parser("list", help="list clients and their grants").set_defaults(run=_clients_list)
+    clients.add_parser("rekey", help=f"encrypt every stored client secret again under the first key of {KEY_VARIABLE}"
+                       ).set_defaults(run=_clients_rekey)
+    limit = clients.add_parser("limit", help="set or lift a client's rate limit, shared by every worker")
+    limit.add_argument("name")
+    choice = _rate_limit_options(limit, exclusive=True)
+    choice.add_argument("--no-limit", action="store_true", help="lift the client's rate limit")
+    limit.set_defaults(run=_clients_limit)
     disable = clients.add_parser("disable", help="refuse every further request of a client")
     disable.add_argument("name")
     disable.set_defaults(run=_clients_disable)
@@ -165,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     database = None if getattr(args, "no_database", False) else Database()
     try:
         return args.run(args, database)
-    except (admin.AdminError, LedgerError) as error:
+    except (admin.AdminError, LedgerError, SecretKeyError) as error:
         print(f"ledger-service: {error}", file=sys.stderr)
         return EXIT_FAILED
     finally:

@@ -13,6 +13,7 @@ import spyne.const
 from spyne import Application
 
 from .adapters.database import Database
+from .service_layer.secret_box import SecretBox
 from .service_layer.services import Ledger
 from .soap.contract import ENDPOINTS, Contract, build_contract
 from .soap.envelope import Limits
@@ -47,7 +48,7 @@ def contracts() -> dict[str, Contract]:
 class LedgerApplication:
     def __init__(self, database: Database | None = None, limits: Limits | None = None):
         self.database = database or Database()
-        self.ledger = Ledger(self.database)
+        self.ledger = Ledger(self.database, secret_box=SecretBox.from_environment())
         limits = limits or Limits.from_environment()
         self.routes = {
             path: SoapEndpoint(spyne_application(binding), build_contract(spyne_application(binding), path),

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Iterable, Sequence
 
-from sqlalchemy import Connection, and_, bindparam, func, insert, select, tuple_, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..domain.currencies import currency
+from ..domain.rate_limits import Bucket, RateLimit
 from ..domain.model import (
     Account,
     AccountStatus,
@@ -22,6 +23,7 @@ from ..domain.model import (
     AccountType,
     Book,
     Entry,
+    EntryAudit,
     EntryInput,
     EntryStatus,
     Line,
@@ -38,6 +40,8 @@ from .orm import (
     GrantRow,
     LineRow,
     PeriodCloseRow,
+    RateBucketRow,
+    SeenNonceRow,
     ServerSecretRow,
 )
 
@@ -56,6 +60,14 @@ class ClientRecord:
     password_hash: str
     system_admin: bool
     disabled: bool
+    rate_limit: RateLimit | None = None
+
+    @classmethod
+    def of(cls, row) -> "ClientRecord":
+        """A record from a row that starts with `_CLIENT_COLUMNS`."""
+        rate_per_minute, burst = row[5], row[6]
+        limit = RateLimit(rate_per_minute, burst) if rate_per_minute is not None else None
+        return cls(*row[:5], rate_limit=limit)
 
 
 @dataclass(frozen=True)
@@ -90,6 +102,10 @@ class StatementRow:
     amount: int
 
 
+_CLIENT_COLUMNS = (
+    ClientRow.id, ClientRow.name, ClientRow.password_hash, ClientRow.system_admin, ClientRow.disabled,
+    ClientRow.rate_per_minute, ClientRow.burst,
+)
 _ACCOUNT_COLUMNS = (
     AccountRow.id, AccountRow.code, AccountRow.name, AccountRow.type, AccountRow.currency, AccountRow.parent_code,
     AccountRow.no_negative_balance, AccountRow.status, AccountRow.opened_at, AccountRow.posted_debits,
@@ -114,8 +130,7 @@ class Store:
         """The client named `name`, with the book `book_code` (if it exists) and the client's role on it,
         in one query: every request needs all three before anything else."""
         row = self._run(
-            select(ClientRow.id, ClientRow.name, ClientRow.password_hash, ClientRow.system_admin,
-                   ClientRow.disabled, GrantRow.role, BookRow.id, BookRow.code, BookRow.name, BookRow.closed_through)
+            select(*_CLIENT_COLUMNS, GrantRow.role, BookRow.id, BookRow.code, BookRow.name, BookRow.closed_through)
             .select_from(ClientRow)
             .outerjoin(BookRow, BookRow.code == book_code)
             .outerjoin(GrantRow, and_(GrantRow.client_id == ClientRow.id, GrantRow.book_id == BookRow.id))
@@ -123,15 +138,13 @@ class Store:
         ).first()
         if row is None:
             return None
-        book = StoredBook(row[6], Book(*row[7:])) if row[6] is not None else None
-        return Caller(ClientRecord(*row[:5]), Role[row[5]] if row[5] else None, book)
+        role, book_id, *book = row[len(_CLIENT_COLUMNS):]
+        book = StoredBook(book_id, Book(*book)) if book_id is not None else None
+        return Caller(ClientRecord.of(row), Role[role] if role else None, book)
 
     def client(self, name: str) -> ClientRecord | None:
-        row = self._run(
-            select(ClientRow.id, ClientRow.name, ClientRow.password_hash, ClientRow.system_admin, ClientRow.disabled)
-            .where(ClientRow.name == name)
-        ).first()
-        return ClientRecord(*row) if row else None
+        row = self._run(select(*_CLIENT_COLUMNS).where(ClientRow.name == name)).first()
+        return ClientRecord.of(row) if row else None
 
     def add_client(self, name: str, password_hash: str, system_admin: bool, now: datetime) -> int:
         return self._run(
@@ -139,14 +152,64 @@ class Store:
                                      disabled=False, created_at=now).returning(ClientRow.id)
         ).scalar_one()
 
+    def client_secret(self, name: str) -> tuple[int, bytes | None] | None:
+        """The client's id and its encrypted secret (None when it has none), for PasswordDigest."""
+        row = self._run(select(ClientRow.id, ClientRow.secret_ciphertext).where(ClientRow.name == name)).first()
+        return (row[0], row[1]) if row else None
+
+    def secret_ciphertexts(self) -> list[tuple[int, str, bytes]]:
+        return [tuple(row) for row in self._run(
+            select(ClientRow.id, ClientRow.name, ClientRow.secret_ciphertext)
+            .where(ClientRow.secret_ciphertext.is_not(None)).order_by(ClientRow.name))]
+
+    def set_secret_ciphertext(self, client_id: int, ciphertext: bytes | None) -> None:
+        self._run(update(ClientRow).where(ClientRow.id == client_id).values(secret_ciphertext=ciphertext))
+
+    def spend_nonce(self, nonce_digest: str, expires_at: datetime) -> bool:
+        """Records a WS-Security nonce; False when it was already recorded (a replay)."""
+        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        return self._run(dialect_insert(SeenNonceRow).values(nonce_digest=nonce_digest, expires_at=expires_at)
+                         .on_conflict_do_nothing(index_elements=[SeenNonceRow.nonce_digest])
+                         .returning(SeenNonceRow.nonce_digest)).first() is not None
+
+    def prune_nonces(self, now: datetime, at_most: int) -> None:
+        expired = select(SeenNonceRow.nonce_digest).where(SeenNonceRow.expires_at < now).limit(at_most)
+        self._run(delete(SeenNonceRow).where(SeenNonceRow.nonce_digest.in_(expired)))
+
+    def set_rate_limit(self, client_id: int, limit: RateLimit | None) -> None:
+        """Sets or lifts the client's limit; its budget starts again from a full bucket."""
+        self._run(update(ClientRow).where(ClientRow.id == client_id).values(
+            rate_per_minute=limit.per_minute if limit else None, burst=limit.burst if limit else None))
+        self._run(delete(RateBucketRow).where(RateBucketRow.client_id == client_id))
+
+    def rate_bucket(self, client_id: int) -> tuple[RateLimit | None, Bucket | None]:
+        """The client's limit as it stands now and its bucket (None: full), locked until commit so that
+        every worker on every host spends one budget. The lock is on the client's row, which exists
+        before its bucket does (FOR NO KEY UPDATE: not waiting for transactions that merely insert rows
+        referring to the client). The bucket is read by a second statement, after the lock is held: in
+        one statement joining both, PostgreSQL would recheck the locked row only and hand back the
+        bucket as it stood before the wait."""
+        per_minute, burst = self._run(
+            select(ClientRow.rate_per_minute, ClientRow.burst).where(ClientRow.id == client_id)
+            .with_for_update(key_share=True)
+        ).one()
+        row = self._run(select(RateBucketRow.milli_tokens, RateBucketRow.refilled_at)
+                        .where(RateBucketRow.client_id == client_id)).first()
+        return (RateLimit(per_minute, burst) if per_minute is not None else None,
+                Bucket(row[0], utc(row[1])) if row else None)
+
+    def save_rate_bucket(self, client_id: int, bucket: Bucket, *, new: bool) -> None:
+        values = dict(milli_tokens=bucket.milli_tokens, refilled_at=bucket.refilled_at)
+        if new:
+            self._run(insert(RateBucketRow).values(client_id=client_id, **values))
+        else:
+            self._run(update(RateBucketRow).where(RateBucketRow.client_id == client_id).values(**values))
+
     def disable_client(self, client_id: int) -> None:
         self._run(update(ClientRow).where(ClientRow.id == client_id).values(disabled=True))
 
     def clients(self) -> list[tuple[ClientRecord, list[tuple[str, Role]]]]:
-        rows = self._run(
-            select(ClientRow.id, ClientRow.name, ClientRow.password_hash, ClientRow.system_admin, ClientRow.disabled)
-            .order_by(ClientRow.name)
-        ).all()
+        rows = self._run(select(*_CLIENT_COLUMNS).order_by(ClientRow.name)).all()
         grants = self._run(
             select(GrantRow.client_id, BookRow.code, GrantRow.role).join(BookRow, BookRow.id == GrantRow.book_id)
             .order_by(BookRow.code)
@@ -154,7 +217,7 @@ class Store:
         by_client: dict[int, list[tuple[str, Role]]] = {}
         for client_id, book_code, role in grants:
             by_client.setdefault(client_id, []).append((book_code, Role[role]))
-        return [(ClientRecord(*row), by_client.get(row[0], [])) for row in rows]
+        return [(ClientRecord.of(row), by_client.get(row[0], [])) for row in rows]
 
     def grant(self, client_id: int, book_id: int, role: Role) -> None:
         """Sets the client's role on the book, replacing any earlier one."""
@@ -243,9 +306,10 @@ class Store:
             created_by=audit.client_id, request_id=audit.request_id,
         ))
 
-    def close_account(self, account: Account, now: datetime) -> None:
+    def close_account(self, account: Account, now: datetime, audit: Audit) -> None:
         self._run(update(AccountRow).where(AccountRow.id == self.account_id(account))
-                  .values(status=account.status.value, closed_at=now))
+                  .values(status=account.status.value, closed_at=now, closed_by=audit.client_id,
+                          closed_request_id=audit.request_id))
 
     def totals_as_of(self, account_ids: Sequence[int], as_of: date) -> dict[int, tuple[int, int]]:
         """Posted (debits, credits) per account, counting entries effective on or before `as_of`."""
@@ -282,6 +346,14 @@ class Store:
                         for code, side, amount, cur, memo in lines),
         )
         return StoredEntry(entry, head.fingerprint)
+
+    def entry_audit(self, book_id: int, reference: str) -> EntryAudit | None:
+        row = self._run(
+            select(EntryRow.reference, ClientRow.name, EntryRow.request_id, EntryRow.recorded_at)
+            .outerjoin(ClientRow, ClientRow.id == EntryRow.client_id)
+            .where(EntryRow.book_id == book_id, EntryRow.reference == reference)
+        ).first()
+        return EntryAudit(row[0], row[1], row[2], utc(row[3])) if row else None
 
     def add_entry(self, book_id: int, entry: EntryInput, postings: Sequence[Posting], now: datetime,
                   audit: Audit) -> str:

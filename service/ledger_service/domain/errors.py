@@ -45,12 +45,15 @@ class FaultCode(str, Enum):
 class LedgerError(Exception):
     """A refusal the caller is told about: a contract fault code, a message, and where it applies."""
 
-    def __init__(self, code: FaultCode, message: str, field: str | None = None, index: int | None = None):
+    def __init__(self, code: FaultCode, message: str, field: str | None = None, index: int | None = None,
+                 *, retry_after: int | None = None):
         super().__init__(message)
         self.code = code
         self.message = message
         self.field = field
         self.index = index
+        # Whole seconds after which the same request may succeed (RateLimited: HTTP Retry-After).
+        self.retry_after = retry_after
 
     def __repr__(self) -> str:
         return f"LedgerError({self.code.value}, {self.message!r}, field={self.field!r})"

@@ -258,6 +258,10 @@ def _ensure_balanced(postings: list[Posting]) -> None:
         raise LedgerError(FaultCode.Unbalanced, "entry is unbalanced: " + "; ".join(off), "entry.lines")
 
 
+# An account's running totals are 64-bit integers of minor units in the database.
+MAX_ACCOUNT_TOTAL = 2**63 - 1
+
+
 def apply_postings(postings: Iterable[Posting]) -> None:
     """Moves the accounts' posted balances, refusing to take a guarded account below zero."""
     postings = list(postings)
@@ -265,6 +269,13 @@ def apply_postings(postings: Iterable[Posting]) -> None:
         posting.account.post(posting.side, posting.minor)
     for posting in postings:
         account = posting.account
+        if (account.posted_debits if posting.side is Side.DEBIT else account.posted_credits) > MAX_ACCOUNT_TOTAL:
+            raise LedgerError(
+                FaultCode.InvalidAmount,
+                f"account {account.code}'s total {posting.side.value.lower()}s would exceed the largest amount "
+                "an account can hold",
+                f"entry.lines[{posting.position}].amount",
+            )
         if account.no_negative_balance and posting.side is not account.normal_side and account.available_balance < 0:
             raise LedgerError(
                 FaultCode.InsufficientBalance,
@@ -295,6 +306,16 @@ class Entry:
     pending_expires_at: datetime | None = None
     reversal_of: str | None = None
     reversed_by: str | None = None
+
+
+@dataclass(frozen=True)
+class EntryAudit:
+    """Who wrote an entry and when: the client's name and the request's id (None when no client did)."""
+
+    reference: str
+    posted_by: str | None
+    request_id: str | None
+    recorded_at: datetime
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from typing import Callable
 
 from ..domain.currencies import currency
 from ..domain.errors import FaultCode, LedgerError
+from ..domain.rate_limits import admit
 from ..domain.model import (
     Account,
     AccountPage,
@@ -19,6 +20,7 @@ from ..domain.model import (
     Balance,
     Book,
     Entry,
+    EntryAudit,
     EntryInput,
     EntryStatus,
     Line,
@@ -34,7 +36,9 @@ from ..domain.model import (
     trial_balance,
 )
 from . import page_tokens
+from .password_digest import DigestVerifier
 from .passwords import PasswordVerifier
+from .secret_box import SecretBox
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -48,6 +52,9 @@ class Credentials:
     username: str
     password: str
     password_type: str = "PasswordText"
+    # PasswordDigest's nonce (None when absent or not Base64) and Created timestamp, as sent.
+    nonce: bytes | None = None
+    created: str | None = None
 
     def __repr__(self) -> str:
         return f"Credentials({self.username!r}, {self.password_type})"
@@ -68,6 +75,10 @@ class _Transaction:
     request: RequestContext
     now: datetime
     client_id: int | None = field(default=None)
+    # The client whose PasswordDigest was checked, and its nonce spent, before this transaction began.
+    digest_client_id: int | None = None
+    # Whether this request already took its token from a rate-limited client's bucket.
+    token_taken: bool = False
 
     @property
     def audit(self) -> Audit:
@@ -76,11 +87,17 @@ class _Transaction:
     def authenticate(self, book_code: str | None = None):
         credentials = self.request.credentials
         caller = self.store.caller(credentials.username, book_code) if credentials else None
-        # The password is checked whatever else is wrong, so that every failure takes the same time.
-        password_matches = credentials is not None and self.ledger.passwords.verify(
-            credentials.username, credentials.password, caller.client.password_hash if caller else None)
-        if (not password_matches or caller.client.disabled or credentials.password_type != "PasswordText"):
+        if credentials is not None and credentials.password_type == "PasswordDigest":
+            password_matches = caller is not None and caller.client.id == self.digest_client_id
+        else:
+            # The password is checked whatever else is wrong, so that every failure takes the same time.
+            password_matches = credentials is not None and self.ledger.passwords.verify(
+                credentials.username, credentials.password, caller.client.password_hash if caller else None
+            ) and credentials.password_type == "PasswordText"
+        if not password_matches or caller.client.disabled:
             raise LedgerError(FaultCode.AuthenticationFailed, "authentication failed")
+        if caller.client.rate_limit is not None and not self.token_taken:
+            raise _TokenNeeded(caller.client.id)
         self.client_id = caller.client.id
         return caller
 
@@ -102,18 +119,51 @@ class _Transaction:
         return account
 
 
+class _TokenNeeded(Exception):
+    """A rate-limited client authenticated, and its request has not taken a token yet.
+
+    The token must be spent in a transaction of its own, committed whatever the use case then does: a
+    refused or failing request counts too, and reads run in read-only snapshots. It cannot be spent in
+    a second transaction nested in the use case's, since on SQLite a writing use case already holds the
+    database's one write lock. So `authenticate` (which every use case calls first, before it reads or
+    writes anything else) stops the attempt, `use_case` spends the token, then runs the use case again,
+    once, without stopping; retries after a conflict do not spend another. A limited client pays one
+    extra short transaction and its first authentication query twice; an unlimited one pays nothing,
+    and a caller that fails authentication never reaches, nor learns anything of, the bucket.
+    """
+
+    def __init__(self, client_id: int):
+        super().__init__(client_id)
+        self.client_id = client_id
+
+
 def use_case(*, write: bool) -> Callable:
     def decorate(method):
         @functools.wraps(method)
         def run(self: "Ledger", request: RequestContext, *args, **kwargs):
-            def attempt(store):
-                return method(self, _Transaction(self, store, request, self.clock()), *args, **kwargs)
+            digest_client_id = self.digests.admit(request.credentials)
 
-            return self.database.run(attempt, write=write)
+            token_taken = False
+
+            def attempt(store):
+                tx = _Transaction(self, store, request, self.clock(), digest_client_id=digest_client_id,
+                                  token_taken=token_taken)
+                return method(self, tx, *args, **kwargs)
+
+            try:
+                return self.database.run(attempt, write=write)
+            except _TokenNeeded as needed:
+                self._take_token(needed.client_id)
+                token_taken = True
+                return self.database.run(attempt, write=write)
 
         return run
 
     return decorate
+
+
+def _entry_not_found(reference: str) -> LedgerError:
+    return LedgerError(FaultCode.EntryNotFound, f"no entry has reference {reference}", "reference")
 
 
 def _page_size(page_size: int | None) -> int:
@@ -125,11 +175,28 @@ def _page_size(page_size: int | None) -> int:
 
 
 class Ledger:
-    def __init__(self, database, clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+    def __init__(self, database, clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+                 secret_box: SecretBox | None = None):
         self.database = database
         self.clock = clock
         self.passwords = PasswordVerifier()
+        self.digests = DigestVerifier(database, secret_box, clock)
         self._page_token_key: bytes | None = None
+
+    def _take_token(self, client_id: int) -> None:
+        """Spends one token of the client's bucket, or refuses the request with RateLimited."""
+        def spend(store):
+            limit, bucket = store.rate_bucket(client_id)
+            if limit is None:
+                return  # lifted since the request authenticated
+            admission = admit(limit, bucket, self.clock())
+            if not admission.admitted:
+                raise LedgerError(FaultCode.RateLimited,
+                                  f"over the rate limit of {limit}; retry after {admission.retry_after} s",
+                                  retry_after=admission.retry_after)
+            store.save_rate_bucket(client_id, admission.bucket, new=bucket is None)
+
+        self.database.run(spend, write=True)
 
     def _token_key(self, tx: _Transaction) -> bytes:
         if self._page_token_key is None:
@@ -197,7 +264,7 @@ class Ledger:
         account = tx.account(stored.id, code, "code", for_update=True)
         if account.status is AccountStatus.OPEN:
             account.close()
-            tx.store.close_account(account, tx.now)
+            tx.store.close_account(account, tx.now, tx.audit)
         return account
 
     # --- entries ---
@@ -227,8 +294,15 @@ class Ledger:
     def get_entry(self, tx: _Transaction, book: str, reference: str) -> Entry:
         stored = tx.store.entry(tx.book(book, Role.reader).id, reference)
         if stored is None:
-            raise LedgerError(FaultCode.EntryNotFound, f"no entry has reference {reference}", "reference")
+            raise _entry_not_found(reference)
         return stored.entry
+
+    @use_case(write=False)
+    def get_entry_audit(self, tx: _Transaction, book: str, reference: str) -> EntryAudit:
+        audit = tx.store.entry_audit(tx.book(book, Role.reader).id, reference)
+        if audit is None:
+            raise _entry_not_found(reference)
+        return audit
 
     # --- reports ---
 

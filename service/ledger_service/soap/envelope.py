@@ -2,6 +2,8 @@
 depth, the right SOAP version, one operation in the Body, valid against the contract's schema."""
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import re
 from dataclasses import dataclass
@@ -16,6 +18,8 @@ from .types import NAMESPACE
 WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 PASSWORD_TEXT = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordText"
 PASSWORD_DIGEST = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordDigest"
+WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
+BASE64_BINARY = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary"
 _LIST_ITEMS = {"line": "lines", "entry": "entries", "account": "accounts", "result": "results", "row": "rows",
                "total": "totals"}
 
@@ -54,7 +58,10 @@ def read_body(environ: dict, limits: Limits) -> bytes:
     stream, chunks, size = environ["wsgi.input"], [], 0
     remaining = int(declared) if declared.strip().isdigit() else None
     while remaining is None or remaining > 0:
-        chunk = stream.read(65536 if remaining is None else min(65536, remaining))
+        try:
+            chunk = stream.read(65536 if remaining is None else min(65536, remaining))
+        except Exception:  # raised by the server's reader: a broken chunk, a chunked body cut short
+            raise malformed("the request body could not be read: its HTTP framing is broken") from None
         if not chunk:
             break
         size += len(chunk)
@@ -66,7 +73,10 @@ def read_body(environ: dict, limits: Limits) -> bytes:
     return b"".join(chunks)
 
 
-_PARSER = dict(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, dtd_validation=False)
+# Comments and processing instructions carry nothing in SOAP; kept, they would reach Spyne's
+# deserializer as children of the operation, which it cannot read.
+_PARSER = dict(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, dtd_validation=False,
+               remove_comments=True, remove_pis=True)
 
 
 def parse(body: bytes, envelope_ns: str, limits: Limits) -> etree._Element:
@@ -123,7 +133,20 @@ def credentials(root: etree._Element, envelope_ns: str) -> Credentials | None:
         return Credentials(username.strip(), "", "missing")
     kind = password.get("Type", PASSWORD_TEXT)
     password_type = {PASSWORD_TEXT: "PasswordText", PASSWORD_DIGEST: "PasswordDigest"}.get(kind, "unknown")
-    return Credentials(username.strip(), password.text or "", password_type)
+    created = token.findtext(f"{{{WSU}}}Created")
+    return Credentials(username.strip(), password.text or "", password_type, _nonce(token),
+                       created.strip() if created is not None else None)
+
+
+def _nonce(token: etree._Element) -> bytes | None:
+    """The UsernameToken's nonce, or None when it is absent or not Base64 (the only encoding accepted)."""
+    nonce = token.find(f"{{{WSSE}}}Nonce")
+    if nonce is None or nonce.get("EncodingType", BASE64_BINARY) != BASE64_BINARY:
+        return None
+    try:
+        return base64.b64decode("".join((nonce.text or "").split()), validate=True) or None
+    except (binascii.Error, ValueError):
+        return None
 
 
 def field_path(path: str | None) -> str | None:

@@ -97,6 +97,11 @@ def http_status(error: LedgerError) -> str:
     return HTTP_STATUS.get(error.code, DEFAULT_HTTP_STATUS)
 
 
+def http_headers(error: LedgerError) -> list[tuple[str, str]]:
+    """HTTP headers a fault's response carries besides its content type: Retry-After (RateLimited)."""
+    return [("Retry-After", str(error.retry_after))] if error.retry_after is not None else []
+
+
 def as_ledger_error(fault: Fault) -> LedgerError:
     """What a fault raised inside Spyne means to a caller; Spyne's own are either bad input or ours to fix."""
     if isinstance(fault, LedgerFault):

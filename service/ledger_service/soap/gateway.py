@@ -14,7 +14,7 @@ from ..service_layer.services import RequestContext
 from .contract import Contract
 from .envelope import Limits, RequestRefused, credentials, malformed, parse, payload, read_body, validate
 from .environ_keys import ENVELOPE, FAULT_CODE, LEDGER, REQUEST, REQUEST_ID
-from .faults import SOAP11_ENV, fault_envelope, http_status, internal_error
+from .faults import SOAP11_ENV, fault_envelope, http_headers, http_status, internal_error
 
 CONTENT_TYPES = {SOAP11_ENV: "text/xml; charset=utf-8"}
 SOAP12_CONTENT_TYPE = "application/soap+xml; charset=utf-8"
@@ -77,6 +77,6 @@ class SoapEndpoint:
             # version it can read (and what a SOAP 1.1 endpoint answers a SOAP 1.2 sender anyway).
             envelope_ns, content_type = SOAP11_ENV, CONTENT_TYPES[SOAP11_ENV]
         document = fault_envelope(envelope_ns, error, soap_code)
-        start_response(http_status(error), [("Content-Type", content_type), ("Content-Length", str(len(document)))],
-                       exc_info)
+        start_response(http_status(error), [("Content-Type", content_type), ("Content-Length", str(len(document))),
+                                            *http_headers(error)], exc_info)
         return [document]

@@ -41,6 +41,11 @@ def entry(value: model.Entry) -> types.Entry:
     )
 
 
+def entry_audit(value: model.EntryAudit) -> types.EntryAudit:
+    return types.EntryAudit(reference=value.reference, postedBy=value.posted_by, requestId=value.request_id,
+                            recordedAt=value.recorded_at)
+
+
 def balance(value: model.Balance) -> types.Balance:
     return types.Balance(
         account=value.account, currency=value.currency, asOf=value.as_of, postedDebits=value.posted_debits,

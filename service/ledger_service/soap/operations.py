@@ -84,6 +84,12 @@ class LedgerService(ServiceBase):
         ledger, request = _ledger(ctx)
         return mapping.entry(ledger.get_entry(request, book, reference))
 
+    @operation("GetEntryAudit", required(Code), required(contract.Reference), returns=contract.EntryAudit,
+               result="audit")
+    def get_entry_audit(ctx, book, reference):
+        ledger, request = _ledger(ctx)
+        return mapping.entry_audit(ledger.get_entry_audit(request, book, reference))
+
     @operation("GetBalance", required(Code), required(Code), optional(Date), returns=contract.Balance, result="balance")
     def get_balance(ctx, book, account, asOf):
         ledger, request = _ledger(ctx)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from spyne.protocol.soap import Soap11, Soap12
 
 from .environ_keys import ENVELOPE, FAULT_CODE
-from .faults import as_ledger_error, fault_element, http_status
+from .faults import as_ledger_error, fault_element, http_headers, http_status
 
 
 class _GatewayParsed:
@@ -17,6 +17,8 @@ class _GatewayParsed:
     def fault_to_parent(self, ctx, cls, inst, parent, ns, *args, **kwargs):
         error = as_ledger_error(inst)
         ctx.transport.req_env[FAULT_CODE] = error.code.value
+        # Spyne sends its response headers after writing the fault, with the status from below.
+        ctx.transport.resp_headers.update(http_headers(error))
         parent.append(fault_element(self.ns_soap_env, error))
 
     def fault_to_http_response_code(self, fault):

@@ -147,6 +147,19 @@ class Entry(_Model):
     ]
 
 
+class EntryAudit(_Model):
+    """Who wrote an entry: the client and the request that posted it, and when. (A separate answer, not
+    fields on Entry, which v1 consumers read strictly.) postedBy and requestId are absent only for an
+    entry no client posted, such as one an operator loads from the command line."""
+
+    _type_info = [
+        ("reference", required(Reference)),
+        ("postedBy", optional(Unicode)),
+        ("requestId", optional(Unicode)),
+        ("recordedAt", required(DateTime)),
+    ]
+
+
 class Balance(_Model):
     _type_info = [
         ("account", required(Code)),
