@@ -265,6 +265,8 @@ HOSTILE_BODIES = [
     pytest.param(lambda version: b"this is not XML", id="not-xml"),
     pytest.param(lambda version: b"", id="empty-body"),
     pytest.param(lambda version: envelope(version, get_account_xml(NO_SUCH_BOOK, "cash"))[:-30], id="truncated-xml"),
+    pytest.param(lambda version: envelope(version, get_account_xml("MARK", "cash")).replace(b"MARK", b"B\xff\xfe"),
+                 id="invalid-utf-8"),
     pytest.param(lambda version: _with_doctype(version, "<!DOCTYPE env:Envelope>"), id="doctype-alone"),
     pytest.param(lambda version: _with_doctype(version, BILLION_LAUGHS, "&lol9;"), id="billion-laughs"),
     pytest.param(lambda version: _with_doctype(
