@@ -27,8 +27,7 @@ SOAP_OVER_HTTP = "http://schemas.xmlsoap.org/soap/http"
 NS = {"wsdl": WSDL_NS, "xs": XSD, "soap11": SOAP_BINDING["11"], "soap12": SOAP_BINDING["12"]}
 
 # SPEC section 3's table for the types this release has; `?` marks minOccurs="0". EntryInput has no
-# `pending`/`pendingTimeoutSeconds` yet and EntryResult does not exist yet: both arrive with
-# PostEntries and the two-phase operations, in a later issue.
+# `pending`/`pendingTimeoutSeconds` yet: they arrive with the two-phase operations, in a later issue.
 FIELDS = {
     "Book": ["code", "name", "closedThrough?"],
     "AccountInput": ["code", "name", "type", "currency", "parentCode?", "noNegativeBalance?"],
@@ -49,10 +48,11 @@ FIELDS = {
     "TrialBalance": ["asOf?", "rows", "totals"],
     "TrialBalanceRow": ["account", "name", "type", "currency", "debit", "credit"],
     "CurrencyTotal": ["currency", "debit", "credit"],
+    "EntryResult": ["reference", "entry?", "fault?"],
     "LedgerFault": ["code", "message", "field?", "index?"],
 }
-# SPEC section 5's operations as this release has them (PostEntries, CommitPending, VoidPending and
-# ReverseEntry arrive later): parameters in order, and the type of the one result.
+# SPEC section 5's operations as this release has them (CommitPending and VoidPending arrive later):
+# parameters in order, and the type of the one result.
 OPERATIONS = {
     "CreateBook": (["code", "name"], "Book"),
     "OpenAccount": (["book", "account"], "Account"),
@@ -60,8 +60,10 @@ OPERATIONS = {
     "ListAccounts": (["book", "type?", "codePrefix?", "pageSize?", "pageToken?"], "AccountPage"),
     "CloseAccount": (["book", "code"], "Account"),
     "PostEntry": (["book", "entry"], "Entry"),
+    "PostEntries": (["book", "entries", "atomic"], "EntryResultArray"),
     "GetEntry": (["book", "reference"], "Entry"),
     "GetEntryAudit": (["book", "reference"], "EntryAudit"),
+    "ReverseEntry": (["book", "reference", "reversalReference", "effectiveDate?", "reason?"], "Entry"),
     "GetBalance": (["book", "account", "asOf?"], "Balance"),
     "GetStatement": (["book", "account", "fromDate", "toDate", "pageSize?", "pageToken?"], "Statement"),
     "GetTrialBalance": (["book", "asOf?"], "TrialBalance"),
@@ -86,7 +88,7 @@ FIELD_TYPES = {
         ("Book", "closedThrough"), ("EntryInput", "effectiveDate"), ("Entry", "effectiveDate"), ("Balance", "asOf"),
         ("Statement", "fromDate"), ("Statement", "toDate"), ("StatementLine", "effectiveDate"),
         ("TrialBalance", "asOf"), ("GetBalance", "asOf"), ("GetStatement", "fromDate"), ("GetStatement", "toDate"),
-        ("GetTrialBalance", "asOf"), ("ClosePeriod", "throughDate")]},
+        ("GetTrialBalance", "asOf"), ("ClosePeriod", "throughDate"), ("ReverseEntry", "effectiveDate")]},
     **{field: _xsd + "dateTime" for field in [
         ("Account", "openedAt"), ("Entry", "recordedAt"), ("Entry", "pendingExpiresAt"),
         ("EntryAudit", "recordedAt")]},
@@ -98,6 +100,9 @@ FIELD_TYPES = {
     ("LineInput", "side"): _tns + "Side", ("Line", "side"): _tns + "Side", ("StatementLine", "side"): _tns + "Side",
     ("Entry", "status"): _tns + "EntryStatus", ("Account", "status"): _tns + "AccountStatus",
     ("OpenAccount", "account"): _tns + "AccountInput", ("PostEntry", "entry"): _tns + "EntryInput",
+    ("PostEntries", "entries"): _tns + "EntryInputArray", ("PostEntries", "atomic"): _xsd + "boolean",
+    ("EntryResult", "reference"): _tns + "Reference", ("EntryResult", "entry"): _tns + "Entry",
+    ("EntryResult", "fault"): _tns + "LedgerFault",
     ("LedgerFault", "code"): _xsd + "string", ("LedgerFault", "message"): _xsd + "string",
     ("LedgerFault", "field"): _xsd + "string", ("LedgerFault", "index"): _xsd + "int",
 }
@@ -106,6 +111,8 @@ LISTS = {
     ("AccountPage", "accounts"): ("account", "Account"),
     ("EntryInput", "lines"): ("line", "LineInput"),
     ("Entry", "lines"): ("line", "Line"),
+    ("PostEntries", "entries"): ("entry", "EntryInput"),
+    ("PostEntriesResponse", "results"): ("result", "EntryResult"),
     ("Statement", "lines"): ("line", "StatementLine"),
     ("TrialBalance", "rows"): ("row", "TrialBalanceRow"),
     ("TrialBalance", "totals"): ("total", "CurrencyTotal"),

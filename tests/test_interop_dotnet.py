@@ -130,16 +130,19 @@ DOTNET_OPERATIONS = {
                     "int pageSize, bool pageSizeSpecified, string pageToken)",
     "CloseAccount": "Account CloseAccount(string book, string code)",
     "PostEntry": "Entry PostEntry(string book, EntryInput entry)",
+    "PostEntries": "EntryResult[] PostEntries(string book, EntryInput[] entries, bool atomic)",
     "GetEntry": "Entry GetEntry(string book, string reference)",
     "GetEntryAudit": "EntryAudit GetEntryAudit(string book, string reference)",
+    "ReverseEntry": "Entry ReverseEntry(string book, string reference, string reversalReference, "
+                    "System.DateTime effectiveDate, bool effectiveDateSpecified, string reason)",
     "GetBalance": "Balance GetBalance(string book, string account, System.DateTime asOf, bool asOfSpecified)",
     "GetStatement": "Statement GetStatement(string book, string account, System.DateTime fromDate, "
                     "System.DateTime toDate, int pageSize, bool pageSizeSpecified, string pageToken)",
     "GetTrialBalance": "TrialBalance GetTrialBalance(string book, System.DateTime asOf, bool asOfSpecified)",
     "ClosePeriod": "Book ClosePeriod(string book, System.DateTime throughDate)",
 }
-_ATTRIBUTES = re.compile(r"\[[^\[\]]*\]\s*")
-_METHOD = re.compile(r"((?:\[[^\n]*\]\s*)*)public (\w+) (\w+)\((.*)\) \{$", re.M)
+_ATTRIBUTES = re.compile(r"\[[^\[\]]+\]\s*")  # not `[]`, which follows an array's item type
+_METHOD = re.compile(r"((?:\[[^\n]*\]\s*)*)public ([\w.\[\]]+) (\w+)\((.*)\) \{$", re.M)
 _PROPERTY = re.compile(r"((?:\[[^\n]*\]\s*)*)public ([\w.\[\]]+) (\w+) \{\s*get")
 _CLASS = re.compile(r"public (?:partial class|enum) (\w+)")
 # How XmlSerializer maps the XML Schema built-ins the contract uses.
@@ -190,8 +193,11 @@ def schema_classes(wsdl: bytes) -> dict[str, list[SchemaElement]]:
     schema = etree.fromstring(wsdl)
     element_types = {element.get("name"): element.get("type").split(":", 1)[1]
                      for element in schema.iter(f"{{{XSD}}}element") if element.getparent().tag == f"{{{XSD}}}schema"}
+    # LedgerFault is a class all the same, as the type of EntryResult's `fault`.
+    field_types = {element.get("type").split(":", 1)[1] for element in schema.iter(f"{{{XSD}}}element")
+                   if element.getparent().tag != f"{{{XSD}}}schema"}
     message_wrappers = {element_types[part.get("element").split(":", 1)[1]]
-                        for part in schema.iter(f"{{{WSDL}}}part")}
+                        for part in schema.iter(f"{{{WSDL}}}part")} - field_types
     simple = {simple_type.get("name"): simple_type for simple_type in schema.iter(f"{{{XSD}}}simpleType")}
     complex_types = {complex_type.get("name"): complex_type for complex_type in schema.iter(f"{{{XSD}}}complexType")
                      if complex_type.get("name")}

@@ -139,8 +139,11 @@ JAVA_OPERATIONS = {
                     "String pageToken)",
     "closeAccount": "Account closeAccount(String book, String code)",
     "postEntry": "Entry postEntry(String book, EntryInput entry)",
+    "postEntries": "EntryResultArray postEntries(String book, EntryInputArray entries, boolean atomic)",
     "getEntry": "Entry getEntry(String book, String reference)",
     "getEntryAudit": "EntryAudit getEntryAudit(String book, String reference)",
+    "reverseEntry": "Entry reverseEntry(String book, String reference, String reversalReference, "
+                    "XMLGregorianCalendar effectiveDate, String reason)",
     "getBalance": "Balance getBalance(String book, String account, XMLGregorianCalendar asOf)",
     "getStatement": "Statement getStatement(String book, String account, XMLGregorianCalendar fromDate, "
                     "XMLGregorianCalendar toDate, Integer pageSize, String pageToken)",

@@ -128,6 +128,9 @@ class EntryRow(Base):
     fingerprint: Mapped[str] = mapped_column(String(64))
     client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id"))
     request_id: Mapped[str | None] = mapped_column(String(64))
+    # The entry this one reverses. Unique, so that of two reversals of one entry racing, the database
+    # lets one commit; the original row is never updated (its reversedBy is this column looked up).
+    reversal_of_id: Mapped[int | None] = mapped_column(ForeignKey("entries.id"), unique=True)
 
 
 class LineRow(Base):

@@ -13,6 +13,7 @@ from typing import Iterable, Sequence
 
 from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import aliased
 
 from ..domain.currencies import currency
 from ..domain.rate_limits import Bucket, RateLimit
@@ -89,6 +90,7 @@ class StoredBook:
 class StoredEntry:
     entry: Entry
     fingerprint: str
+    row_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -327,25 +329,33 @@ class Store:
     # --- entries ---
 
     def entry(self, book_id: int, reference: str) -> StoredEntry | None:
-        head = self._run(
+        return self.entries(book_id, [reference]).get(reference)
+
+    def entries(self, book_id: int, references: Iterable[str]) -> dict[str, StoredEntry]:
+        """The book's entries with these references, by reference: two queries however many are asked for."""
+        original, reversal = aliased(EntryRow), aliased(EntryRow)
+        heads = self._run(
             select(EntryRow.id, EntryRow.public_id, EntryRow.reference, EntryRow.effective_date, EntryRow.recorded_at,
-                   EntryRow.description, EntryRow.status, EntryRow.fingerprint)
-            .where(EntryRow.book_id == book_id, EntryRow.reference == reference)
-        ).first()
-        if head is None:
-            return None
-        lines = self._run(
-            select(AccountRow.code, LineRow.side, LineRow.amount, AccountRow.currency, LineRow.memo)
-            .join(AccountRow, AccountRow.id == LineRow.account_id)
-            .where(LineRow.entry_id == head.id).order_by(LineRow.position)
+                   EntryRow.description, EntryRow.status, EntryRow.fingerprint,
+                   original.reference.label("reversal_of"), reversal.reference.label("reversed_by"))
+            .outerjoin(original, original.id == EntryRow.reversal_of_id)
+            .outerjoin(reversal, reversal.reversal_of_id == EntryRow.id)
+            .where(EntryRow.book_id == book_id, EntryRow.reference.in_(sorted(set(references))))
         ).all()
-        entry = Entry(
+        if not heads:
+            return {}
+        lines: dict[int, list[Line]] = {head.id: [] for head in heads}
+        for entry_id, code, side, amount, cur, memo in self._run(
+            select(LineRow.entry_id, AccountRow.code, LineRow.side, LineRow.amount, AccountRow.currency, LineRow.memo)
+            .join(AccountRow, AccountRow.id == LineRow.account_id)
+            .where(LineRow.entry_id.in_(list(lines))).order_by(LineRow.entry_id, LineRow.position)
+        ):
+            lines[entry_id].append(Line(code, Side(side), currency(cur).to_decimal(amount), cur, memo))
+        return {head.reference: StoredEntry(Entry(
             id=head.public_id, reference=head.reference, effective_date=head.effective_date,
             recorded_at=utc(head.recorded_at), description=head.description, status=EntryStatus(head.status),
-            lines=tuple(Line(code, Side(side), currency(cur).to_decimal(amount), cur, memo)
-                        for code, side, amount, cur, memo in lines),
-        )
-        return StoredEntry(entry, head.fingerprint)
+            lines=tuple(lines[head.id]), reversal_of=head.reversal_of, reversed_by=head.reversed_by,
+        ), head.fingerprint, head.id) for head in heads}
 
     def entry_audit(self, book_id: int, reference: str) -> EntryAudit | None:
         row = self._run(
@@ -356,35 +366,46 @@ class Store:
         return EntryAudit(row[0], row[1], row[2], utc(row[3])) if row else None
 
     def add_entry(self, book_id: int, entry: EntryInput, postings: Sequence[Posting], now: datetime,
-                  audit: Audit) -> str:
+                  audit: Audit, reversal_of_id: int | None = None) -> str:
         """Writes the entry, its lines, the per-day totals and the accounts' new running totals;
-        returns the entry's public id."""
-        public_id = str(uuid.uuid4())
-        entry_id = self._run(insert(EntryRow).values(
-            public_id=public_id, book_id=book_id, reference=entry.reference,
-            effective_date=entry.effective_date, recorded_at=now, description=entry.description,
-            status=EntryStatus.POSTED.value, fingerprint=entry.fingerprint(),
-            client_id=audit.client_id, request_id=audit.request_id,
-        ).returning(EntryRow.id)).scalar_one()
-        self._run(insert(LineRow), [
-            dict(entry_id=entry_id, position=p.position, account_id=self.account_id(p.account),
-                 effective_date=entry.effective_date, side=p.side.value, amount=p.minor, memo=p.memo)
-            for p in postings
-        ])
-        day_totals: dict[int, list[int]] = {}
-        for p in postings:
-            totals = day_totals.setdefault(self.account_id(p.account), [0, 0])
-            totals[0 if p.side is Side.DEBIT else 1] += p.minor
-        self._add_day_totals(entry.effective_date, day_totals)
-        touched = {id(p.account): p.account for p in postings}.values()
+        returns the entry's public id. A second reversal of one entry fails on the unique
+        reversal_of_id (IntegrityError: the use case runs again and finds the first)."""
+        return self.add_entries(book_id, [(entry, postings, reversal_of_id)], now, audit)[0]
+
+    def add_entries(self, book_id: int, entries: Sequence[tuple[EntryInput, Sequence[Posting], int | None]],
+                    now: datetime, audit: Audit) -> list[str]:
+        """Writes entries (each with its postings and the row id of the entry it reverses, if any) in four
+        statements however many: the entries, all their lines, the per-day totals, the accounts' new running
+        totals (as the postings left the Account objects). Returns the entries' public ids, in order."""
+        public_ids = [str(uuid.uuid4()) for _ in entries]
+        entry_ids = self._run(insert(EntryRow).returning(EntryRow.id, sort_by_parameter_order=True), [
+            dict(public_id=public_id, book_id=book_id, reference=entry.reference,
+                 effective_date=entry.effective_date, recorded_at=now, description=entry.description,
+                 status=EntryStatus.POSTED.value, fingerprint=entry.fingerprint(),
+                 client_id=audit.client_id, request_id=audit.request_id, reversal_of_id=reversal_of_id)
+            for public_id, (entry, _, reversal_of_id) in zip(public_ids, entries)
+        ]).scalars().all()
+        lines, day_totals, touched = [], {}, {}
+        for entry_id, (entry, postings, _) in zip(entry_ids, entries):
+            for p in postings:
+                account_id = self.account_id(p.account)
+                lines.append(dict(entry_id=entry_id, position=p.position, account_id=account_id,
+                                  effective_date=entry.effective_date, side=p.side.value, amount=p.minor, memo=p.memo))
+                totals = day_totals.setdefault((account_id, entry.effective_date), [0, 0])
+                totals[0 if p.side is Side.DEBIT else 1] += p.minor
+                touched[account_id] = p.account
+        self._run(insert(LineRow), lines)
+        self._add_day_totals(day_totals)
         self._run(
             update(AccountRow.__table__).where(AccountRow.__table__.c.id == bindparam("account_id"))
             .values(posted_debits=bindparam("debits"), posted_credits=bindparam("credits")),
-            [dict(account_id=self.account_id(a), debits=a.posted_debits, credits=a.posted_credits) for a in touched],
+            [dict(account_id=account_id, debits=a.posted_debits, credits=a.posted_credits)
+             for account_id, a in sorted(touched.items())],
         )
-        return public_id
+        return public_ids
 
-    def _add_day_totals(self, day: date, totals: dict[int, list[int]]) -> None:
+    def _add_day_totals(self, totals: dict[tuple[int, date], list[int]]) -> None:
+        """Adds (debits, credits) to each (account, day)'s totals, in one statement: one row per pair."""
         dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
         statement = dialect_insert(AccountDayRow)
         statement = statement.on_conflict_do_update(
@@ -393,7 +414,7 @@ class Store:
                       credits=AccountDayRow.credits + statement.excluded.credits),
         )
         self._run(statement.values([dict(account_id=account_id, day=day, debits=debits, credits=credits)
-                                    for account_id, (debits, credits) in sorted(totals.items())]))
+                                    for (account_id, day), (debits, credits) in sorted(totals.items())]))
 
     def statement_rows(self, account_id: int, from_date: date, to_date: date,
                        after: tuple[date, int, int] | None, limit: int) -> list[StatementRow]:

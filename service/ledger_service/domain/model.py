@@ -5,7 +5,7 @@ import hashlib
 import json
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import Enum, IntEnum
 from typing import Iterable, Mapping
@@ -15,11 +15,16 @@ from .errors import FaultCode, LedgerError
 
 MIN_LINES = 2
 MAX_LINES = 1000
+MAX_BATCH = 1000
 
 
 class Side(str, Enum):
     DEBIT = "DEBIT"
     CREDIT = "CREDIT"
+
+    @property
+    def opposite(self) -> "Side":
+        return Side.CREDIT if self is Side.DEBIT else Side.DEBIT
 
 
 class AccountType(str, Enum):
@@ -285,6 +290,33 @@ def apply_postings(postings: Iterable[Posting]) -> None:
             )
 
 
+def apply_or_undo(postings: list[Posting]) -> None:
+    """`apply_postings`, leaving the accounts as they were when a rule refuses the entry: one entry of a
+    batch that fails must not count for the entries after it."""
+    before = [(a, a.posted_debits, a.posted_credits) for a in {id(p.account): p.account for p in postings}.values()]
+    try:
+        apply_postings(postings)
+    except LedgerError:
+        for account, debits, credits in before:
+            account.posted_debits, account.posted_credits = debits, credits
+        raise
+
+
+def ensure_batch_size(count: int) -> None:
+    if count > MAX_BATCH:
+        raise LedgerError(FaultCode.BatchTooLarge, f"a batch holds at most {MAX_BATCH} entries; this one has {count}",
+                          "entries")
+
+
+@dataclass(frozen=True)
+class EntryOutcome:
+    """One entry's result in a batch: the entry posted (or the original, for a replay), or why not."""
+
+    reference: str
+    entry: "Entry | None" = None
+    error: LedgerError | None = None
+
+
 @dataclass(frozen=True)
 class Line:
     account: str
@@ -306,6 +338,47 @@ class Entry:
     pending_expires_at: datetime | None = None
     reversal_of: str | None = None
     reversed_by: str | None = None
+
+
+def reversal_of(book: Book, original: Entry, reversal_reference: str, effective_date: date | None = None,
+                reason: str | None = None) -> EntryInput:
+    """The entry that undoes `original`: every line on the other side, same account, amount and memo.
+
+    Only a POSTED entry that is not itself a reversal can be reversed, and only once. Without an
+    effective date the reversal takes the original's or, when that day is closed, the first open day
+    after the closed period; an explicit date must be open.
+    """
+    if original.status is not EntryStatus.POSTED or original.reversal_of is not None:
+        kind = "a reversal" if original.reversal_of is not None else original.status.value
+        raise LedgerError(FaultCode.NotReversible,
+                          f"entry {original.reference} is {kind}; only a posted entry that is not itself a reversal "
+                          "can be reversed", "reference")
+    if original.reversed_by is not None and original.reversed_by != reversal_reference:
+        raise LedgerError(FaultCode.AlreadyReversed,
+                          f"entry {original.reference} was already reversed by {original.reversed_by}", "reference")
+    if effective_date is None:
+        effective_date = original.effective_date
+        if book.closed_through is not None and effective_date <= book.closed_through:
+            effective_date = book.closed_through + timedelta(days=1)
+    book.ensure_open_on(effective_date, "effectiveDate")
+    return EntryInput(
+        reference=reversal_reference,
+        effective_date=effective_date,
+        lines=tuple(LineInput(line.account, line.side.opposite, line.amount, line.memo) for line in original.lines),
+        description=reversal_description(original, reason),
+    )
+
+
+def reversal_description(original: Entry, reason: str | None) -> str:
+    return reason or f"Reversal of {original.reference}"
+
+
+def repeats_reversal(existing: Entry, original: Entry, effective_date: date | None, reason: str | None) -> bool:
+    """Whether `existing` is what reversing `original` with this date and reason made: a retry, to be
+    answered with `existing` (an omitted date means the default one, whatever it was)."""
+    return (existing.reversal_of == original.reference
+            and effective_date in (None, existing.effective_date)
+            and existing.description == reversal_description(original, reason))
 
 
 @dataclass(frozen=True)

@@ -22,15 +22,20 @@ from ..domain.model import (
     Entry,
     EntryAudit,
     EntryInput,
+    EntryOutcome,
     EntryStatus,
     Line,
     Role,
     Statement,
     StatementLine,
     TrialBalance,
+    apply_or_undo,
     apply_postings,
+    ensure_batch_size,
     open_account,
     prepare_postings,
+    repeats_reversal,
+    reversal_of,
     signed_balance,
     statement_movement,
     trial_balance,
@@ -166,6 +171,36 @@ def _entry_not_found(reference: str) -> LedgerError:
     return LedgerError(FaultCode.EntryNotFound, f"no entry has reference {reference}", "reference")
 
 
+def _post(tx: _Transaction, stored, entry: EntryInput, reversed_entry=None) -> Entry:
+    """Posts a new entry (a reversal of `reversed_entry`, a StoredEntry, when given): accounts locked
+    in id order, every rule checked, balances moved, rows written."""
+    accounts = tx.store.accounts_for_update(stored.id, entry.account_codes)
+    postings = prepare_postings(stored.book, entry, accounts)
+    apply_postings(postings)
+    entry_id = tx.store.add_entry(stored.id, entry, postings, tx.now, tx.audit,
+                                  reversal_of_id=reversed_entry.row_id if reversed_entry else None)
+    return _posted_entry(entry_id, entry, postings, tx.now,
+                         reversed_entry.entry.reference if reversed_entry else None)
+
+
+def _posted_entry(public_id: str, entry: EntryInput, postings, recorded_at: datetime,
+                  reversal_of: str | None = None) -> Entry:
+    return Entry(
+        id=public_id, reference=entry.reference, effective_date=entry.effective_date, recorded_at=recorded_at,
+        description=entry.description, status=EntryStatus.POSTED,
+        lines=tuple(Line(p.account.code, p.side, p.account.currency.to_decimal(p.minor), p.account.currency.code,
+                         p.memo) for p in postings),
+        reversal_of=reversal_of,
+    )
+
+
+def _ensure_same_content(reference: str, used_fingerprint: str, fingerprint: str) -> None:
+    """A reference already used: the same content is a replay, anything else ReferenceConflict."""
+    if used_fingerprint != fingerprint:
+        raise LedgerError(FaultCode.ReferenceConflict, f"reference {reference} was already used for a different entry",
+                          "entry.reference")
+
+
 def _page_size(page_size: int | None) -> int:
     if page_size is None:
         return DEFAULT_PAGE_SIZE
@@ -274,21 +309,73 @@ class Ledger:
         stored = tx.book(book, Role.poster, for_posting=True)
         existing = tx.store.entry(stored.id, entry.reference)
         if existing is not None:
-            if existing.fingerprint != entry.fingerprint():
-                raise LedgerError(FaultCode.ReferenceConflict,
-                                  f"reference {entry.reference} was already used for a different entry",
-                                  "entry.reference")
+            _ensure_same_content(entry.reference, existing.fingerprint, entry.fingerprint())
             return existing.entry
-        accounts = tx.store.accounts_for_update(stored.id, entry.account_codes)
-        postings = prepare_postings(stored.book, entry, accounts)
-        apply_postings(postings)
-        entry_id = tx.store.add_entry(stored.id, entry, postings, tx.now, tx.audit)
-        return Entry(
-            id=entry_id, reference=entry.reference, effective_date=entry.effective_date, recorded_at=tx.now,
-            description=entry.description, status=EntryStatus.POSTED,
-            lines=tuple(Line(p.account.code, p.side, p.account.currency.to_decimal(p.minor), p.account.currency.code,
-                             p.memo) for p in postings),
-        )
+        return _post(tx, stored, entry)
+
+    @use_case(write=True)
+    def post_entries(self, tx: _Transaction, book: str, entries: list[EntryInput], atomic: bool) -> list[EntryOutcome]:
+        """Judges the entries in order, each counting for the ones after it, in one transaction: the existing
+        references read in one query, every account locked in one statement (id order), the rules applied to
+        the Account objects in memory, and the new entries written in four statements. Not atomic: an entry
+        that fails leaves the accounts as they were and gets its fault (with its index); atomic: the first
+        failure is raised with its index, and nothing is written."""
+        stored = tx.book(book, Role.poster, for_posting=True)
+        ensure_batch_size(len(entries))
+        existing = tx.store.entries(stored.id, {entry.reference for entry in entries})
+        accounts = tx.store.accounts_for_update(stored.id, {code for entry in entries if entry.reference not in existing
+                                                            for code in entry.account_codes})
+        new: list[tuple[EntryInput, list, None]] = []
+        in_batch: dict[str, tuple[str, int]] = {}  # a reference posted by this batch: (fingerprint, index in new)
+        judged: list[Entry | LedgerError | int] = []  # an int: the index of the entry in `new`
+        for index, entry in enumerate(entries):
+            try:
+                fingerprint = entry.fingerprint()
+                if entry.reference in existing:
+                    _ensure_same_content(entry.reference, existing[entry.reference].fingerprint, fingerprint)
+                    judged.append(existing[entry.reference].entry)
+                elif entry.reference in in_batch:
+                    _ensure_same_content(entry.reference, in_batch[entry.reference][0], fingerprint)
+                    judged.append(in_batch[entry.reference][1])
+                else:
+                    postings = prepare_postings(stored.book, entry, accounts)
+                    apply_or_undo(postings)
+                    in_batch[entry.reference] = (fingerprint, len(new))
+                    judged.append(len(new))
+                    new.append((entry, postings, None))
+            except LedgerError as error:
+                error.index = index
+                if atomic:
+                    raise
+                judged.append(error)
+        public_ids = tx.store.add_entries(stored.id, new, tx.now, tx.audit) if new else []
+        posted = [_posted_entry(public_id, entry, postings, tx.now)
+                  for public_id, (entry, postings, _) in zip(public_ids, new)]
+        return [EntryOutcome(entry.reference, error=outcome) if isinstance(outcome, LedgerError) else
+                EntryOutcome(entry.reference, posted[outcome] if isinstance(outcome, int) else outcome)
+                for entry, outcome in zip(entries, judged)]
+
+    @use_case(write=True)
+    def reverse_entry(self, tx: _Transaction, book: str, reference: str, reversal_reference: str,
+                      effective_date: date | None = None, reason: str | None = None) -> Entry:
+        stored = tx.book(book, Role.poster, for_posting=True)
+        original = tx.store.entry(stored.id, reference)
+        if original is None:
+            raise _entry_not_found(reference)
+        # The accounts are locked before the rules are checked, and the original read again: a reversal
+        # of it that committed while we waited for the locks is then seen (AlreadyReversed, as in a serial
+        # order, rather than a balance check failing first). Unique reversal_of_id settles any other race.
+        tx.store.accounts_for_update(stored.id, {line.account for line in original.entry.lines})
+        original = tx.store.entry(stored.id, reference)
+        existing = tx.store.entry(stored.id, reversal_reference)
+        if existing is not None:
+            if not repeats_reversal(existing.entry, original.entry, effective_date, reason):
+                raise LedgerError(FaultCode.ReferenceConflict,
+                                  f"reference {reversal_reference} was already used for a different entry",
+                                  "reversalReference")
+            return existing.entry
+        reversal = reversal_of(stored.book, original.entry, reversal_reference, effective_date, reason)
+        return _post(tx, stored, reversal, original)
 
     @use_case(write=False)
     def get_entry(self, tx: _Transaction, book: str, reference: str) -> Entry:

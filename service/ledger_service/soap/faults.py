@@ -10,7 +10,7 @@ from lxml import etree
 from spyne import Fault, Integer32, Unicode
 
 from ..domain.errors import FaultCode, LedgerError
-from .types import NAMESPACE, optional, required
+from .types import NAMESPACE, Entry, Reference, _Model, optional, required
 
 SOAP11_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12_ENV = "http://www.w3.org/2003/05/soap-envelope"
@@ -45,12 +45,25 @@ class LedgerFault(Fault):
         self.error = error
 
 
+class EntryResult(_Model):
+    """One entry's outcome in a PostEntries batch: the entry, or the fault it met, typed tns:LedgerFault.
+    (Declared here, beside LedgerFault: a Fault class is the one Spyne type named LedgerFault, and the
+    protocol writes a fault held in a field as that field's element; see `protocol.fault_to_parent`.)"""
+
+    _type_info = [
+        ("reference", required(Reference)),
+        ("entry", optional(Entry)),
+        ("fault", optional(LedgerFault)),
+    ]
+
+
 def _tns(name: str) -> str:
     return f"{{{NAMESPACE}}}{name}"
 
 
-def detail_element(error: LedgerError) -> etree._Element:
-    fault = etree.Element(_tns("LedgerFault"), nsmap={"tns": NAMESPACE})
+def detail_element(error: LedgerError, name: str = "LedgerFault") -> etree._Element:
+    """The tns:LedgerFault content for `error`, in an element named `name` (EntryResult's is `fault`)."""
+    fault = etree.Element(_tns(name), nsmap={"tns": NAMESPACE})
     etree.SubElement(fault, _tns("code")).text = error.code.value
     etree.SubElement(fault, _tns("message")).text = error.message
     if error.field is not None:

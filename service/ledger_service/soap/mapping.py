@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ..domain import model
 from . import types
+from .faults import EntryResult, LedgerFault
 
 
 def book(value: model.Book) -> types.Book:
@@ -39,6 +40,12 @@ def entry(value: model.Entry) -> types.Entry:
                           memo=line.memo) for line in value.lines],
         pendingExpiresAt=value.pending_expires_at, reversalOf=value.reversal_of, reversedBy=value.reversed_by,
     )
+
+
+def entry_results(values) -> list[EntryResult]:
+    """A PostEntries batch's outcomes: each the entry, or its fault as a LedgerFault."""
+    return [EntryResult(reference=value.reference, entry=entry(value.entry) if value.entry is not None else None,
+                        fault=LedgerFault(value.error) if value.error is not None else None) for value in values]
 
 
 def entry_audit(value: model.EntryAudit) -> types.EntryAudit:

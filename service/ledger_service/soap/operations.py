@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import logging
 
-from spyne import Date, ServiceBase, rpc
+from spyne import Array, Boolean, Date, ServiceBase, rpc
 
 from ..domain.errors import LedgerError
 from ..domain.model import AccountType
 from . import mapping
 from . import types as contract
 from .environ_keys import LEDGER, OPERATION, REQUEST
-from .faults import LedgerFault, internal_error
+from .faults import EntryResult, LedgerFault, internal_error
 from .types import Code, optional, required
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,13 @@ class LedgerService(ServiceBase):
         ledger, request = _ledger(ctx)
         return mapping.entry(ledger.post_entry(request, book, mapping.entry_input(entry)))
 
+    @operation("PostEntries", required(Code), required(Array(optional(contract.EntryInput), member_name="entry")), required(Boolean),
+               returns=Array(optional(EntryResult), member_name="result"), result="results")
+    def post_entries(ctx, book, entries, atomic):
+        ledger, request = _ledger(ctx)
+        return mapping.entry_results(ledger.post_entries(
+            request, book, [mapping.entry_input(entry) for entry in entries or ()], atomic))
+
     @operation("GetEntry", required(Code), required(contract.Reference), returns=contract.Entry, result="entry")
     def get_entry(ctx, book, reference):
         ledger, request = _ledger(ctx)
@@ -89,6 +96,12 @@ class LedgerService(ServiceBase):
     def get_entry_audit(ctx, book, reference):
         ledger, request = _ledger(ctx)
         return mapping.entry_audit(ledger.get_entry_audit(request, book, reference))
+
+    @operation("ReverseEntry", required(Code), required(contract.Reference), required(contract.Reference),
+               optional(Date), optional(contract.Description), returns=contract.Entry, result="entry")
+    def reverse_entry(ctx, book, reference, reversalReference, effectiveDate, reason):
+        ledger, request = _ledger(ctx)
+        return mapping.entry(ledger.reverse_entry(request, book, reference, reversalReference, effectiveDate, reason))
 
     @operation("GetBalance", required(Code), required(Code), optional(Date), returns=contract.Balance, result="balance")
     def get_balance(ctx, book, account, asOf):
