@@ -24,7 +24,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from throughput import (
-    DEFAULT_POSTGRES_URL, TNS, BenchmarkFailed, LedgerServer, ledger_service, running, throwaway_database,
+    DEFAULT_POSTGRES_URL, TNS, BenchmarkFailed, LedgerServer, serving,
 )
 
 from ledger_service.adapters.database import Database
@@ -111,35 +111,31 @@ def main(argv: list[str] | None = None) -> int:
     last_day = FIRST_DAY + timedelta(days=options.days)
     middle_day = FIRST_DAY + timedelta(days=options.days // 2)
     try:
-        with throwaway_database(options.postgres_url) as database_url, tempfile.TemporaryDirectory() as work:
-            ledger_service(database_url, "migrate")
-            ledger_service(database_url, "clients", "add", ADMIN, "--system-admin", "--password-stdin",
-                           stdin=PASSWORD + "\n")
-            server = LedgerServer(database_url, 2, Path(work) / "server.log", ADMIN, PASSWORD)
-            with running(server):
-                open_accounts(server)
-                print(f"filling the history of account busy ({options.lines:,} lines over {options.days} days)")
-                seconds = fill_history(database_url, options.lines, options.days)
-                print(f"  {options.lines / seconds:,.0f} lines per second in-process")
-                token, page_number = last_page_token(server, last_day, options.lines)
-                rows = [
-                    ("GetBalance", "busy", "quiet",
-                     lambda account: f"<l:GetBalance><l:book>{BOOK}</l:book><l:account>{account}</l:account>"
-                                     "</l:GetBalance>"),
-                    (f"GetBalance asOf {middle_day}", "busy", "quiet",
-                     lambda account: f"<l:GetBalance><l:book>{BOOK}</l:book><l:account>{account}</l:account>"
-                                     f"<l:asOf>{middle_day}</l:asOf></l:GetBalance>"),
-                ]
-                print(f"\n{options.repeat} calls each over HTTP, one at a time; median / 90th percentile ms")
-                print(f"  {'read':<32} {'busy account':>18} {'quiet account':>18}")
-                for name, busy, quiet, body in rows:
-                    busy_ms, quiet_ms = timed(server, body(busy), options.repeat), timed(server, body(quiet), options.repeat)
-                    print(f"  {name:<32} {busy_ms[0]:>8.2f} / {busy_ms[1]:>6.2f}  {quiet_ms[0]:>8.2f} / {quiet_ms[1]:>6.2f}")
-                first = timed(server, statement("busy", last_day, STATEMENT_PAGE), options.repeat)
-                last = timed(server, statement("busy", last_day, STATEMENT_PAGE, token), options.repeat)
-                print(f"\n  GetStatement of busy, {STATEMENT_PAGE} lines a page")
-                print(f"  {'page 1':<32} {first[0]:>8.2f} / {first[1]:>6.2f}")
-                print(f"  {f'page {page_number:,}':<32} {last[0]:>8.2f} / {last[1]:>6.2f}")
+        with tempfile.TemporaryDirectory() as work, \
+                serving(options.postgres_url, 2, Path(work), ADMIN, PASSWORD) as server:
+            open_accounts(server)
+            print(f"filling the history of account busy ({options.lines:,} lines over {options.days} days)")
+            seconds = fill_history(server.database_url, options.lines, options.days)
+            print(f"  {options.lines / seconds:,.0f} lines per second in-process")
+            token, page_number = last_page_token(server, last_day, options.lines)
+            rows = [
+                ("GetBalance", "busy", "quiet",
+                 lambda account: f"<l:GetBalance><l:book>{BOOK}</l:book><l:account>{account}</l:account>"
+                                 "</l:GetBalance>"),
+                (f"GetBalance asOf {middle_day}", "busy", "quiet",
+                 lambda account: f"<l:GetBalance><l:book>{BOOK}</l:book><l:account>{account}</l:account>"
+                                 f"<l:asOf>{middle_day}</l:asOf></l:GetBalance>"),
+            ]
+            print(f"\n{options.repeat} calls each over HTTP, one at a time; median / 90th percentile ms")
+            print(f"  {'read':<32} {'busy account':>18} {'quiet account':>18}")
+            for name, busy, quiet, body in rows:
+                busy_ms, quiet_ms = timed(server, body(busy), options.repeat), timed(server, body(quiet), options.repeat)
+                print(f"  {name:<32} {busy_ms[0]:>8.2f} / {busy_ms[1]:>6.2f}  {quiet_ms[0]:>8.2f} / {quiet_ms[1]:>6.2f}")
+            first = timed(server, statement("busy", last_day, STATEMENT_PAGE), options.repeat)
+            last = timed(server, statement("busy", last_day, STATEMENT_PAGE, token), options.repeat)
+            print(f"\n  GetStatement of busy, {STATEMENT_PAGE} lines a page")
+            print(f"  {'page 1':<32} {first[0]:>8.2f} / {first[1]:>6.2f}")
+            print(f"  {f'page {page_number:,}':<32} {last[0]:>8.2f} / {last[1]:>6.2f}")
     except BenchmarkFailed as failure:
         print(f"history_costs: {failure}\n{failure.detail or ''}", file=sys.stderr)
         return 1

@@ -389,6 +389,20 @@ def running(server: LedgerServer) -> Iterator[LedgerServer]:
         server.stop()
 
 
+@contextlib.contextmanager
+def serving(postgres_url: str, workers: int, work_dir: Path, username: str = ADMIN_NAME,
+            password: str | None = None) -> Iterator[LedgerServer]:
+    """A running `ledger-service serve` on a throwaway database, migrated, with a system administrator
+    `username` (a random password unless one is given); stopped and dropped however the block ends."""
+    password = password or secrets.token_urlsafe(18)
+    with throwaway_database(postgres_url) as database_url:
+        ledger_service(database_url, "migrate")
+        ledger_service(database_url, "clients", "add", username, "--system-admin", "--password-stdin",
+                       stdin=password + "\n")
+        with running(LedgerServer(database_url, workers, work_dir / "server.log", username, password)) as server:
+            yield server
+
+
 def open_book(server: LedgerServer, accounts_per_side: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The benchmark's book: ASSET accounts that entries debit and INCOME accounts they credit."""
     server.call(f"<l:CreateBook><l:code>{BOOK_CODE}</l:code><l:name>Throughput benchmark</l:name></l:CreateBook>")
@@ -481,36 +495,30 @@ def print_summary(options: argparse.Namespace, generator: WrkGenerator | PythonG
 
 def benchmark(options: argparse.Namespace, work_dir: Path) -> None:
     generator = choose_generator(options, work_dir)
-    password = secrets.token_urlsafe(18)
-    with throwaway_database(options.postgres_url) as database_url:
-        print(f"database     {urlsplit(database_url).path.lstrip('/')} (dropped at the end)")
-        version = postgres_version(database_url)
-        ledger_service(database_url, "migrate")
-        ledger_service(database_url, "clients", "add", ADMIN_NAME, "--system-admin", "--password-stdin",
-                       stdin=password + "\n")
-        server = LedgerServer(database_url, options.workers, work_dir / "server.log", ADMIN_NAME, password)
-        with running(server):
-            print(f"server       {server.base_url}, {options.workers} workers")
-            debit_accounts, credit_accounts = open_book(server, options.accounts_per_side)
-            work = workloads(ADMIN_NAME, password, debit_accounts, credit_accounts)
-            measured: dict[str, LoadRun] = {}
-            post_runs: list[LoadRun] = []
-            for operation in OPERATIONS:
-                phases = [("warm-up", options.warmup)] if options.warmup else []
-                for phase, seconds in phases + [("measurement", options.duration)]:
-                    run = generator.run(server.base_url, work[operation], seconds, f"{operation}-{phase}")
-                    print(f"{operation:<12} {phase:<12} {run.requests_per_second:8.1f} requests/s, "
-                          f"{run.errors} errors")
-                    if operation == "PostEntry":
-                        post_runs.append(run)
-                    run.check_error_rate(phase)
-                measured[operation] = run
-            print_summary(options, generator, server, version, measured)
-            # wrk abandons the requests it has in flight when its time is up, and the server goes on
-            # committing them. A graceful stop lets them finish; after it nothing more can commit.
-            server.stop()
-            server.start()
-            check_ledger(server, post_runs)
+    with serving(options.postgres_url, options.workers, work_dir) as server:
+        print(f"database     {urlsplit(server.database_url).path.lstrip('/')} (dropped at the end)")
+        version = postgres_version(server.database_url)
+        print(f"server       {server.base_url}, {options.workers} workers")
+        debit_accounts, credit_accounts = open_book(server, options.accounts_per_side)
+        work = workloads(server.username, server.password, debit_accounts, credit_accounts)
+        measured: dict[str, LoadRun] = {}
+        post_runs: list[LoadRun] = []
+        for operation in OPERATIONS:
+            phases = [("warm-up", options.warmup)] if options.warmup else []
+            for phase, seconds in phases + [("measurement", options.duration)]:
+                run = generator.run(server.base_url, work[operation], seconds, f"{operation}-{phase}")
+                print(f"{operation:<12} {phase:<12} {run.requests_per_second:8.1f} requests/s, "
+                      f"{run.errors} errors")
+                if operation == "PostEntry":
+                    post_runs.append(run)
+                run.check_error_rate(phase)
+            measured[operation] = run
+        print_summary(options, generator, server, version, measured)
+        # wrk abandons the requests it has in flight when its time is up, and the server goes on
+        # committing them. A graceful stop lets them finish; after it nothing more can commit.
+        server.stop()
+        server.start()
+        check_ledger(server, post_runs)
 
 
 def postgres_version(database_url: str) -> str:

@@ -36,6 +36,10 @@ OWN_BOOK = {
     "ListAccounts":    (NA,     "ok",   "ok",   "ok",  NA),
     "CloseAccount":    (NA,     NA,     NA,     "ok",  NA),
     "PostEntry":       (NA,     NA,     "ok",   "ok",  NA),
+    "PostEntries":     (NA,     NA,     "ok",   "ok",  NA),
+    "CommitPending":   (NA,     NA,     "ok",   "ok",  NA),
+    "VoidPending":     (NA,     NA,     "ok",   "ok",  NA),
+    "ReverseEntry":    (NA,     NA,     "ok",   "ok",  NA),
     "GetEntry":        (NA,     "ok",   "ok",   "ok",  NA),
     "GetEntryAudit":   (NA,     "ok",   "ok",   "ok",  NA),
     "GetBalance":      (NA,     "ok",   "ok",   "ok",  NA),
@@ -44,7 +48,8 @@ OWN_BOOK = {
     "ClosePeriod":     (NA,     NA,     NA,     "ok",  NA),
 }
 # The role each operation needs, as NotAuthorized names it (SPEC section 5).
-REQUIRED_ROLE = {"OpenAccount": "admin", "CloseAccount": "admin", "ClosePeriod": "admin", "PostEntry": "poster"}
+REQUIRED_ROLE = {"OpenAccount": "admin", "CloseAccount": "admin", "ClosePeriod": "admin", "PostEntry": "poster",
+                 "PostEntries": "poster", "CommitPending": "poster", "VoidPending": "poster", "ReverseEntry": "poster"}
 TARGETS = ["own", "foreign", "missing"]
 
 
@@ -61,8 +66,8 @@ def account_input(code: str) -> dict:
     return {"code": code, "name": code.title(), "type": "ASSET", "currency": "USD"}
 
 
-def entry_input(reference: str) -> dict:
-    return {"reference": reference, "effectiveDate": date(2026, 1, 15),
+def entry_input(reference: str, **extra) -> dict:
+    return {"reference": reference, "effectiveDate": date(2026, 1, 15), **extra,
             "lines": {"line": [{"account": "cash", "side": "DEBIT", "amount": "1.00"},
                                {"account": "sales", "side": "CREDIT", "amount": "1.00"}]}}
 
@@ -104,11 +109,20 @@ class World:
             if exists:
                 self.admin.OpenAccount(book, account_input(spare))
             return book, spare
+        if operation in ("CommitPending", "VoidPending", "ReverseEntry"):
+            # Each call acts on an entry of its own, recorded by the book's administrator.
+            reference = unique("E")
+            if exists:
+                self.admin.PostEntry(book, entry_input(reference, pending=operation != "ReverseEntry"))
+            if operation == "ReverseEntry":
+                return book, reference, unique("REV"), None, None
+            return (book, reference) + ((None,) if operation == "VoidPending" else ())
         return {
             "OpenAccount": lambda: (book, account_input(unique("acct"))),
             "GetAccount": lambda: (book, "cash"),
             "ListAccounts": lambda: (book, None, None, None, None),
             "PostEntry": lambda: (book, entry_input(unique("R"))),
+            "PostEntries": lambda: (book, {"entry": [entry_input(unique("R")), entry_input(unique("R"))]}, False),
             "GetEntry": lambda: (book, "SEED"),
             "GetEntryAudit": lambda: (book, "SEED"),
             "GetBalance": lambda: (book, "cash", None),

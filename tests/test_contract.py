@@ -26,20 +26,21 @@ SOAP_BINDING = {"11": "http://schemas.xmlsoap.org/wsdl/soap/", "12": "http://sch
 SOAP_OVER_HTTP = "http://schemas.xmlsoap.org/soap/http"
 NS = {"wsdl": WSDL_NS, "xs": XSD, "soap11": SOAP_BINDING["11"], "soap12": SOAP_BINDING["12"]}
 
-# SPEC section 3's table for the types this release has; `?` marks minOccurs="0". EntryInput has no
-# `pending`/`pendingTimeoutSeconds` yet: they arrive with the two-phase operations, in a later issue.
+# SPEC section 3's table; `?` marks minOccurs="0".
 FIELDS = {
     "Book": ["code", "name", "closedThrough?"],
     "AccountInput": ["code", "name", "type", "currency", "parentCode?", "noNegativeBalance?"],
     "Account": ["code", "name", "type", "currency", "parentCode?", "noNegativeBalance", "status", "openedAt"],
     "AccountPage": ["accounts", "nextPageToken?"],
-    "EntryInput": ["reference", "effectiveDate", "description?", "lines"],
+    "EntryInput": ["reference", "effectiveDate", "description?", "lines", "pending?", "pendingTimeoutSeconds?"],
     "LineInput": ["account", "side", "amount", "memo?"],
     "Entry": ["id", "reference", "effectiveDate", "recordedAt", "description?", "status", "lines",
               "pendingExpiresAt?", "reversalOf?", "reversedBy?"],
     "Line": ["account", "side", "amount", "currency", "memo?"],
-    # Not in SPEC section 3's table: who posted an entry, asked for with GetEntryAudit (issue item 5).
-    "EntryAudit": ["reference", "postedBy?", "requestId?", "recordedAt"],
+    # Not in SPEC section 3's table: who posted an entry, and who committed or voided a pending one,
+    # asked for with GetEntryAudit.
+    "EntryAudit": ["reference", "postedBy?", "requestId?", "recordedAt", "settledBy?", "settledRequestId?",
+                   "settledAt?", "voidReason?"],
     "Balance": ["account", "currency", "asOf?", "postedDebits", "postedCredits", "pendingDebits", "pendingCredits",
                 "balance", "availableBalance"],
     "Statement": ["account", "currency", "fromDate", "toDate", "openingBalance", "closingBalance", "lines",
@@ -51,8 +52,7 @@ FIELDS = {
     "EntryResult": ["reference", "entry?", "fault?"],
     "LedgerFault": ["code", "message", "field?", "index?"],
 }
-# SPEC section 5's operations as this release has them (CommitPending and VoidPending arrive later):
-# parameters in order, and the type of the one result.
+# SPEC section 5's operations, and GetEntryAudit: parameters in order, and the type of the one result.
 OPERATIONS = {
     "CreateBook": (["code", "name"], "Book"),
     "OpenAccount": (["book", "account"], "Account"),
@@ -61,6 +61,8 @@ OPERATIONS = {
     "CloseAccount": (["book", "code"], "Account"),
     "PostEntry": (["book", "entry"], "Entry"),
     "PostEntries": (["book", "entries", "atomic"], "EntryResultArray"),
+    "CommitPending": (["book", "reference"], "Entry"),
+    "VoidPending": (["book", "reference", "reason?"], "Entry"),
     "GetEntry": (["book", "reference"], "Entry"),
     "GetEntryAudit": (["book", "reference"], "EntryAudit"),
     "ReverseEntry": (["book", "reference", "reversalReference", "effectiveDate?", "reason?"], "Entry"),
@@ -91,7 +93,7 @@ FIELD_TYPES = {
         ("GetTrialBalance", "asOf"), ("ClosePeriod", "throughDate"), ("ReverseEntry", "effectiveDate")]},
     **{field: _xsd + "dateTime" for field in [
         ("Account", "openedAt"), ("Entry", "recordedAt"), ("Entry", "pendingExpiresAt"),
-        ("EntryAudit", "recordedAt")]},
+        ("EntryAudit", "recordedAt"), ("EntryAudit", "settledAt")]},
     **{field: _tns + "CurrencyCode" for field in [
         ("AccountInput", "currency"), ("Account", "currency"), ("Line", "currency"), ("Balance", "currency"),
         ("Statement", "currency"), ("TrialBalanceRow", "currency"), ("CurrencyTotal", "currency")]},
@@ -101,6 +103,7 @@ FIELD_TYPES = {
     ("Entry", "status"): _tns + "EntryStatus", ("Account", "status"): _tns + "AccountStatus",
     ("OpenAccount", "account"): _tns + "AccountInput", ("PostEntry", "entry"): _tns + "EntryInput",
     ("PostEntries", "entries"): _tns + "EntryInputArray", ("PostEntries", "atomic"): _xsd + "boolean",
+    ("EntryInput", "pending"): _xsd + "boolean", ("EntryInput", "pendingTimeoutSeconds"): _tns + "TimeoutSeconds",
     ("EntryResult", "reference"): _tns + "Reference", ("EntryResult", "entry"): _tns + "Entry",
     ("EntryResult", "fault"): _tns + "LedgerFault",
     ("LedgerFault", "code"): _xsd + "string", ("LedgerFault", "message"): _xsd + "string",
@@ -247,6 +250,8 @@ def test_money_dates_timestamps_and_codes_have_their_types(wsdl):
     assert not used & {_xsd + "float", _xsd + "double"}
     currency = one(wsdl.root, "wsdl:types/xs:schema/xs:simpleType[@name='CurrencyCode']/xs:restriction")
     assert currency.xpath("xs:pattern/@value", namespaces=NS) == ["[A-Z]{3}"]
+    timeout = one(wsdl.root, "wsdl:types/xs:schema/xs:simpleType[@name='TimeoutSeconds']/xs:restriction")
+    assert (resolved(timeout, "base"), timeout.xpath("xs:*/@value", namespaces=NS)) == (_xsd + "int", ["1"])
 
 
 def test_lists_are_wrappers_of_singular_items(wsdl):

@@ -106,7 +106,7 @@ def expect_fault(response: requests.Response, version: str, code: str, *, field=
     assert (seen.code, seen.soap_code, seen.status) == (code, expected_soap_code, status), seen.message
     if field is not ANY:
         assert seen.field == field, seen.message
-    # index belongs to PostEntries batches, which this release does not have yet.
+    # index belongs to PostEntries batches, whose faults test_batches.py reads.
     assert seen.index is None
     return seen
 
@@ -668,6 +668,28 @@ def test_a_guarded_account_never_goes_below_zero(server):
     assert "wallet" in seen.message
     book.post("EXACT", [("spend", "DEBIT", "10.00"), ("wallet", "CREDIT", "10.00")])
     assert book.balance("wallet").balance == 0
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_only_a_pending_entry_is_settled_and_only_before_it_expires(server, version):
+    book = server.new_book(wallet=("ASSET", "USD", True), income=("INCOME", "USD"), spend=("EXPENSE", "USD"))
+    book.post("FUND", [("wallet", "DEBIT", "10.00"), ("income", "CREDIT", "10.00")])
+    hold = [("spend", "DEBIT", "4.00"), ("wallet", "CREDIT", "4.00")]
+    book.post("VOIDED", hold, pending=True)
+    book.service.VoidPending(book.code, "VOIDED", None)
+    book.post("LAPSING", hold, pending=True, pendingTimeoutSeconds=1)
+    admin = wire(server, version=version)
+    deadline = time.monotonic() + 15
+    while admin.service.GetEntry(book.code, "LAPSING").status != "EXPIRED":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    settled = book_state(book)
+    for operation, extra in (("CommitPending", ()), ("VoidPending", (None,))):
+        admin.fault(operation, book.code, "FUND", *extra, code="NotPending", field="reference")
+        admin.fault(operation, book.code, "LAPSING", *extra, code="PendingExpired", field="reference")
+    seen = admin.fault("CommitPending", book.code, "VOIDED", code="NotPending", field="reference")
+    assert "VOIDED" in seen.message
+    assert book_state(book) == settled
 
 
 # --- server faults ---

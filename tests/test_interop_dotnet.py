@@ -119,7 +119,7 @@ def test_wsdl_reports_nothing_but_the_file_it_wrote(dotnet_client):
     assert dotnet_client.wsdl_log().splitlines() == [f"Writing file '{GENERATED_FILE}'"]
 
 
-# SPEC section 5's operations (those this release has) as a C# developer calls them: wrapped style unwraps each
+# SPEC section 5's operations (and GetEntryAudit) as a C# developer calls them: wrapped style unwraps each
 # request element into parameters, in the contract's order, and each response into its result. ASMX proxies
 # give an optional value-type parameter a `…Specified` flag after it (false leaves the element out).
 DOTNET_OPERATIONS = {
@@ -131,6 +131,8 @@ DOTNET_OPERATIONS = {
     "CloseAccount": "Account CloseAccount(string book, string code)",
     "PostEntry": "Entry PostEntry(string book, EntryInput entry)",
     "PostEntries": "EntryResult[] PostEntries(string book, EntryInput[] entries, bool atomic)",
+    "CommitPending": "Entry CommitPending(string book, string reference)",
+    "VoidPending": "Entry VoidPending(string book, string reference, string reason)",
     "GetEntry": "Entry GetEntry(string book, string reference)",
     "GetEntryAudit": "EntryAudit GetEntryAudit(string book, string reference)",
     "ReverseEntry": "Entry ReverseEntry(string book, string reference, string reversalReference, "

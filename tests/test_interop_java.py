@@ -129,7 +129,7 @@ def test_wrong_password_reaches_the_java_client_as_the_typed_fault(java_client):
 
 # --- the generated code ---
 
-# SPEC section 5's operations (those this release has) as a Java developer calls them: wrapped style
+# SPEC section 5's operations (and GetEntryAudit) as a Java developer calls them: wrapped style
 # unwraps each request element into parameters, in the contract's order, and each response into its result.
 JAVA_OPERATIONS = {
     "createBook": "Book createBook(String code, String name)",
@@ -140,6 +140,8 @@ JAVA_OPERATIONS = {
     "closeAccount": "Account closeAccount(String book, String code)",
     "postEntry": "Entry postEntry(String book, EntryInput entry)",
     "postEntries": "EntryResultArray postEntries(String book, EntryInputArray entries, boolean atomic)",
+    "commitPending": "Entry commitPending(String book, String reference)",
+    "voidPending": "Entry voidPending(String book, String reference, String reason)",
     "getEntry": "Entry getEntry(String book, String reference)",
     "getEntryAudit": "EntryAudit getEntryAudit(String book, String reference)",
     "reverseEntry": "Entry reverseEntry(String book, String reference, String reversalReference, "

@@ -20,10 +20,12 @@ class _Gunicorn(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):
+        from . import sweeper
         from .wsgi import create_app
 
         configure("INFO")
         app = create_app()
+        sweeper.start(app.ledger, sweeper.interval_from_environment())
         # What the app holds from here on lives as long as the worker: keep it out of every
         # future collection's scan.
         gc.freeze()

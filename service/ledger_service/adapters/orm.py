@@ -131,6 +131,9 @@ class EntryRow(Base):
     # The entry this one reverses. Unique, so that of two reversals of one entry racing, the database
     # lets one commit; the original row is never updated (its reversedBy is this column looked up).
     reversal_of_id: Mapped[int | None] = mapped_column(ForeignKey("entries.id"), unique=True)
+    # `status` is what the entry was recorded as, POSTED or PENDING, and never changes: what became of
+    # a pending entry is its row in pending_outcomes, or the passing of this moment.
+    pending_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class LineRow(Base):
@@ -147,6 +150,49 @@ class LineRow(Base):
     side: Mapped[str] = mapped_column(String(6))
     amount: Mapped[int] = mapped_column(BigInteger)
     memo: Mapped[str | None] = mapped_column(String(200))
+
+
+class _PendingLine:
+    """The columns of one line of a pending entry."""
+
+    entry_id: Mapped[int] = mapped_column(ForeignKey("entries.id"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    side: Mapped[str] = mapped_column(String(6))
+    amount: Mapped[int] = mapped_column(BigInteger)
+
+
+class PendingLineRow(_PendingLine, Base):
+    """One line of an entry recorded pending, as submitted. Its amount reaches `lines`, the per-day
+    totals and the posted balances only if the entry is committed."""
+
+    __tablename__ = "pending_lines"
+    memo: Mapped[str | None] = mapped_column(String(200))
+
+
+class PendingOutcomeRow(Base):
+    """How a pending entry was settled, once: committed (POSTED) or voided (VOIDED), by whom and when.
+    The primary key lets exactly one of two racing settlements commit."""
+
+    __tablename__ = "pending_outcomes"
+    entry_id: Mapped[int] = mapped_column(ForeignKey("entries.id"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(8))
+    reason: Mapped[str | None] = mapped_column(String(500))
+    settled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id"))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class HoldRow(_PendingLine, Base):
+    """A pending line's reservation on its account while it stands. Derived state, like the running
+    totals: an account's pending_debits and pending_credits are the sums of its holds. A hold goes
+    when its entry is committed or voided, or once it has expired; reads subtract the expired holds
+    nobody has released yet, so no reader waits for that. The history is pending_lines and
+    pending_outcomes, which keep everything."""
+
+    __tablename__ = "holds"
+    __table_args__ = (Index("holds_by_account_expiry", "account_id", "expires_at"),)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class ServerSecretRow(Base):

@@ -31,6 +31,7 @@ from ..domain.model import (
     Posting,
     Role,
     Side,
+    entry_status,
 )
 from .orm import (
     AccountDayRow,
@@ -39,7 +40,10 @@ from .orm import (
     ClientRow,
     EntryRow,
     GrantRow,
+    HoldRow,
     LineRow,
+    PendingLineRow,
+    PendingOutcomeRow,
     PeriodCloseRow,
     RateBucketRow,
     SeenNonceRow,
@@ -113,6 +117,21 @@ _ACCOUNT_COLUMNS = (
     AccountRow.no_negative_balance, AccountRow.status, AccountRow.opened_at, AccountRow.posted_debits,
     AccountRow.posted_credits, AccountRow.pending_debits, AccountRow.pending_credits,
 )
+
+
+def _expired_holds(side: Side, now: datetime):
+    return (select(func.coalesce(func.sum(HoldRow.amount), 0))
+            .where(HoldRow.account_id == AccountRow.id, HoldRow.side == side.value, HoldRow.expires_at <= now)
+            .scalar_subquery())
+
+
+def _live_account_columns(now: datetime) -> tuple:
+    """The account's columns, its pending totals less the holds that have expired by `now` but that
+    nobody has released yet: every read sees a lapsed reservation gone the moment it lapses."""
+    return _ACCOUNT_COLUMNS[:-2] + (
+        (AccountRow.pending_debits - _expired_holds(Side.DEBIT, now)).label("pending_debits"),
+        (AccountRow.pending_credits - _expired_holds(Side.CREDIT, now)).label("pending_credits"),
+    )
 
 
 class Store:
@@ -273,24 +292,69 @@ class Store:
     def account_id(self, account: Account) -> int:
         return self._account_ids[id(account)][1]
 
-    def account(self, book_id: int, code: str, *, for_update: bool = False) -> Account | None:
-        query = select(*_ACCOUNT_COLUMNS).where(AccountRow.book_id == book_id, AccountRow.code == code)
-        if for_update:
-            query = query.with_for_update()
-        row = self._run(query).first()
+    def account(self, book_id: int, code: str, now: datetime) -> Account | None:
+        row = self._run(select(*_live_account_columns(now))
+                        .where(AccountRow.book_id == book_id, AccountRow.code == code)).first()
         return self._account(row) if row else None
 
-    def accounts_for_update(self, book_id: int, codes: Iterable[str]) -> dict[str, Account]:
-        """The accounts, locked in id order so that concurrent postings never wait on each other in a cycle."""
+    def accounts_for_update(self, book_id: int, codes: Iterable[str], now: datetime) -> dict[str, Account]:
+        """The accounts, locked in id order so that concurrent postings never wait on each other in a cycle,
+        with the holds that have expired by `now` released.
+
+        Whether an account has expired holds is asked in the locking statement itself, which saves a
+        round trip on every posting. After a wait for the lock, PostgreSQL answers that subquery from
+        the snapshot taken before the wait; a hold committed during the wait could only have expired
+        meanwhile if the wait outlasted its timeout, and then this transaction still counts it as
+        reserved: stricter for one write, never looser, and the next one releases it."""
+        expired = (select(HoldRow.account_id).where(HoldRow.account_id == AccountRow.id, HoldRow.expires_at <= now)
+                   .exists().label("has_expired_holds"))
         rows = self._run(
-            select(*_ACCOUNT_COLUMNS).where(AccountRow.book_id == book_id, AccountRow.code.in_(sorted(codes)))
-            .order_by(AccountRow.id).with_for_update()
+            select(*_ACCOUNT_COLUMNS, expired)
+            .where(AccountRow.book_id == book_id, AccountRow.code.in_(sorted(codes)))
+            .order_by(AccountRow.id).with_for_update(of=AccountRow)
         ).all()
-        return {row.code: self._account(row) for row in rows}
+        accounts = {row.id: self._account(row) for row in rows}
+        lapsed = [row.id for row in rows if row.has_expired_holds]
+        for account_id, (debits, credits) in self._release_expired_holds(lapsed, now).items():
+            accounts[account_id].release(Side.DEBIT, debits)
+            accounts[account_id].release(Side.CREDIT, credits)
+        return {account.code: account for account in accounts.values()}
+
+    def _release_expired_holds(self, account_ids: list[int], now: datetime) -> dict[int, tuple[int, int]]:
+        """Drops the expired holds on these locked accounts and takes their amounts off the accounts'
+        pending totals; returns the (debits, credits) released per account."""
+        if not account_ids:
+            return {}
+        released: dict[int, list[int]] = {}
+        for account_id, side, amount in self._run(
+            delete(HoldRow).where(HoldRow.account_id.in_(account_ids), HoldRow.expires_at <= now)
+            .returning(HoldRow.account_id, HoldRow.side, HoldRow.amount)
+        ):
+            released.setdefault(account_id, [0, 0])[0 if side == Side.DEBIT.value else 1] += amount
+        if released:
+            self._run(
+                update(AccountRow.__table__).where(AccountRow.__table__.c.id == bindparam("account_id"))
+                .values(pending_debits=AccountRow.__table__.c.pending_debits - bindparam("debits"),
+                        pending_credits=AccountRow.__table__.c.pending_credits - bindparam("credits")),
+                [dict(account_id=account_id, debits=debits, credits=credits)
+                 for account_id, (debits, credits) in sorted(released.items())],
+            )
+        return {account_id: (debits, credits) for account_id, (debits, credits) in released.items()}
+
+    def release_expired_holds(self, now: datetime, at_most: int) -> int:
+        """Tidies up: releases the expired holds of up to `at_most` accounts, skipping accounts another
+        transaction holds (it releases them itself). Returns how many accounts it released holds on."""
+        account_ids = self._run(
+            select(HoldRow.account_id).where(HoldRow.expires_at <= now).distinct().limit(at_most)).scalars().all()
+        if not account_ids:
+            return 0
+        lock = select(AccountRow.id).where(AccountRow.id.in_(account_ids)).order_by(AccountRow.id)
+        locked = self._run(lock.with_for_update(skip_locked=True)).scalars().all()
+        return len(self._release_expired_holds(list(locked), now))
 
     def accounts(self, book_id: int, type: AccountType | None, code_prefix: str | None, after_code: str | None,
-                 limit: int) -> list[Account]:
-        query = select(*_ACCOUNT_COLUMNS).where(AccountRow.book_id == book_id)
+                 limit: int, now: datetime) -> list[Account]:
+        query = select(*_live_account_columns(now)).where(AccountRow.book_id == book_id)
         if type is not None:
             query = query.where(AccountRow.type == type.value)
         if code_prefix:
@@ -322,22 +386,25 @@ class Store:
         ).all()
         return {account_id: (int(debits), int(credits)) for account_id, debits, credits in rows}
 
-    def book_accounts(self, book_id: int) -> list[Account]:
+    def book_accounts(self, book_id: int, now: datetime) -> list[Account]:
         return [self._account(row) for row in self._run(
-            select(*_ACCOUNT_COLUMNS).where(AccountRow.book_id == book_id).order_by(AccountRow.code))]
+            select(*_live_account_columns(now)).where(AccountRow.book_id == book_id).order_by(AccountRow.code))]
 
     # --- entries ---
 
-    def entry(self, book_id: int, reference: str) -> StoredEntry | None:
-        return self.entries(book_id, [reference]).get(reference)
+    def entry(self, book_id: int, reference: str, now: datetime) -> StoredEntry | None:
+        return self.entries(book_id, [reference], now).get(reference)
 
-    def entries(self, book_id: int, references: Iterable[str]) -> dict[str, StoredEntry]:
-        """The book's entries with these references, by reference: two queries however many are asked for."""
+    def entries(self, book_id: int, references: Iterable[str], now: datetime) -> dict[str, StoredEntry]:
+        """The book's entries with these references, by reference, each with its status at `now`: at most
+        three queries however many are asked for."""
         original, reversal = aliased(EntryRow), aliased(EntryRow)
         heads = self._run(
             select(EntryRow.id, EntryRow.public_id, EntryRow.reference, EntryRow.effective_date, EntryRow.recorded_at,
-                   EntryRow.description, EntryRow.status, EntryRow.fingerprint,
+                   EntryRow.description, EntryRow.status, EntryRow.fingerprint, EntryRow.pending_expires_at,
+                   PendingOutcomeRow.status.label("outcome"),
                    original.reference.label("reversal_of"), reversal.reference.label("reversed_by"))
+            .outerjoin(PendingOutcomeRow, PendingOutcomeRow.entry_id == EntryRow.id)
             .outerjoin(original, original.id == EntryRow.reversal_of_id)
             .outerjoin(reversal, reversal.reversal_of_id == EntryRow.id)
             .where(EntryRow.book_id == book_id, EntryRow.reference.in_(sorted(set(references))))
@@ -345,25 +412,44 @@ class Store:
         if not heads:
             return {}
         lines: dict[int, list[Line]] = {head.id: [] for head in heads}
-        for entry_id, code, side, amount, cur, memo in self._run(
-            select(LineRow.entry_id, AccountRow.code, LineRow.side, LineRow.amount, AccountRow.currency, LineRow.memo)
-            .join(AccountRow, AccountRow.id == LineRow.account_id)
-            .where(LineRow.entry_id.in_(list(lines))).order_by(LineRow.entry_id, LineRow.position)
-        ):
-            lines[entry_id].append(Line(code, Side(side), currency(cur).to_decimal(amount), cur, memo))
-        return {head.reference: StoredEntry(Entry(
-            id=head.public_id, reference=head.reference, effective_date=head.effective_date,
-            recorded_at=utc(head.recorded_at), description=head.description, status=EntryStatus(head.status),
-            lines=tuple(lines[head.id]), reversal_of=head.reversal_of, reversed_by=head.reversed_by,
-        ), head.fingerprint, head.id) for head in heads}
+        # A pending entry's lines are kept as submitted in pending_lines (and reach `lines` if committed).
+        two_phase = {head.id for head in heads if head.status == EntryStatus.PENDING.value}
+        for table, entry_ids in ((LineRow, set(lines) - two_phase), (PendingLineRow, two_phase)):
+            if not entry_ids:
+                continue
+            for entry_id, code, side, amount, cur, memo in self._run(
+                select(table.entry_id, AccountRow.code, table.side, table.amount, AccountRow.currency, table.memo)
+                .join(AccountRow, AccountRow.id == table.account_id)
+                .where(table.entry_id.in_(sorted(entry_ids))).order_by(table.entry_id, table.position)
+            ):
+                lines[entry_id].append(Line(code, Side(side), currency(cur).to_decimal(amount), cur, memo))
+        stored = {}
+        for head in heads:
+            expires_at = utc(head.pending_expires_at)
+            outcome = EntryStatus(head.outcome) if head.outcome else None
+            stored[head.reference] = StoredEntry(Entry(
+                id=head.public_id, reference=head.reference, effective_date=head.effective_date,
+                recorded_at=utc(head.recorded_at), description=head.description,
+                status=entry_status(head.id in two_phase, outcome, expires_at, now), lines=tuple(lines[head.id]),
+                pending_expires_at=expires_at, reversal_of=head.reversal_of, reversed_by=head.reversed_by,
+                two_phase=head.id in two_phase,
+            ), head.fingerprint, head.id)
+        return stored
 
     def entry_audit(self, book_id: int, reference: str) -> EntryAudit | None:
+        settler = aliased(ClientRow)
         row = self._run(
-            select(EntryRow.reference, ClientRow.name, EntryRow.request_id, EntryRow.recorded_at)
+            select(EntryRow.reference, ClientRow.name, EntryRow.request_id, EntryRow.recorded_at,
+                   settler.name, PendingOutcomeRow.request_id, PendingOutcomeRow.settled_at, PendingOutcomeRow.reason)
             .outerjoin(ClientRow, ClientRow.id == EntryRow.client_id)
+            .outerjoin(PendingOutcomeRow, PendingOutcomeRow.entry_id == EntryRow.id)
+            .outerjoin(settler, settler.id == PendingOutcomeRow.client_id)
             .where(EntryRow.book_id == book_id, EntryRow.reference == reference)
         ).first()
-        return EntryAudit(row[0], row[1], row[2], utc(row[3])) if row else None
+        if row is None:
+            return None
+        return EntryAudit(row[0], row[1], row[2], utc(row[3]), settled_by=row[4], settled_request_id=row[5],
+                          settled_at=utc(row[6]), void_reason=row[7])
 
     def add_entry(self, book_id: int, entry: EntryInput, postings: Sequence[Posting], now: datetime,
                   audit: Audit, reversal_of_id: int | None = None) -> str:
@@ -374,35 +460,85 @@ class Store:
 
     def add_entries(self, book_id: int, entries: Sequence[tuple[EntryInput, Sequence[Posting], int | None]],
                     now: datetime, audit: Audit) -> list[str]:
-        """Writes entries (each with its postings and the row id of the entry it reverses, if any) in four
-        statements however many: the entries, all their lines, the per-day totals, the accounts' new running
-        totals (as the postings left the Account objects). Returns the entries' public ids, in order."""
+        """Writes entries (each with its postings and the row id of the entry it reverses, if any) in a
+        few statements however many: the entries; the posted ones' lines and per-day totals; the pending
+        ones' lines and holds; the accounts' new running totals (as the postings left the Account objects).
+        Returns the entries' public ids, in order."""
         public_ids = [str(uuid.uuid4()) for _ in entries]
         entry_ids = self._run(insert(EntryRow).returning(EntryRow.id, sort_by_parameter_order=True), [
             dict(public_id=public_id, book_id=book_id, reference=entry.reference,
                  effective_date=entry.effective_date, recorded_at=now, description=entry.description,
-                 status=EntryStatus.POSTED.value, fingerprint=entry.fingerprint(),
+                 status=(EntryStatus.PENDING if entry.pending else EntryStatus.POSTED).value,
+                 fingerprint=entry.fingerprint(), pending_expires_at=entry.expires_at(now) if entry.pending else None,
                  client_id=audit.client_id, request_id=audit.request_id, reversal_of_id=reversal_of_id)
             for public_id, (entry, _, reversal_of_id) in zip(public_ids, entries)
         ]).scalars().all()
-        lines, day_totals, touched = [], {}, {}
-        for entry_id, (entry, postings, _) in zip(entry_ids, entries):
+        posted = [(entry_id, entry.effective_date, postings)
+                  for entry_id, (entry, postings, _) in zip(entry_ids, entries) if not entry.pending]
+        pending = [(entry_id, entry.expires_at(now), postings)
+                   for entry_id, (entry, postings, _) in zip(entry_ids, entries) if entry.pending]
+        self._add_posted_lines(posted)
+        self._add_pending_lines(pending)
+        self._save_totals(p.account for _, _, postings in posted + pending for p in postings)
+        return public_ids
+
+    def _add_posted_lines(self, entries: Sequence[tuple[int, date, Sequence[Posting]]]) -> None:
+        """The lines of posted entries (entry row id, effective date, postings) and their per-day totals."""
+        lines, day_totals = [], {}
+        for entry_id, effective_date, postings in entries:
             for p in postings:
                 account_id = self.account_id(p.account)
                 lines.append(dict(entry_id=entry_id, position=p.position, account_id=account_id,
-                                  effective_date=entry.effective_date, side=p.side.value, amount=p.minor, memo=p.memo))
-                totals = day_totals.setdefault((account_id, entry.effective_date), [0, 0])
+                                  effective_date=effective_date, side=p.side.value, amount=p.minor, memo=p.memo))
+                totals = day_totals.setdefault((account_id, effective_date), [0, 0])
                 totals[0 if p.side is Side.DEBIT else 1] += p.minor
-                touched[account_id] = p.account
-        self._run(insert(LineRow), lines)
-        self._add_day_totals(day_totals)
-        self._run(
-            update(AccountRow.__table__).where(AccountRow.__table__.c.id == bindparam("account_id"))
-            .values(posted_debits=bindparam("debits"), posted_credits=bindparam("credits")),
-            [dict(account_id=account_id, debits=a.posted_debits, credits=a.posted_credits)
-             for account_id, a in sorted(touched.items())],
-        )
-        return public_ids
+        if lines:
+            self._run(insert(LineRow), lines)
+            self._add_day_totals(day_totals)
+
+    def _add_pending_lines(self, entries: Sequence[tuple[int, datetime | None, Sequence[Posting]]]) -> None:
+        """The lines of pending entries (entry row id, expiry, postings), and a hold for each."""
+        lines = [dict(entry_id=entry_id, position=p.position, account_id=self.account_id(p.account),
+                      side=p.side.value, amount=p.minor, memo=p.memo)
+                 for entry_id, _, postings in entries for p in postings]
+        if lines:
+            self._run(insert(PendingLineRow), lines)
+            expiries = {entry_id: expires_at for entry_id, expires_at, _ in entries}
+            self._run(insert(HoldRow), [
+                dict(entry_id=line["entry_id"], position=line["position"], account_id=line["account_id"],
+                     side=line["side"], amount=line["amount"], expires_at=expiries[line["entry_id"]])
+                for line in lines])
+
+    def _save_totals(self, accounts: Iterable[Account]) -> None:
+        """Writes the running totals of these (locked) accounts as the domain left them."""
+        touched = {self.account_id(account): account for account in accounts}
+        if touched:
+            self._run(
+                update(AccountRow.__table__).where(AccountRow.__table__.c.id == bindparam("account_id"))
+                .values(posted_debits=bindparam("debits"), posted_credits=bindparam("credits"),
+                        pending_debits=bindparam("held_debits"), pending_credits=bindparam("held_credits")),
+                [dict(account_id=account_id, debits=a.posted_debits, credits=a.posted_credits,
+                      held_debits=a.pending_debits, held_credits=a.pending_credits)
+                 for account_id, a in sorted(touched.items())],
+            )
+
+    def settle_pending(self, stored: StoredEntry, postings: Sequence[Posting], outcome: EntryStatus,
+                       reason: str | None, now: datetime, audit: Audit) -> bool:
+        """Records a pending entry's outcome: its holds released, and for POSTED its lines and per-day
+        totals written; the accounts' totals as the domain left them. False when a hold of the entry is
+        gone already: it expired, by the clock of whoever released it, and the caller must refuse (its
+        transaction then undoes what this began)."""
+        released = self._run(delete(HoldRow).where(HoldRow.entry_id == stored.row_id)
+                             .returning(HoldRow.position)).scalars().all()
+        if len(released) != len(postings):
+            return False
+        self._run(insert(PendingOutcomeRow).values(entry_id=stored.row_id, status=outcome.value, reason=reason,
+                                                   settled_at=now, client_id=audit.client_id,
+                                                   request_id=audit.request_id))
+        if outcome is EntryStatus.POSTED:
+            self._add_posted_lines([(stored.row_id, stored.entry.effective_date, postings)])
+        self._save_totals(p.account for p in postings)
+        return True
 
     def _add_day_totals(self, totals: dict[tuple[int, date], list[int]]) -> None:
         """Adds (debits, credits) to each (account, day)'s totals, in one statement: one row per pair."""

@@ -16,6 +16,8 @@ from .errors import FaultCode, LedgerError
 MIN_LINES = 2
 MAX_LINES = 1000
 MAX_BATCH = 1000
+# A pending entry's timeout fits the contract's xs:int (about 68 years).
+MAX_PENDING_TIMEOUT_SECONDS = 2**31 - 1
 
 
 class Side(str, Enum):
@@ -140,6 +142,22 @@ class Account:
         else:
             self.posted_credits += minor
 
+    def hold(self, side: Side, minor: int) -> None:
+        """Reserves an amount of a pending entry: pending totals move, the posted balance does not."""
+        if side is Side.DEBIT:
+            self.pending_debits += minor
+        else:
+            self.pending_credits += minor
+
+    def release(self, side: Side, minor: int) -> None:
+        self.hold(side, -minor)
+
+    def totals(self) -> tuple[int, int, int, int]:
+        return self.posted_debits, self.posted_credits, self.pending_debits, self.pending_credits
+
+    def restore(self, totals: tuple[int, int, int, int]) -> None:
+        self.posted_debits, self.posted_credits, self.pending_debits, self.pending_credits = totals
+
     def close(self) -> None:
         if self.status is AccountStatus.CLOSED:
             return
@@ -204,15 +222,29 @@ class EntryInput:
     effective_date: date
     lines: tuple[LineInput, ...]
     description: str | None = None
+    # A pending (two-phase) entry reserves its amounts until CommitPending posts them, VoidPending
+    # releases them, or its timeout passes (no timeout: it waits for one of the two).
+    pending: bool = False
+    pending_timeout_seconds: int | None = None
 
     def fingerprint(self) -> str:
-        """What makes two submissions of one reference "the same entry": equal amounts in any notation."""
+        """What makes two submissions of one reference "the same entry": equal amounts in any notation.
+        (An entry posted at once is fingerprinted as before pending entries existed, so that a retry of
+        one recorded by an earlier release still matches.)"""
         content = [
             self.effective_date.isoformat(),
             self.description or "",
             [[line.account, line.side.value, str(line.amount.normalize()), line.memo or ""] for line in self.lines],
         ]
+        if self.pending:
+            content.append(["pending", self.pending_timeout_seconds])
         return hashlib.sha256(json.dumps(content, separators=(",", ":")).encode()).hexdigest()
+
+    def expires_at(self, recorded_at: datetime) -> datetime | None:
+        """When a pending entry recorded at `recorded_at` lapses, if it has a timeout."""
+        if self.pending_timeout_seconds is None:
+            return None
+        return recorded_at + timedelta(seconds=self.pending_timeout_seconds)
 
     @property
     def account_codes(self) -> set[str]:
@@ -236,6 +268,14 @@ def prepare_postings(book: Book, entry: EntryInput, accounts: Mapping[str, Accou
         raise LedgerError(FaultCode.TooFewLines, f"an entry needs at least {MIN_LINES} lines", "entry.lines")
     if len(entry.lines) > MAX_LINES:
         raise LedgerError(FaultCode.TooManyLines, f"an entry holds at most {MAX_LINES} lines", "entry.lines")
+    if entry.pending_timeout_seconds is not None:
+        if not entry.pending:
+            raise LedgerError(FaultCode.SchemaValidation, "pendingTimeoutSeconds applies to a pending entry only",
+                              "entry.pendingTimeoutSeconds")
+        if not 1 <= entry.pending_timeout_seconds <= MAX_PENDING_TIMEOUT_SECONDS:
+            raise LedgerError(FaultCode.SchemaValidation,
+                              f"pendingTimeoutSeconds must lie between 1 and {MAX_PENDING_TIMEOUT_SECONDS}",
+                              "entry.pendingTimeoutSeconds")
     book.ensure_open_on(entry.effective_date, "entry.effectiveDate")
     postings = []
     for position, line in enumerate(entry.lines):
@@ -267,20 +307,15 @@ def _ensure_balanced(postings: list[Posting]) -> None:
 MAX_ACCOUNT_TOTAL = 2**63 - 1
 
 
-def apply_postings(postings: Iterable[Posting]) -> None:
-    """Moves the accounts' posted balances, refusing to take a guarded account below zero."""
+def apply_postings(postings: Iterable[Posting], *, pending: bool = False) -> None:
+    """Moves the accounts' posted balances (a pending entry: reserves the amounts instead), refusing to
+    take a guarded account below zero, counting every pending amount that would reduce it."""
     postings = list(postings)
     for posting in postings:
-        posting.account.post(posting.side, posting.minor)
+        (posting.account.hold if pending else posting.account.post)(posting.side, posting.minor)
     for posting in postings:
         account = posting.account
-        if (account.posted_debits if posting.side is Side.DEBIT else account.posted_credits) > MAX_ACCOUNT_TOTAL:
-            raise LedgerError(
-                FaultCode.InvalidAmount,
-                f"account {account.code}'s total {posting.side.value.lower()}s would exceed the largest amount "
-                "an account can hold",
-                f"entry.lines[{posting.position}].amount",
-            )
+        _ensure_within_total(posting)
         if account.no_negative_balance and posting.side is not account.normal_side and account.available_balance < 0:
             raise LedgerError(
                 FaultCode.InsufficientBalance,
@@ -290,16 +325,45 @@ def apply_postings(postings: Iterable[Posting]) -> None:
             )
 
 
-def apply_or_undo(postings: list[Posting]) -> None:
+def _ensure_within_total(posting: Posting) -> None:
+    account = posting.account
+    debits_side = posting.side is Side.DEBIT
+    largest = max(account.posted_debits if debits_side else account.posted_credits,
+                  account.pending_debits if debits_side else account.pending_credits)
+    if largest > MAX_ACCOUNT_TOTAL:
+        raise LedgerError(
+            FaultCode.InvalidAmount,
+            f"account {account.code}'s total {posting.side.value.lower()}s would exceed the largest amount "
+            "an account can hold",
+            f"entry.lines[{posting.position}].amount",
+        )
+
+
+def apply_or_undo(postings: list[Posting], *, pending: bool = False) -> None:
     """`apply_postings`, leaving the accounts as they were when a rule refuses the entry: one entry of a
     batch that fails must not count for the entries after it."""
-    before = [(a, a.posted_debits, a.posted_credits) for a in {id(p.account): p.account for p in postings}.values()]
+    before = [(a, a.totals()) for a in {id(p.account): p.account for p in postings}.values()]
     try:
-        apply_postings(postings)
+        apply_postings(postings, pending=pending)
     except LedgerError:
-        for account, debits, credits in before:
-            account.posted_debits, account.posted_credits = debits, credits
+        for account, totals in before:
+            account.restore(totals)
         raise
+
+
+def commit_postings(postings: Iterable[Posting]) -> None:
+    """Posts what a pending entry reserved. The available balance does not move (a reduction leaves the
+    pending column for the posted one), so no guard can be broken by it."""
+    for posting in postings:
+        posting.account.release(posting.side, posting.minor)
+        posting.account.post(posting.side, posting.minor)
+        _ensure_within_total(posting)
+
+
+def release_postings(postings: Iterable[Posting]) -> None:
+    """Gives back what a pending entry reserved: a voided or lapsed entry moves no balance."""
+    for posting in postings:
+        posting.account.release(posting.side, posting.minor)
 
 
 def ensure_batch_size(count: int) -> None:
@@ -338,6 +402,51 @@ class Entry:
     pending_expires_at: datetime | None = None
     reversal_of: str | None = None
     reversed_by: str | None = None
+    # Recorded as a pending (two-phase) entry, whatever became of it since.
+    two_phase: bool = False
+
+
+def entry_status(two_phase: bool, outcome: EntryStatus | None, expires_at: datetime | None,
+                 now: datetime) -> EntryStatus:
+    """What an entry is now: one posted at once stays POSTED; a pending one is what CommitPending or
+    VoidPending made it, else EXPIRED from the moment its timeout passes (whether or not anything has
+    run since), else PENDING."""
+    if not two_phase:
+        return EntryStatus.POSTED
+    if outcome is not None:
+        return outcome
+    if expires_at is not None and now >= expires_at:
+        return EntryStatus.EXPIRED
+    return EntryStatus.PENDING
+
+
+def needs_settling(book: Book, entry: Entry, outcome: EntryStatus) -> bool:
+    """Whether a pending entry is to be settled now with `outcome` (POSTED: CommitPending, VOIDED:
+    VoidPending). False for a retry: the entry already has that outcome. Only a PENDING entry can be
+    settled; one that lapsed is PendingExpired; and a commit must fall in an open period."""
+    verb = "committed" if outcome is EntryStatus.POSTED else "voided"
+    if not entry.two_phase:
+        raise LedgerError(FaultCode.NotPending, f"entry {entry.reference} was posted, not pending; it cannot be {verb}",
+                          "reference")
+    if entry.status is outcome:
+        return False
+    if entry.status is EntryStatus.EXPIRED:
+        raise LedgerError(FaultCode.PendingExpired,
+                          f"pending entry {entry.reference} expired at {entry.pending_expires_at.isoformat()} "
+                          "and its amounts were released", "reference")
+    if entry.status is not EntryStatus.PENDING:
+        raise LedgerError(FaultCode.NotPending,
+                          f"entry {entry.reference} is already {entry.status.value}; it cannot be {verb}", "reference")
+    if outcome is EntryStatus.POSTED:
+        book.ensure_open_on(entry.effective_date, "reference")
+    return True
+
+
+def held_postings(entry: Entry, accounts: Mapping[str, Account]) -> list[Posting]:
+    """A pending entry's lines as postings on the (locked) accounts they reserve amounts on."""
+    return [Posting(position, accounts[line.account], line.side,
+                    accounts[line.account].currency.to_minor(line.amount, f"entry.lines[{position}].amount"), line.memo)
+            for position, line in enumerate(entry.lines)]
 
 
 def reversal_of(book: Book, original: Entry, reversal_reference: str, effective_date: date | None = None,
@@ -383,12 +492,18 @@ def repeats_reversal(existing: Entry, original: Entry, effective_date: date | No
 
 @dataclass(frozen=True)
 class EntryAudit:
-    """Who wrote an entry and when: the client's name and the request's id (None when no client did)."""
+    """Who wrote an entry and when: the client's name and the request's id (None when no client did);
+    for a pending entry that was committed or voided, also who settled it, in which request, when, and
+    the reason given for a void."""
 
     reference: str
     posted_by: str | None
     request_id: str | None
     recorded_at: datetime
+    settled_by: str | None = None
+    settled_request_id: str | None = None
+    settled_at: datetime | None = None
+    void_reason: str | None = None
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@ authenticate the caller, check its grant on the book, apply the domain rules, wr
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Callable
 
@@ -31,9 +31,13 @@ from ..domain.model import (
     TrialBalance,
     apply_or_undo,
     apply_postings,
+    commit_postings,
     ensure_batch_size,
+    held_postings,
+    needs_settling,
     open_account,
     prepare_postings,
+    release_postings,
     repeats_reversal,
     reversal_of,
     signed_balance,
@@ -117,11 +121,33 @@ class _Transaction:
                               f"client {caller.client.name} needs the {role.name} role on book {code}", "book")
         return self.store.book(code, **lock) if lock else caller.book
 
-    def account(self, book_id: int, code: str, field: str, **lock) -> Account:
-        account = self.store.account(book_id, code, **lock)
+    def account(self, book_id: int, code: str, field: str) -> Account:
+        account = self.store.account(book_id, code, self.now)
         if account is None:
-            raise LedgerError(FaultCode.AccountNotFound, f"account {code} does not exist", field)
+            raise _account_not_found(code, field)
         return account
+
+    def entry(self, book_id: int, reference: str):
+        stored = self.store.entry(book_id, reference, self.now)
+        if stored is None:
+            raise _entry_not_found(reference)
+        return stored
+
+    def lock_accounts(self, book_id: int, codes) -> dict[str, Account]:
+        """The accounts, locked until commit. The clock is read again once the locks are held: a
+        decision that depends on time (has a pending entry expired?) is then taken as late as it can be,
+        after any transaction that was ahead of this one has committed."""
+        accounts = self.store.accounts_for_update(book_id, codes, self.now)
+        self.now = self.ledger.clock()
+        return accounts
+
+
+def _account_not_found(code: str, field: str) -> LedgerError:
+    return LedgerError(FaultCode.AccountNotFound, f"account {code} does not exist", field)
+
+
+def _entry_not_found(reference: str) -> LedgerError:
+    return LedgerError(FaultCode.EntryNotFound, f"no entry has reference {reference}", "reference")
 
 
 class _TokenNeeded(Exception):
@@ -167,30 +193,27 @@ def use_case(*, write: bool) -> Callable:
     return decorate
 
 
-def _entry_not_found(reference: str) -> LedgerError:
-    return LedgerError(FaultCode.EntryNotFound, f"no entry has reference {reference}", "reference")
-
-
 def _post(tx: _Transaction, stored, entry: EntryInput, reversed_entry=None) -> Entry:
-    """Posts a new entry (a reversal of `reversed_entry`, a StoredEntry, when given): accounts locked
-    in id order, every rule checked, balances moved, rows written."""
-    accounts = tx.store.accounts_for_update(stored.id, entry.account_codes)
+    """Records a new entry, posted or pending (a reversal of `reversed_entry`, a StoredEntry, when given):
+    accounts locked in id order, every rule checked, balances moved or amounts reserved, rows written."""
+    accounts = tx.lock_accounts(stored.id, entry.account_codes)
     postings = prepare_postings(stored.book, entry, accounts)
-    apply_postings(postings)
+    apply_postings(postings, pending=entry.pending)
     entry_id = tx.store.add_entry(stored.id, entry, postings, tx.now, tx.audit,
                                   reversal_of_id=reversed_entry.row_id if reversed_entry else None)
-    return _posted_entry(entry_id, entry, postings, tx.now,
-                         reversed_entry.entry.reference if reversed_entry else None)
+    return _recorded_entry(entry_id, entry, postings, tx.now,
+                           reversed_entry.entry.reference if reversed_entry else None)
 
 
-def _posted_entry(public_id: str, entry: EntryInput, postings, recorded_at: datetime,
-                  reversal_of: str | None = None) -> Entry:
+def _recorded_entry(public_id: str, entry: EntryInput, postings, recorded_at: datetime,
+                    reversal_of: str | None = None) -> Entry:
     return Entry(
         id=public_id, reference=entry.reference, effective_date=entry.effective_date, recorded_at=recorded_at,
-        description=entry.description, status=EntryStatus.POSTED,
+        description=entry.description, status=EntryStatus.PENDING if entry.pending else EntryStatus.POSTED,
         lines=tuple(Line(p.account.code, p.side, p.account.currency.to_decimal(p.minor), p.account.currency.code,
                          p.memo) for p in postings),
-        reversal_of=reversal_of,
+        pending_expires_at=entry.expires_at(recorded_at) if entry.pending else None,
+        reversal_of=reversal_of, two_phase=entry.pending,
     )
 
 
@@ -267,9 +290,9 @@ class Ledger:
         stored = tx.book(book, Role.admin)
         spec = AccountSpec(code, name, type, currency(currency_code, "account.currency"), parent_code,
                            no_negative_balance)
-        if tx.store.account(stored.id, code) is not None:
+        if tx.store.account(stored.id, code, tx.now) is not None:
             raise LedgerError(FaultCode.AccountExists, f"account {code} already exists in book {book}", "account.code")
-        parent = tx.store.account(stored.id, parent_code) if parent_code else None
+        parent = tx.store.account(stored.id, parent_code, tx.now) if parent_code else None
         account = open_account(spec, parent, tx.now)
         tx.store.add_account(stored.id, account, tx.audit)
         return account
@@ -286,7 +309,7 @@ class Ledger:
         limit = _page_size(page_size)
         query = {"kind": "accounts", "book": book, "type": type.value if type else None, "prefix": code_prefix}
         after = page_tokens.decode(self._token_key(tx), query, page_token)["code"] if page_token else None
-        accounts = tx.store.accounts(stored.id, type, code_prefix, after, limit + 1)
+        accounts = tx.store.accounts(stored.id, type, code_prefix, after, limit + 1, tx.now)
         token = None
         if len(accounts) > limit:
             accounts = accounts[:limit]
@@ -296,7 +319,9 @@ class Ledger:
     @use_case(write=True)
     def close_account(self, tx: _Transaction, book: str, code: str) -> Account:
         stored = tx.book(book, Role.admin)
-        account = tx.account(stored.id, code, "code", for_update=True)
+        account = tx.lock_accounts(stored.id, {code}).get(code)
+        if account is None:
+            raise _account_not_found(code, "code")
         if account.status is AccountStatus.OPEN:
             account.close()
             tx.store.close_account(account, tx.now, tx.audit)
@@ -307,7 +332,7 @@ class Ledger:
     @use_case(write=True)
     def post_entry(self, tx: _Transaction, book: str, entry: EntryInput) -> Entry:
         stored = tx.book(book, Role.poster, for_posting=True)
-        existing = tx.store.entry(stored.id, entry.reference)
+        existing = tx.store.entry(stored.id, entry.reference, tx.now)
         if existing is not None:
             _ensure_same_content(entry.reference, existing.fingerprint, entry.fingerprint())
             return existing.entry
@@ -322,9 +347,9 @@ class Ledger:
         failure is raised with its index, and nothing is written."""
         stored = tx.book(book, Role.poster, for_posting=True)
         ensure_batch_size(len(entries))
-        existing = tx.store.entries(stored.id, {entry.reference for entry in entries})
-        accounts = tx.store.accounts_for_update(stored.id, {code for entry in entries if entry.reference not in existing
-                                                            for code in entry.account_codes})
+        existing = tx.store.entries(stored.id, {entry.reference for entry in entries}, tx.now)
+        accounts = tx.lock_accounts(stored.id, {code for entry in entries if entry.reference not in existing
+                                                for code in entry.account_codes})
         new: list[tuple[EntryInput, list, None]] = []
         in_batch: dict[str, tuple[str, int]] = {}  # a reference posted by this batch: (fingerprint, index in new)
         judged: list[Entry | LedgerError | int] = []  # an int: the index of the entry in `new`
@@ -339,7 +364,7 @@ class Ledger:
                     judged.append(in_batch[entry.reference][1])
                 else:
                     postings = prepare_postings(stored.book, entry, accounts)
-                    apply_or_undo(postings)
+                    apply_or_undo(postings, pending=entry.pending)
                     in_batch[entry.reference] = (fingerprint, len(new))
                     judged.append(len(new))
                     new.append((entry, postings, None))
@@ -349,7 +374,7 @@ class Ledger:
                     raise
                 judged.append(error)
         public_ids = tx.store.add_entries(stored.id, new, tx.now, tx.audit) if new else []
-        posted = [_posted_entry(public_id, entry, postings, tx.now)
+        posted = [_recorded_entry(public_id, entry, postings, tx.now)
                   for public_id, (entry, postings, _) in zip(public_ids, new)]
         return [EntryOutcome(entry.reference, error=outcome) if isinstance(outcome, LedgerError) else
                 EntryOutcome(entry.reference, posted[outcome] if isinstance(outcome, int) else outcome)
@@ -359,15 +384,13 @@ class Ledger:
     def reverse_entry(self, tx: _Transaction, book: str, reference: str, reversal_reference: str,
                       effective_date: date | None = None, reason: str | None = None) -> Entry:
         stored = tx.book(book, Role.poster, for_posting=True)
-        original = tx.store.entry(stored.id, reference)
-        if original is None:
-            raise _entry_not_found(reference)
+        original = tx.entry(stored.id, reference)
         # The accounts are locked before the rules are checked, and the original read again: a reversal
         # of it that committed while we waited for the locks is then seen (AlreadyReversed, as in a serial
         # order, rather than a balance check failing first). Unique reversal_of_id settles any other race.
-        tx.store.accounts_for_update(stored.id, {line.account for line in original.entry.lines})
-        original = tx.store.entry(stored.id, reference)
-        existing = tx.store.entry(stored.id, reversal_reference)
+        tx.lock_accounts(stored.id, {line.account for line in original.entry.lines})
+        original = tx.entry(stored.id, reference)
+        existing = tx.store.entry(stored.id, reversal_reference, tx.now)
         if existing is not None:
             if not repeats_reversal(existing.entry, original.entry, effective_date, reason):
                 raise LedgerError(FaultCode.ReferenceConflict,
@@ -377,12 +400,41 @@ class Ledger:
         reversal = reversal_of(stored.book, original.entry, reversal_reference, effective_date, reason)
         return _post(tx, stored, reversal, original)
 
+    @use_case(write=True)
+    def commit_pending(self, tx: _Transaction, book: str, reference: str) -> Entry:
+        return self._settle(tx, book, reference, EntryStatus.POSTED)
+
+    @use_case(write=True)
+    def void_pending(self, tx: _Transaction, book: str, reference: str, reason: str | None = None) -> Entry:
+        return self._settle(tx, book, reference, EntryStatus.VOIDED, reason)
+
+    def _settle(self, tx: _Transaction, book: str, reference: str, outcome: EntryStatus,
+                reason: str | None = None) -> Entry:
+        """Commits (POSTED) or voids (VOIDED) a pending entry. Its accounts are locked first and the
+        entry read again after: of a commit and a void racing, the second sees what the first did, and
+        an entry whose timeout passes meanwhile is judged expired."""
+        stored = tx.book(book, Role.poster, for_posting=True)
+        found = tx.entry(stored.id, reference)
+        accounts = tx.lock_accounts(stored.id, {line.account for line in found.entry.lines})
+        found = tx.entry(stored.id, reference)
+        if not needs_settling(stored.book, found.entry, outcome):
+            return found.entry
+        postings = held_postings(found.entry, accounts)
+        (commit_postings if outcome is EntryStatus.POSTED else release_postings)(postings)
+        if not tx.store.settle_pending(found, postings, outcome, reason, tx.now, tx.audit):
+            raise LedgerError(FaultCode.PendingExpired,
+                              f"pending entry {reference} expired and its amounts were released", "reference")
+        return replace(found.entry, status=outcome)
+
+    def release_expired_holds(self, at_most: int = 500) -> int:
+        """Tidies the reservations of pending entries that expired: releases them on up to `at_most`
+        accounts and says on how many. Nothing waits for this to run (every read and write already
+        treats an expired entry's reservation as gone); it keeps the table of holds small."""
+        return self.database.run(lambda store: store.release_expired_holds(self.clock(), at_most), write=True)
+
     @use_case(write=False)
     def get_entry(self, tx: _Transaction, book: str, reference: str) -> Entry:
-        stored = tx.store.entry(tx.book(book, Role.reader).id, reference)
-        if stored is None:
-            raise _entry_not_found(reference)
-        return stored.entry
+        return tx.entry(tx.book(book, Role.reader).id, reference).entry
 
     @use_case(write=False)
     def get_entry_audit(self, tx: _Transaction, book: str, reference: str) -> EntryAudit:
@@ -447,7 +499,7 @@ class Ledger:
 
     @use_case(write=False)
     def get_trial_balance(self, tx: _Transaction, book: str, as_of: date | None = None) -> TrialBalance:
-        accounts = tx.store.book_accounts(tx.book(book, Role.reader).id)
+        accounts = tx.store.book_accounts(tx.book(book, Role.reader).id, tx.now)
         if as_of is None:
             positions = [(a, a.posted_debits, a.posted_credits) for a in accounts
                          if a.status is AccountStatus.OPEN or a.balance]

@@ -29,6 +29,8 @@ def entry_input(value: types.EntryInput) -> model.EntryInput:
         description=value.description,
         lines=tuple(model.LineInput(line.account, model.Side(str(line.side)), line.amount, line.memo)
                     for line in value.lines),
+        pending=bool(value.pending),
+        pending_timeout_seconds=value.pendingTimeoutSeconds,
     )
 
 
@@ -50,7 +52,9 @@ def entry_results(values) -> list[EntryResult]:
 
 def entry_audit(value: model.EntryAudit) -> types.EntryAudit:
     return types.EntryAudit(reference=value.reference, postedBy=value.posted_by, requestId=value.request_id,
-                            recordedAt=value.recorded_at)
+                            recordedAt=value.recorded_at, settledBy=value.settled_by,
+                            settledRequestId=value.settled_request_id, settledAt=value.settled_at,
+                            voidReason=value.void_reason)
 
 
 def balance(value: model.Balance) -> types.Balance:

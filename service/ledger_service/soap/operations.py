@@ -86,6 +86,17 @@ class LedgerService(ServiceBase):
         return mapping.entry_results(ledger.post_entries(
             request, book, [mapping.entry_input(entry) for entry in entries or ()], atomic))
 
+    @operation("CommitPending", required(Code), required(contract.Reference), returns=contract.Entry, result="entry")
+    def commit_pending(ctx, book, reference):
+        ledger, request = _ledger(ctx)
+        return mapping.entry(ledger.commit_pending(request, book, reference))
+
+    @operation("VoidPending", required(Code), required(contract.Reference), optional(contract.Description),
+               returns=contract.Entry, result="entry")
+    def void_pending(ctx, book, reference, reason):
+        ledger, request = _ledger(ctx)
+        return mapping.entry(ledger.void_pending(request, book, reference, reason))
+
     @operation("GetEntry", required(Code), required(contract.Reference), returns=contract.Entry, result="entry")
     def get_entry(ctx, book, reference):
         ledger, request = _ledger(ctx)

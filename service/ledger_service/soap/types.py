@@ -44,6 +44,7 @@ Memo = _text("Memo", 200)
 CurrencyCode = _text("CurrencyCode", 3, "[A-Z]{3}")
 PageToken = _text("PageToken", 1000)
 PageSize = Integer32(ge=1, le=1000, type_name="PageSize", __namespace__=NAMESPACE)
+TimeoutSeconds = Integer32(ge=1, type_name="TimeoutSeconds", __namespace__=NAMESPACE)
 # Amounts are written in plain notation with the currency's exact places; never 1E+2.
 Money = Decimal(str_format="{:f}")
 
@@ -119,6 +120,8 @@ class EntryInput(_Model):
         ("effectiveDate", required(Date)),
         ("description", optional(Description)),
         ("lines", _list_of(LineInput, "line")),
+        ("pending", optional(Boolean)),
+        ("pendingTimeoutSeconds", optional(TimeoutSeconds)),
     ]
 
 
@@ -150,13 +153,19 @@ class Entry(_Model):
 class EntryAudit(_Model):
     """Who wrote an entry: the client and the request that posted it, and when. (A separate answer, not
     fields on Entry, which v1 consumers read strictly.) postedBy and requestId are absent only for an
-    entry no client posted, such as one an operator loads from the command line."""
+    entry no client posted, such as one an operator loads from the command line. The settled* fields
+    say who committed or voided a pending entry, in which request and when; voidReason is VoidPending's
+    reason."""
 
     _type_info = [
         ("reference", required(Reference)),
         ("postedBy", optional(Unicode)),
         ("requestId", optional(Unicode)),
         ("recordedAt", required(DateTime)),
+        ("settledBy", optional(Unicode)),
+        ("settledRequestId", optional(Unicode)),
+        ("settledAt", optional(DateTime)),
+        ("voidReason", optional(Description)),
     ]
 
 

@@ -1,0 +1,43 @@
+"""A background thread in each worker that tidies the holds of pending entries that expired.
+
+Correctness never waits for it: every read and every write already treats an expired entry's
+reservation as released. It only keeps the table of holds small, so that the expired holds a read
+subtracts stay few. Any number of workers may run one: each pass skips accounts that another
+transaction holds.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import time
+
+log = logging.getLogger(__name__)
+
+DEFAULT_INTERVAL_SECONDS = 60.0
+ACCOUNTS_PER_PASS = 500
+
+
+def interval_from_environment() -> float:
+    """LEDGER_HOLD_SWEEP_SECONDS: seconds between passes; 0 turns the sweeper off."""
+    return float(os.environ.get("LEDGER_HOLD_SWEEP_SECONDS", DEFAULT_INTERVAL_SECONDS))
+
+
+def start(ledger, interval: float) -> threading.Thread | None:
+    if interval <= 0:
+        return None
+    thread = threading.Thread(target=_sweep_forever, args=(ledger, interval), name="hold-sweeper", daemon=True)
+    thread.start()
+    return thread
+
+
+def _sweep_forever(ledger, interval: float) -> None:
+    while True:
+        # Jitter keeps the workers of a host from all sweeping at the same moment.
+        time.sleep(interval * random.uniform(0.5, 1.5))
+        try:
+            while ledger.release_expired_holds(ACCOUNTS_PER_PASS) == ACCOUNTS_PER_PASS:
+                pass
+        except Exception as error:  # the database may be down; the next pass tries again
+            log.warning("releasing expired holds failed: %s", error)
