@@ -219,6 +219,8 @@ SCHEMA_VIOLATIONS = [
                  "entry.lines[2].side", id="side-not-debit-or-credit"),
     pytest.param(post_entry_xml("{book}", "R1", [("cash", "DEBIT", "1"), ("sales", "CREDIT", "1")], "2026-02-30"),
                  "entry.effectiveDate", id="date-that-does-not-exist"),
+    pytest.param(post_entry_xml("{book}", "R1", [("cash", "DEBIT", "1"), ("sales", "CREDIT", "1")], "10000-01-01"),
+                 "entry.effectiveDate", id="date-after-year-9999"),
     pytest.param("<l:GetAccount><l:book>{book}</l:book><l:code>c</l:code><l:colour>red</l:colour></l:GetAccount>",
                  "colour", id="element-not-in-contract"),
     pytest.param("<l:ListAccounts><l:book>{book}</l:book><l:pageSize>0</l:pageSize></l:ListAccounts>",
@@ -235,6 +237,17 @@ def test_input_outside_the_schema_is_refused_before_any_handler_runs(server, ver
     # The book does not exist and the caller is a system admin: a handler would have said BookNotFound.
     response = post_raw(server, envelope(version, body.format(book=NO_SUCH_BOOK)), version)
     expect_fault(response, version, "SchemaValidation", field=field)
+
+
+@pytest.mark.parametrize("written", ["2026-01-15Z", "2026-01-15+02:00", "2026-01-15-11:00"])
+def test_a_date_the_schema_allows_is_the_day_it_names(server, written):
+    book = server.new_book(cash=("ASSET", "USD"), sales=("INCOME", "USD"))
+    reference = unique("TZ")
+    response = post_raw(server, envelope("11", post_entry_xml(book.code, reference, [("cash", "DEBIT", "1.00"),
+                                                                                     ("sales", "CREDIT", "1.00")],
+                                                              written)))
+    assert response.status_code == 200, response.text
+    assert book.service.GetEntry(book.code, reference).effectiveDate == date(2026, 1, 15)
 
 
 def test_schema_rules_the_handlers_check_name_the_field(server):

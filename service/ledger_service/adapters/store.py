@@ -33,6 +33,7 @@ from ..domain.model import (
     Side,
     entry_status,
 )
+from .bulk_writes import Rows, bulk_writes
 from .orm import (
     AccountDayRow,
     AccountRow,
@@ -119,25 +120,84 @@ _ACCOUNT_COLUMNS = (
 )
 
 
-def _expired_holds(side: Side, now: datetime):
+
+# The statements every request runs are built once, with bind parameters: building a statement
+# costs more than SQLAlchemy's cached compilation and the round trip together.
+
+def _expired_holds(side: Side):
     return (select(func.coalesce(func.sum(HoldRow.amount), 0))
-            .where(HoldRow.account_id == AccountRow.id, HoldRow.side == side.value, HoldRow.expires_at <= now)
+            .where(HoldRow.account_id == AccountRow.id, HoldRow.side == side.value,
+                   HoldRow.expires_at <= bindparam("now"))
             .scalar_subquery())
 
 
-def _live_account_columns(now: datetime) -> tuple:
-    """The account's columns, its pending totals less the holds that have expired by `now` but that
-    nobody has released yet: every read sees a lapsed reservation gone the moment it lapses."""
-    return _ACCOUNT_COLUMNS[:-2] + (
-        (AccountRow.pending_debits - _expired_holds(Side.DEBIT, now)).label("pending_debits"),
-        (AccountRow.pending_credits - _expired_holds(Side.CREDIT, now)).label("pending_credits"),
-    )
+# The account's columns, its pending totals less the holds that have expired by :now but that nobody
+# has released yet: every read sees a lapsed reservation gone the moment it lapses.
+_LIVE_ACCOUNT_COLUMNS = _ACCOUNT_COLUMNS[:-2] + (
+    (AccountRow.pending_debits - _expired_holds(Side.DEBIT)).label("pending_debits"),
+    (AccountRow.pending_credits - _expired_holds(Side.CREDIT)).label("pending_credits"),
+)
+_CALLER = (
+    select(*_CLIENT_COLUMNS, GrantRow.role, BookRow.id, BookRow.code, BookRow.name, BookRow.closed_through)
+    .select_from(ClientRow)
+    .outerjoin(BookRow, BookRow.code == bindparam("book_code"))
+    .outerjoin(GrantRow, and_(GrantRow.client_id == ClientRow.id, GrantRow.book_id == BookRow.id))
+    .where(ClientRow.name == bindparam("name"))
+)
+_BOOK = select(BookRow.id, BookRow.code, BookRow.name, BookRow.closed_through).where(BookRow.code == bindparam("code"))
+_BOOK_LOCKS = {"for_update": _BOOK.with_for_update(), "for_posting": _BOOK.with_for_update(read=True), None: _BOOK}
+_ACCOUNT = select(*_LIVE_ACCOUNT_COLUMNS).where(AccountRow.book_id == bindparam("book_id"),
+                                               AccountRow.code == bindparam("code"))
+_ACCOUNTS_FOR_UPDATE = (
+    select(*_ACCOUNT_COLUMNS, select(HoldRow.account_id)
+           .where(HoldRow.account_id == AccountRow.id, HoldRow.expires_at <= bindparam("now"))
+           .exists().label("has_expired_holds"))
+    .where(AccountRow.book_id == bindparam("book_id"), AccountRow.code.in_(bindparam("codes", expanding=True)))
+    .order_by(AccountRow.id).with_for_update(of=AccountRow)
+)
+_BOOK_ACCOUNTS = select(*_LIVE_ACCOUNT_COLUMNS).where(AccountRow.book_id == bindparam("book_id")).order_by(AccountRow.code)
+_TOTALS_AS_OF = (
+    select(AccountDayRow.account_id, func.sum(AccountDayRow.debits), func.sum(AccountDayRow.credits))
+    .where(AccountDayRow.account_id.in_(bindparam("account_ids", expanding=True)),
+           AccountDayRow.day <= bindparam("as_of"))
+    .group_by(AccountDayRow.account_id)
+)
+_original, _reversal = aliased(EntryRow), aliased(EntryRow)
+_ENTRY_HEADS = (
+    select(EntryRow.id, EntryRow.public_id, EntryRow.reference, EntryRow.effective_date, EntryRow.recorded_at,
+           EntryRow.description, EntryRow.status, EntryRow.fingerprint, EntryRow.pending_expires_at,
+           PendingOutcomeRow.status.label("outcome"),
+           _original.reference.label("reversal_of"), _reversal.reference.label("reversed_by"))
+    .outerjoin(PendingOutcomeRow, PendingOutcomeRow.entry_id == EntryRow.id)
+    .outerjoin(_original, _original.id == EntryRow.reversal_of_id)
+    .outerjoin(_reversal, _reversal.reversal_of_id == EntryRow.id)
+    .where(EntryRow.book_id == bindparam("book_id"), EntryRow.reference.in_(bindparam("references", expanding=True)))
+)
+# Lines of entries (posted ones from `lines`, pending ones as submitted from `pending_lines`), in order.
+_ENTRY_LINES = {
+    table: select(table.entry_id, AccountRow.code, table.side, table.amount, AccountRow.currency, table.memo)
+    .join(AccountRow, AccountRow.id == table.account_id)
+    .where(table.entry_id.in_(bindparam("entry_ids", expanding=True))).order_by(table.entry_id, table.position)
+    for table in (LineRow, PendingLineRow)
+}
+_STATEMENT_LINES = (
+    select(LineRow.entry_id, LineRow.position, EntryRow.reference, LineRow.effective_date, EntryRow.description,
+           LineRow.side, LineRow.amount)
+    .join(EntryRow, EntryRow.id == LineRow.entry_id)
+    .where(LineRow.account_id == bindparam("account_id"), LineRow.effective_date >= bindparam("from_date"),
+           LineRow.effective_date <= bindparam("to_date"))
+    .order_by(LineRow.effective_date, LineRow.entry_id, LineRow.position).limit(bindparam("limit"))
+)
+_STATEMENT_LINES_AFTER = _STATEMENT_LINES.where(
+    tuple_(LineRow.effective_date, LineRow.entry_id, LineRow.position)
+    > tuple_(bindparam("after_date"), bindparam("after_entry"), bindparam("after_position")))
 
 
 class Store:
     def __init__(self, connection: Connection):
         self.connection = connection
         self.dialect = connection.dialect.name
+        self._writes = bulk_writes(connection)
         # Row ids of the accounts this transaction loaded, by object; each object is held so that
         # its id() cannot be reused by another while the transaction lasts.
         self._account_ids: dict[int, tuple[Account, int]] = {}
@@ -150,13 +210,7 @@ class Store:
     def caller(self, name: str, book_code: str | None) -> Caller | None:
         """The client named `name`, with the book `book_code` (if it exists) and the client's role on it,
         in one query: every request needs all three before anything else."""
-        row = self._run(
-            select(*_CLIENT_COLUMNS, GrantRow.role, BookRow.id, BookRow.code, BookRow.name, BookRow.closed_through)
-            .select_from(ClientRow)
-            .outerjoin(BookRow, BookRow.code == book_code)
-            .outerjoin(GrantRow, and_(GrantRow.client_id == ClientRow.id, GrantRow.book_id == BookRow.id))
-            .where(ClientRow.name == name)
-        ).first()
+        row = self._run(_CALLER, {"name": name, "book_code": book_code}).first()
         if row is None:
             return None
         role, book_id, *book = row[len(_CLIENT_COLUMNS):]
@@ -254,12 +308,8 @@ class Store:
     # --- books ---
 
     def book(self, code: str, *, for_posting: bool = False, for_update: bool = False) -> StoredBook | None:
-        query = select(BookRow.id, BookRow.code, BookRow.name, BookRow.closed_through).where(BookRow.code == code)
-        if for_update:
-            query = query.with_for_update()
-        elif for_posting:
-            query = query.with_for_update(read=True)
-        row = self._run(query).first()
+        lock = "for_update" if for_update else "for_posting" if for_posting else None
+        row = self._run(_BOOK_LOCKS[lock], {"code": code}).first()
         return StoredBook(row[0], Book(row[1], row[2], row[3])) if row else None
 
     def add_book(self, book: Book, now: datetime, audit: Audit) -> int:
@@ -293,8 +343,7 @@ class Store:
         return self._account_ids[id(account)][1]
 
     def account(self, book_id: int, code: str, now: datetime) -> Account | None:
-        row = self._run(select(*_live_account_columns(now))
-                        .where(AccountRow.book_id == book_id, AccountRow.code == code)).first()
+        row = self._run(_ACCOUNT, {"book_id": book_id, "code": code, "now": now}).first()
         return self._account(row) if row else None
 
     def accounts_for_update(self, book_id: int, codes: Iterable[str], now: datetime) -> dict[str, Account]:
@@ -306,13 +355,7 @@ class Store:
         the snapshot taken before the wait; a hold committed during the wait could only have expired
         meanwhile if the wait outlasted its timeout, and then this transaction still counts it as
         reserved: stricter for one write, never looser, and the next one releases it."""
-        expired = (select(HoldRow.account_id).where(HoldRow.account_id == AccountRow.id, HoldRow.expires_at <= now)
-                   .exists().label("has_expired_holds"))
-        rows = self._run(
-            select(*_ACCOUNT_COLUMNS, expired)
-            .where(AccountRow.book_id == book_id, AccountRow.code.in_(sorted(codes)))
-            .order_by(AccountRow.id).with_for_update(of=AccountRow)
-        ).all()
+        rows = self._run(_ACCOUNTS_FOR_UPDATE, {"book_id": book_id, "codes": sorted(codes), "now": now}).all()
         accounts = {row.id: self._account(row) for row in rows}
         lapsed = [row.id for row in rows if row.has_expired_holds]
         for account_id, (debits, credits) in self._release_expired_holds(lapsed, now).items():
@@ -354,14 +397,14 @@ class Store:
 
     def accounts(self, book_id: int, type: AccountType | None, code_prefix: str | None, after_code: str | None,
                  limit: int, now: datetime) -> list[Account]:
-        query = select(*_live_account_columns(now)).where(AccountRow.book_id == book_id)
+        query = select(*_LIVE_ACCOUNT_COLUMNS).where(AccountRow.book_id == book_id)
         if type is not None:
             query = query.where(AccountRow.type == type.value)
         if code_prefix:
             query = query.where(AccountRow.code >= code_prefix, AccountRow.code < code_prefix + "\U0010ffff")
         if after_code is not None:
             query = query.where(AccountRow.code > after_code)
-        return [self._account(row) for row in self._run(query.order_by(AccountRow.code).limit(limit))]
+        return [self._account(row) for row in self._run(query.order_by(AccountRow.code).limit(limit), {"now": now})]
 
     def add_account(self, book_id: int, account: Account, audit: Audit) -> None:
         self._run(insert(AccountRow).values(
@@ -379,16 +422,11 @@ class Store:
 
     def totals_as_of(self, account_ids: Sequence[int], as_of: date) -> dict[int, tuple[int, int]]:
         """Posted (debits, credits) per account, counting entries effective on or before `as_of`."""
-        rows = self._run(
-            select(AccountDayRow.account_id, func.sum(AccountDayRow.debits), func.sum(AccountDayRow.credits))
-            .where(AccountDayRow.account_id.in_(account_ids), AccountDayRow.day <= as_of)
-            .group_by(AccountDayRow.account_id)
-        ).all()
+        rows = self._run(_TOTALS_AS_OF, {"account_ids": list(account_ids), "as_of": as_of}).all()
         return {account_id: (int(debits), int(credits)) for account_id, debits, credits in rows}
 
     def book_accounts(self, book_id: int, now: datetime) -> list[Account]:
-        return [self._account(row) for row in self._run(
-            select(*_live_account_columns(now)).where(AccountRow.book_id == book_id).order_by(AccountRow.code))]
+        return [self._account(row) for row in self._run(_BOOK_ACCOUNTS, {"book_id": book_id, "now": now})]
 
     # --- entries ---
 
@@ -398,17 +436,7 @@ class Store:
     def entries(self, book_id: int, references: Iterable[str], now: datetime) -> dict[str, StoredEntry]:
         """The book's entries with these references, by reference, each with its status at `now`: at most
         three queries however many are asked for."""
-        original, reversal = aliased(EntryRow), aliased(EntryRow)
-        heads = self._run(
-            select(EntryRow.id, EntryRow.public_id, EntryRow.reference, EntryRow.effective_date, EntryRow.recorded_at,
-                   EntryRow.description, EntryRow.status, EntryRow.fingerprint, EntryRow.pending_expires_at,
-                   PendingOutcomeRow.status.label("outcome"),
-                   original.reference.label("reversal_of"), reversal.reference.label("reversed_by"))
-            .outerjoin(PendingOutcomeRow, PendingOutcomeRow.entry_id == EntryRow.id)
-            .outerjoin(original, original.id == EntryRow.reversal_of_id)
-            .outerjoin(reversal, reversal.reversal_of_id == EntryRow.id)
-            .where(EntryRow.book_id == book_id, EntryRow.reference.in_(sorted(set(references))))
-        ).all()
+        heads = self._run(_ENTRY_HEADS, {"book_id": book_id, "references": sorted(set(references))}).all()
         if not heads:
             return {}
         lines: dict[int, list[Line]] = {head.id: [] for head in heads}
@@ -417,11 +445,8 @@ class Store:
         for table, entry_ids in ((LineRow, set(lines) - two_phase), (PendingLineRow, two_phase)):
             if not entry_ids:
                 continue
-            for entry_id, code, side, amount, cur, memo in self._run(
-                select(table.entry_id, AccountRow.code, table.side, table.amount, AccountRow.currency, table.memo)
-                .join(AccountRow, AccountRow.id == table.account_id)
-                .where(table.entry_id.in_(sorted(entry_ids))).order_by(table.entry_id, table.position)
-            ):
+            for entry_id, code, side, amount, cur, memo in self._run(_ENTRY_LINES[table],
+                                                                     {"entry_ids": sorted(entry_ids)}):
                 lines[entry_id].append(Line(code, Side(side), currency(cur).to_decimal(amount), cur, memo))
         stored = {}
         for head in heads:
@@ -461,66 +486,45 @@ class Store:
     def add_entries(self, book_id: int, entries: Sequence[tuple[EntryInput, Sequence[Posting], int | None]],
                     now: datetime, audit: Audit) -> list[str]:
         """Writes entries (each with its postings and the row id of the entry it reverses, if any) in a
-        few statements however many: the entries; the posted ones' lines and per-day totals; the pending
-        ones' lines and holds; the accounts' new running totals (as the postings left the Account objects).
-        Returns the entries' public ids, in order."""
+        few statements however many (see bulk_writes): the entries; the posted ones' lines and per-day
+        totals; the pending ones' lines and holds; the accounts' new running totals (as the postings left
+        the Account objects). Returns the entries' public ids, in order."""
         public_ids = [str(uuid.uuid4()) for _ in entries]
-        entry_ids = self._run(insert(EntryRow).returning(EntryRow.id, sort_by_parameter_order=True), [
-            dict(public_id=public_id, book_id=book_id, reference=entry.reference,
-                 effective_date=entry.effective_date, recorded_at=now, description=entry.description,
-                 status=(EntryStatus.PENDING if entry.pending else EntryStatus.POSTED).value,
-                 fingerprint=entry.fingerprint(), pending_expires_at=entry.expires_at(now) if entry.pending else None,
-                 client_id=audit.client_id, request_id=audit.request_id, reversal_of_id=reversal_of_id)
-            for public_id, (entry, _, reversal_of_id) in zip(public_ids, entries)
-        ]).scalars().all()
-        posted = [(entry_id, entry.effective_date, postings)
-                  for entry_id, (entry, postings, _) in zip(entry_ids, entries) if not entry.pending]
-        pending = [(entry_id, entry.expires_at(now), postings)
-                   for entry_id, (entry, postings, _) in zip(entry_ids, entries) if entry.pending]
-        self._add_posted_lines(posted)
-        self._add_pending_lines(pending)
-        self._save_totals(p.account for _, _, postings in posted + pending for p in postings)
+        row_ids = self._writes.entries(
+            dict(book_id=book_id, recorded_at=now, client_id=audit.client_id, request_id=audit.request_id),
+            [(public_id, entry.reference, entry.effective_date, entry.description,
+              (EntryStatus.PENDING if entry.pending else EntryStatus.POSTED).value, entry.fingerprint(),
+              entry.expires_at(now) if entry.pending else None, reversal_of_id)
+             for public_id, (entry, _, reversal_of_id) in zip(public_ids, entries)])
+        rows = Rows()
+        for public_id, (entry, postings, _) in zip(public_ids, entries):
+            if entry.pending:
+                self._pending_rows(rows, row_ids[public_id], entry.expires_at(now), postings)
+            else:
+                self._posted_rows(rows, row_ids[public_id], entry.effective_date, postings)
+        self._account_total_rows(rows, [p.account for _, postings, _ in entries for p in postings])
+        self._writes.rows(rows)
         return public_ids
 
-    def _add_posted_lines(self, entries: Sequence[tuple[int, date, Sequence[Posting]]]) -> None:
-        """The lines of posted entries (entry row id, effective date, postings) and their per-day totals."""
-        lines, day_totals = [], {}
-        for entry_id, effective_date, postings in entries:
-            for p in postings:
-                account_id = self.account_id(p.account)
-                lines.append(dict(entry_id=entry_id, position=p.position, account_id=account_id,
-                                  effective_date=effective_date, side=p.side.value, amount=p.minor, memo=p.memo))
-                totals = day_totals.setdefault((account_id, effective_date), [0, 0])
-                totals[0 if p.side is Side.DEBIT else 1] += p.minor
-        if lines:
-            self._run(insert(LineRow), lines)
-            self._add_day_totals(day_totals)
+    def _posted_rows(self, rows: Rows, entry_id: int, effective_date: date, postings: Sequence[Posting]) -> None:
+        """A posted entry's lines, and what they add to the per-day totals."""
+        for p in postings:
+            account_id = self.account_id(p.account)
+            rows.lines.append((entry_id, p.position, account_id, effective_date, p.side.value, p.minor, p.memo))
+            rows.add_to_day(account_id, effective_date, p.side is Side.DEBIT, p.minor)
 
-    def _add_pending_lines(self, entries: Sequence[tuple[int, datetime | None, Sequence[Posting]]]) -> None:
-        """The lines of pending entries (entry row id, expiry, postings), and a hold for each."""
-        lines = [dict(entry_id=entry_id, position=p.position, account_id=self.account_id(p.account),
-                      side=p.side.value, amount=p.minor, memo=p.memo)
-                 for entry_id, _, postings in entries for p in postings]
-        if lines:
-            self._run(insert(PendingLineRow), lines)
-            expiries = {entry_id: expires_at for entry_id, expires_at, _ in entries}
-            self._run(insert(HoldRow), [
-                dict(entry_id=line["entry_id"], position=line["position"], account_id=line["account_id"],
-                     side=line["side"], amount=line["amount"], expires_at=expiries[line["entry_id"]])
-                for line in lines])
+    def _pending_rows(self, rows: Rows, entry_id: int, expires_at: datetime | None,
+                      postings: Sequence[Posting]) -> None:
+        """A pending entry's lines as submitted, and a hold for each."""
+        for p in postings:
+            account_id = self.account_id(p.account)
+            rows.pending_lines.append((entry_id, p.position, account_id, p.side.value, p.minor, p.memo))
+            rows.holds.append((entry_id, p.position, account_id, p.side.value, p.minor, expires_at))
 
-    def _save_totals(self, accounts: Iterable[Account]) -> None:
-        """Writes the running totals of these (locked) accounts as the domain left them."""
+    def _account_total_rows(self, rows: Rows, accounts: Iterable[Account]) -> None:
+        """The running totals of these (locked) accounts as the domain left them, in id order."""
         touched = {self.account_id(account): account for account in accounts}
-        if touched:
-            self._run(
-                update(AccountRow.__table__).where(AccountRow.__table__.c.id == bindparam("account_id"))
-                .values(posted_debits=bindparam("debits"), posted_credits=bindparam("credits"),
-                        pending_debits=bindparam("held_debits"), pending_credits=bindparam("held_credits")),
-                [dict(account_id=account_id, debits=a.posted_debits, credits=a.posted_credits,
-                      held_debits=a.pending_debits, held_credits=a.pending_credits)
-                 for account_id, a in sorted(touched.items())],
-            )
+        rows.account_totals = [(account_id, *touched[account_id].totals()) for account_id in sorted(touched)]
 
     def settle_pending(self, stored: StoredEntry, postings: Sequence[Posting], outcome: EntryStatus,
                        reason: str | None, now: datetime, audit: Audit) -> bool:
@@ -535,35 +539,18 @@ class Store:
         self._run(insert(PendingOutcomeRow).values(entry_id=stored.row_id, status=outcome.value, reason=reason,
                                                    settled_at=now, client_id=audit.client_id,
                                                    request_id=audit.request_id))
+        rows = Rows()
         if outcome is EntryStatus.POSTED:
-            self._add_posted_lines([(stored.row_id, stored.entry.effective_date, postings)])
-        self._save_totals(p.account for p in postings)
+            self._posted_rows(rows, stored.row_id, stored.entry.effective_date, postings)
+        self._account_total_rows(rows, [p.account for p in postings])
+        self._writes.rows(rows)
         return True
-
-    def _add_day_totals(self, totals: dict[tuple[int, date], list[int]]) -> None:
-        """Adds (debits, credits) to each (account, day)'s totals, in one statement: one row per pair."""
-        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-        statement = dialect_insert(AccountDayRow)
-        statement = statement.on_conflict_do_update(
-            index_elements=[AccountDayRow.account_id, AccountDayRow.day],
-            set_=dict(debits=AccountDayRow.debits + statement.excluded.debits,
-                      credits=AccountDayRow.credits + statement.excluded.credits),
-        )
-        self._run(statement.values([dict(account_id=account_id, day=day, debits=debits, credits=credits)
-                                    for (account_id, day), (debits, credits) in sorted(totals.items())]))
 
     def statement_rows(self, account_id: int, from_date: date, to_date: date,
                        after: tuple[date, int, int] | None, limit: int) -> list[StatementRow]:
         """Posted lines of the account in the date range, in (date, entry, position) order, after a cursor."""
-        query = (
-            select(LineRow.entry_id, LineRow.position, EntryRow.reference, LineRow.effective_date,
-                   EntryRow.description, LineRow.side, LineRow.amount)
-            .join(EntryRow, EntryRow.id == LineRow.entry_id)
-            .where(LineRow.account_id == account_id, LineRow.effective_date >= from_date,
-                   LineRow.effective_date <= to_date)
-        )
+        parameters = {"account_id": account_id, "from_date": from_date, "to_date": to_date, "limit": limit}
         if after is not None:
-            query = query.where(tuple_(LineRow.effective_date, LineRow.entry_id, LineRow.position) > tuple_(*after))
-        query = query.order_by(LineRow.effective_date, LineRow.entry_id, LineRow.position).limit(limit)
+            parameters.update(zip(("after_date", "after_entry", "after_position"), after))
         return [StatementRow(r.entry_id, r.position, r.reference, r.effective_date, r.description, Side(r.side), r.amount)
-                for r in self._run(query)]
+                for r in self._run(_STATEMENT_LINES if after is None else _STATEMENT_LINES_AFTER, parameters)]

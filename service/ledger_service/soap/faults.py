@@ -1,8 +1,9 @@
 """Every SOAP fault the service sends, written in one place.
 
 Handlers' faults (through Spyne) and the gateway's own (before Spyne runs) come out of
-`fault_element`, so each carries the declared `tns:LedgerFault` element in its detail,
-qualified, with nothing else beside it.
+`add_fault`, so each carries the declared `tns:LedgerFault` element in its detail,
+qualified, with nothing else beside it; a batch entry's fault (EntryResult.fault) is the same
+type, written from `fault_record` by the codec.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from lxml import etree
 from spyne import Fault, Integer32, Unicode
 
 from ..domain.errors import FaultCode, LedgerError
+from . import codec
 from .types import NAMESPACE, Entry, Reference, _Model, optional, required
 
 SOAP11_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -47,8 +49,7 @@ class LedgerFault(Fault):
 
 class EntryResult(_Model):
     """One entry's outcome in a PostEntries batch: the entry, or the fault it met, typed tns:LedgerFault.
-    (Declared here, beside LedgerFault: a Fault class is the one Spyne type named LedgerFault, and the
-    protocol writes a fault held in a field as that field's element; see `protocol.fault_to_parent`.)"""
+    (Declared here, beside LedgerFault: a Fault class is the one Spyne type named LedgerFault.)"""
 
     _type_info = [
         ("reference", required(Reference)),
@@ -61,27 +62,29 @@ def _tns(name: str) -> str:
     return f"{{{NAMESPACE}}}{name}"
 
 
-def detail_element(error: LedgerError, name: str = "LedgerFault") -> etree._Element:
-    """The tns:LedgerFault content for `error`, in an element named `name` (EntryResult's is `fault`)."""
-    fault = etree.Element(_tns(name), nsmap={"tns": NAMESPACE})
-    etree.SubElement(fault, _tns("code")).text = error.code.value
-    etree.SubElement(fault, _tns("message")).text = error.message
-    if error.field is not None:
-        etree.SubElement(fault, _tns("field")).text = error.field
-    if error.index is not None:
-        etree.SubElement(fault, _tns("index")).text = str(error.index)
-    return fault
+def fault_record(error: LedgerError) -> codec.Record:
+    """`error` as the fields of tns:LedgerFault."""
+    return codec.Record(code=error.code.value, message=error.message, field=error.field, index=error.index)
 
 
-def fault_element(envelope_ns: str, error: LedgerError, soap_code: str | None = None) -> etree._Element:
-    """A soap:Fault for `error`. `soap_code` overrides Client/Server (VersionMismatch, MustUnderstand)."""
+def envelope(envelope_ns: str) -> tuple[etree._Element, etree._Element]:
+    """An empty envelope of the SOAP version `envelope_ns` and its Body, declaring the prefixes of every
+    response: the envelope's and tns."""
+    root = etree.Element(f"{{{envelope_ns}}}Envelope", nsmap={ENVELOPE_PREFIX[envelope_ns]: envelope_ns,
+                                                               "tns": NAMESPACE})
+    return root, etree.SubElement(root, f"{{{envelope_ns}}}Body")
+
+
+def add_fault(body: etree._Element, envelope_ns: str, error: LedgerError, soap_code: str | None = None) -> None:
+    """A soap:Fault for `error` in `body`. `soap_code` overrides Client/Server (VersionMismatch,
+    MustUnderstand)."""
     prefix = ENVELOPE_PREFIX[envelope_ns]
-    fault = etree.Element(f"{{{envelope_ns}}}Fault", nsmap={prefix: envelope_ns})
+    fault = etree.SubElement(body, f"{{{envelope_ns}}}Fault")
     if envelope_ns == SOAP11_ENV:
         code = soap_code or ("Server" if error.code.is_server_error else "Client")
         etree.SubElement(fault, "faultcode").text = f"{prefix}:{code}"
         etree.SubElement(fault, "faultstring").text = error.message
-        etree.SubElement(fault, "detail").append(detail_element(error))
+        detail = etree.SubElement(fault, "detail")
     else:
         code = soap_code or ("Receiver" if error.code.is_server_error else "Sender")
         value = etree.SubElement(etree.SubElement(fault, f"{{{envelope_ns}}}Code"), f"{{{envelope_ns}}}Value")
@@ -89,15 +92,14 @@ def fault_element(envelope_ns: str, error: LedgerError, soap_code: str | None = 
         text = etree.SubElement(etree.SubElement(fault, f"{{{envelope_ns}}}Reason"), f"{{{envelope_ns}}}Text")
         text.set("{http://www.w3.org/XML/1998/namespace}lang", "en")
         text.text = error.message
-        etree.SubElement(fault, f"{{{envelope_ns}}}Detail").append(detail_element(error))
-    return fault
+        detail = etree.SubElement(fault, f"{{{envelope_ns}}}Detail")
+    codec.write(detail, _tns("LedgerFault"), LedgerFault, fault_record(error))
 
 
 def fault_envelope(envelope_ns: str, error: LedgerError, soap_code: str | None = None) -> bytes:
-    prefix = ENVELOPE_PREFIX[envelope_ns]
-    envelope = etree.Element(f"{{{envelope_ns}}}Envelope", nsmap={prefix: envelope_ns, "tns": NAMESPACE})
-    etree.SubElement(envelope, f"{{{envelope_ns}}}Body").append(fault_element(envelope_ns, error, soap_code))
-    return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
+    root, body = envelope(envelope_ns)
+    add_fault(body, envelope_ns, error, soap_code)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
 def internal_error(request_id: str | None) -> LedgerError:

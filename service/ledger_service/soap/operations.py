@@ -54,7 +54,7 @@ class LedgerService(ServiceBase):
     def open_account(ctx, book, account):
         ledger, request = _ledger(ctx)
         return mapping.account(ledger.open_account(
-            request, book, account.code, account.name, AccountType(str(account.type)), account.currency,
+            request, book, account.code, account.name, AccountType(account.type), account.currency,
             account.parentCode, bool(account.noNegativeBalance)))
 
     @operation("GetAccount", required(Code), required(Code), returns=contract.Account, result="account")
@@ -67,7 +67,7 @@ class LedgerService(ServiceBase):
     def list_accounts(ctx, book, type, codePrefix, pageSize, pageToken):
         ledger, request = _ledger(ctx)
         return mapping.account_page(ledger.list_accounts(
-            request, book, AccountType(str(type)) if type is not None else None, codePrefix, pageSize, pageToken))
+            request, book, AccountType(type) if type is not None else None, codePrefix, pageSize, pageToken))
 
     @operation("CloseAccount", required(Code), required(Code), returns=contract.Account, result="account")
     def close_account(ctx, book, code):

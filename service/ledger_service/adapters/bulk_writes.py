@@ -1,0 +1,150 @@
+"""The rows a posting writes, in as few statements and round trips as each database allows.
+
+A posting writes its entries, then their lines (posted, or pending with a hold each), the per-day
+totals and the accounts' running totals. On PostgreSQL each kind of row goes in one statement however
+many rows there are, its columns sent as arrays and unnested, so that the prepared statement is the
+same for one entry and for a thousand; and everything after the entries travels in one pipeline, one
+round trip. Elsewhere (SQLite, in-process) SQLAlchemy's executemany does the same work.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import psycopg
+from sqlalchemy import Connection, bindparam, insert, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.dialects import postgresql, sqlite
+
+from .orm import AccountDayRow, AccountRow, EntryRow, HoldRow, LineRow, PendingLineRow
+
+ENTRY_COLUMNS = ("public_id", "reference", "effective_date", "description", "status", "fingerprint",
+                 "pending_expires_at", "reversal_of_id")
+# Columns of each kind of row, in the order the rows give them.
+LINE_COLUMNS = ("entry_id", "position", "account_id", "effective_date", "side", "amount", "memo")
+PENDING_LINE_COLUMNS = ("entry_id", "position", "account_id", "side", "amount", "memo")
+HOLD_COLUMNS = ("entry_id", "position", "account_id", "side", "amount", "expires_at")
+DAY_TOTAL_COLUMNS = ("account_id", "day", "debits", "credits")
+ACCOUNT_TOTAL_COLUMNS = ("account_id", "posted_debits", "posted_credits", "pending_debits", "pending_credits")
+
+
+class Rows:
+    """What one posting writes after its entries: each kind a list of tuples in the column order above,
+    except the per-day totals, summed per (account, day) as lines are added (a statement may touch each
+    such row once)."""
+
+    def __init__(self):
+        self.lines: list[tuple] = []
+        self.pending_lines: list[tuple] = []
+        self.holds: list[tuple] = []
+        self.account_totals: list[tuple] = []
+        self._days: dict[tuple[int, object], list[int]] = {}
+
+    def add_to_day(self, account_id: int, day, debit: bool, minor: int) -> None:
+        self._days.setdefault((account_id, day), [0, 0])[0 if debit else 1] += minor
+
+    @property
+    def day_totals(self) -> list[tuple]:
+        return [(account_id, day, debits, credits) for (account_id, day), (debits, credits) in sorted(self._days.items())]
+
+
+def _day_totals_upsert(dialect_insert):
+    statement = dialect_insert(AccountDayRow)
+    return statement.on_conflict_do_update(
+        index_elements=[AccountDayRow.account_id, AccountDayRow.day],
+        set_=dict(debits=AccountDayRow.debits + statement.excluded.debits,
+                  credits=AccountDayRow.credits + statement.excluded.credits))
+
+
+_DAY_TOTALS = {"postgresql": _day_totals_upsert(postgresql.insert), "sqlite": _day_totals_upsert(sqlite.insert)}
+_accounts = AccountRow.__table__
+_ROW_STATEMENTS = {
+    "lines": insert(LineRow),
+    "pending_lines": insert(PendingLineRow),
+    "holds": insert(HoldRow),
+    "account_totals": update(_accounts).where(_accounts.c.id == bindparam("account_id")).values(
+        {name: bindparam(name) for name in ACCOUNT_TOTAL_COLUMNS[1:]}),
+}
+_COLUMNS = {"lines": LINE_COLUMNS, "pending_lines": PENDING_LINE_COLUMNS, "holds": HOLD_COLUMNS,
+            "day_totals": DAY_TOTAL_COLUMNS, "account_totals": ACCOUNT_TOTAL_COLUMNS}
+
+
+class BulkWrites:
+    """SQLAlchemy's executemany, for any database."""
+
+    def __init__(self, connection: Connection):
+        self.connection = connection
+
+    def entries(self, shared: dict, rows: list[tuple]) -> dict[str, int]:
+        """Inserts entries, each row in ENTRY_COLUMNS order, with the `shared` columns they all have;
+        returns their row ids by public id."""
+        inserted = self.connection.execute(insert(EntryRow).returning(EntryRow.id, EntryRow.public_id),
+                                           [{**shared, **dict(zip(ENTRY_COLUMNS, row))} for row in rows])
+        return {public_id: entry_id for entry_id, public_id in inserted}
+
+    def rows(self, rows: Rows) -> None:
+        for kind, columns in _COLUMNS.items():
+            values = getattr(rows, kind)
+            if values:
+                statement = _DAY_TOTALS[self.connection.dialect.name] if kind == "day_totals" else _ROW_STATEMENTS[kind]
+                self.connection.execute(statement, [dict(zip(columns, row)) for row in values])
+
+
+def _unnest(table: str, columns: tuple[str, ...], types: tuple[str, ...]) -> str:
+    arrays = ", ".join(f"%s::{kind}[]" for kind in types)
+    return f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"
+
+
+_POSTGRES_ENTRIES = (
+    "INSERT INTO entries (book_id, recorded_at, client_id, request_id, " + ", ".join(ENTRY_COLUMNS) + ") "
+    "SELECT %(book_id)s, %(recorded_at)s, %(client_id)s, %(request_id)s, v.* FROM unnest("
+    "%(public_id)s::varchar[], %(reference)s::varchar[], %(effective_date)s::date[], %(description)s::varchar[], "
+    "%(status)s::varchar[], %(fingerprint)s::varchar[], %(pending_expires_at)s::timestamptz[], "
+    "%(reversal_of_id)s::bigint[]) AS v RETURNING id, public_id"
+)
+_POSTGRES_ROWS = {
+    "lines": _unnest("lines", LINE_COLUMNS, ("bigint", "int", "bigint", "date", "varchar", "bigint", "varchar")),
+    "pending_lines": _unnest("pending_lines", PENDING_LINE_COLUMNS,
+                             ("bigint", "int", "bigint", "varchar", "bigint", "varchar")),
+    "holds": _unnest("holds", HOLD_COLUMNS, ("bigint", "int", "bigint", "varchar", "bigint", "timestamptz")),
+    "day_totals": _unnest("account_days", DAY_TOTAL_COLUMNS, ("bigint", "date", "bigint", "bigint"))
+    + " ON CONFLICT (account_id, day) DO UPDATE SET debits = account_days.debits + excluded.debits,"
+      " credits = account_days.credits + excluded.credits",
+    "account_totals": "UPDATE accounts SET posted_debits = v.posted_debits, posted_credits = v.posted_credits,"
+                      " pending_debits = v.pending_debits, pending_credits = v.pending_credits"
+                      " FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[])"
+                      " AS v(" + ", ".join(ACCOUNT_TOTAL_COLUMNS) + ") WHERE accounts.id = v.account_id",
+}
+
+
+class PostgresBulkWrites(BulkWrites):
+    """One statement per kind of row, columns as arrays, on the transaction's own psycopg connection."""
+
+    def __init__(self, connection: Connection):
+        super().__init__(connection)
+        self.driver = connection.connection.driver_connection
+
+    def entries(self, shared: dict, rows: list[tuple]) -> dict[str, int]:
+        with self._as_sqlalchemy_errors(_POSTGRES_ENTRIES), self.driver.cursor() as cursor:
+            cursor.execute(_POSTGRES_ENTRIES, {**shared, **dict(zip(ENTRY_COLUMNS, map(list, zip(*rows))))})
+            return {public_id: entry_id for entry_id, public_id in cursor.fetchall()}
+
+    def rows(self, rows: Rows) -> None:
+        with self._as_sqlalchemy_errors("pipeline"), self.driver.pipeline(), self.driver.cursor() as cursor:
+            for kind in _COLUMNS:
+                values = getattr(rows, kind)
+                if values:
+                    cursor.execute(_POSTGRES_ROWS[kind], [list(column) for column in zip(*values)])
+
+    @contextlib.contextmanager
+    def _as_sqlalchemy_errors(self, statement: str):
+        """psycopg's errors as SQLAlchemy raises them for its own statements, so that the unit of work
+        recognises a conflict to retry (a reference two writers insert at once) or a lost connection."""
+        try:
+            yield
+        except psycopg.Error as error:
+            raise DBAPIError.instance(statement, None, error, psycopg.Error, dialect=self.connection.dialect,
+                                      connection_invalidated=self.driver.closed) from error
+
+
+def bulk_writes(connection: Connection) -> BulkWrites:
+    return PostgresBulkWrites(connection) if connection.dialect.name == "postgresql" else BulkWrites(connection)
