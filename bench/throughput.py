@@ -480,7 +480,7 @@ def print_summary(options: argparse.Namespace, generator: WrkGenerator | PythonG
           f"{platform.python_version()}, PostgreSQL {postgres_version}")
     print(f"  generator    {generator.describe()}")
     print(f"  server       ledger-service serve --workers {server.workers} "
-          f"(gthread, LEDGER_THREADS={os.environ.get('LEDGER_THREADS', '4')}), SOAP 1.1, PasswordText")
+          f"(gthread, LEDGER_THREADS={os.environ.get('LEDGER_THREADS', '2')}), SOAP 1.1, PasswordText")
     print(f"  connections  {options.connections}")
     print(f"  duration     {options.duration} s per operation after a {options.warmup} s warm-up")
     print(f"  accounts     PostEntry: DEBIT one of {options.accounts_per_side} ASSET, CREDIT one of "

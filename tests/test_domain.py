@@ -145,8 +145,8 @@ def test_fingerprint_treats_equal_amounts_as_equal_and_any_other_change_as_diffe
     same = entry(("cash", Side.DEBIT, "10.50"), ("sales", Side.CREDIT, "1.05E+1"))
     other = entry(("cash", Side.DEBIT, "10.51"), ("sales", Side.CREDIT, "10.51"))
     moved = entry(("cash", Side.DEBIT, "10.5"), ("sales", Side.CREDIT, "10.5"), effective=date(2026, 2, 2))
-    assert base.fingerprint() == same.fingerprint()
-    assert len({base.fingerprint(), other.fingerprint(), moved.fingerprint()}) == 3
+    assert base.fingerprint == same.fingerprint
+    assert len({base.fingerprint, other.fingerprint, moved.fingerprint}) == 3
 
 
 def test_trial_balance_puts_each_net_position_in_one_column():

@@ -37,7 +37,7 @@ def run(bind: str, workers: int) -> None:
         "bind": bind,
         "workers": workers,
         "worker_class": "gthread",
-        "threads": int(os.environ.get("LEDGER_THREADS", "4")),
+        "threads": int(os.environ.get("LEDGER_THREADS", "2")),
         "timeout": 60,
         "graceful_timeout": 30,
         "accesslog": None,

@@ -1,9 +1,9 @@
 """The rows a posting writes, in as few statements and round trips as each database allows.
 
 A posting writes its entries, then their lines (posted, or pending with a hold each), the per-day
-totals and the accounts' running totals. On PostgreSQL each kind of row goes in one statement however
-many rows there are, its columns sent as arrays and unnested, so that the prepared statement is the
-same for one entry and for a thousand; and everything after the entries travels in one pipeline, one
+totals and the accounts' running totals. On PostgreSQL each kind of row is written by one statement
+however many rows there are, its columns sent as arrays and unnested, so that the prepared statement is
+the same for one entry and for a thousand; and everything after the entries goes in one statement, one
 round trip. Elsewhere (SQLite, in-process) SQLAlchemy's executemany does the same work.
 """
 from __future__ import annotations
@@ -129,11 +129,17 @@ class PostgresBulkWrites(BulkWrites):
             return {public_id: entry_id for entry_id, public_id in cursor.fetchall()}
 
     def rows(self, rows: Rows) -> None:
-        with self._as_sqlalchemy_errors("pipeline"), self.driver.pipeline(), self.driver.cursor() as cursor:
-            for kind in _COLUMNS:
-                values = getattr(rows, kind)
-                if values:
-                    cursor.execute(_POSTGRES_ROWS[kind], [list(column) for column in zip(*values)])
+        """Every kind of row in one statement: each kind's statement but the last in a WITH clause. None
+        of them reads what another writes, so they can share the statement's one snapshot."""
+        kinds = [kind for kind in _COLUMNS if getattr(rows, kind)]
+        if not kinds:
+            return
+        *first, last = kinds
+        statement = ("WITH " + ", ".join(f"writes_{kind} AS ({_POSTGRES_ROWS[kind]})" for kind in first) + " "
+                     if first else "") + _POSTGRES_ROWS[last]
+        parameters = [list(column) for kind in kinds for column in zip(*getattr(rows, kind))]
+        with self._as_sqlalchemy_errors(statement), self.driver.cursor() as cursor:
+            cursor.execute(statement, parameters)
 
     @contextlib.contextmanager
     def _as_sqlalchemy_errors(self, statement: str):

@@ -2,7 +2,8 @@
 
 It turns rows into domain objects and back and holds no rules of its own. Locks are taken here,
 named by what the caller is about to do: `for_update` rows are about to change and must not change
-under us; a book read `for_posting` must not have its closed-through date moved until we commit.
+under us; the book of accounts locked for a posting must not have its closed-through date moved until
+we commit.
 """
 from __future__ import annotations
 
@@ -145,15 +146,18 @@ _CALLER = (
     .where(ClientRow.name == bindparam("name"))
 )
 _BOOK = select(BookRow.id, BookRow.code, BookRow.name, BookRow.closed_through).where(BookRow.code == bindparam("code"))
-_BOOK_LOCKS = {"for_update": _BOOK.with_for_update(), "for_posting": _BOOK.with_for_update(read=True), None: _BOOK}
+_BOOK_FOR_UPDATE = _BOOK.with_for_update()
 _ACCOUNT = select(*_LIVE_ACCOUNT_COLUMNS).where(AccountRow.book_id == bindparam("book_id"),
                                                AccountRow.code == bindparam("code"))
 _ACCOUNTS_FOR_UPDATE = (
     select(*_ACCOUNT_COLUMNS, select(HoldRow.account_id)
            .where(HoldRow.account_id == AccountRow.id, HoldRow.expires_at <= bindparam("now"))
-           .exists().label("has_expired_holds"))
+           .exists().label("has_expired_holds"), BookRow.closed_through)
+    .join(BookRow, BookRow.id == AccountRow.book_id)
     .where(AccountRow.book_id == bindparam("book_id"), AccountRow.code.in_(bindparam("codes", expanding=True)))
     .order_by(AccountRow.id).with_for_update(of=AccountRow)
+    # SQLAlchemy writes one locking clause; SQLite takes none (a writer holds the whole database).
+    .suffix_with("FOR SHARE OF books", dialect="postgresql")
 )
 _BOOK_ACCOUNTS = select(*_LIVE_ACCOUNT_COLUMNS).where(AccountRow.book_id == bindparam("book_id")).order_by(AccountRow.code)
 _TOTALS_AS_OF = (
@@ -307,9 +311,8 @@ class Store:
 
     # --- books ---
 
-    def book(self, code: str, *, for_posting: bool = False, for_update: bool = False) -> StoredBook | None:
-        lock = "for_update" if for_update else "for_posting" if for_posting else None
-        row = self._run(_BOOK_LOCKS[lock], {"code": code}).first()
+    def book(self, code: str, *, for_update: bool = False) -> StoredBook | None:
+        row = self._run(_BOOK_FOR_UPDATE if for_update else _BOOK, {"code": code}).first()
         return StoredBook(row[0], Book(row[1], row[2], row[3])) if row else None
 
     def add_book(self, book: Book, now: datetime, audit: Audit) -> int:
@@ -346,16 +349,19 @@ class Store:
         row = self._run(_ACCOUNT, {"book_id": book_id, "code": code, "now": now}).first()
         return self._account(row) if row else None
 
-    def accounts_for_update(self, book_id: int, codes: Iterable[str], now: datetime) -> dict[str, Account]:
+    def accounts_for_update(self, stored: StoredBook, codes: Iterable[str], now: datetime) -> dict[str, Account]:
         """The accounts, locked in id order so that concurrent postings never wait on each other in a cycle,
-        with the holds that have expired by `now` released.
+        with the holds that have expired by `now` released; and their book locked for share (ClosePeriod
+        waits until we commit), its closed-through date read as it stands once the lock is held.
 
         Whether an account has expired holds is asked in the locking statement itself, which saves a
         round trip on every posting. After a wait for the lock, PostgreSQL answers that subquery from
         the snapshot taken before the wait; a hold committed during the wait could only have expired
         meanwhile if the wait outlasted its timeout, and then this transaction still counts it as
         reserved: stricter for one write, never looser, and the next one releases it."""
-        rows = self._run(_ACCOUNTS_FOR_UPDATE, {"book_id": book_id, "codes": sorted(codes), "now": now}).all()
+        rows = self._run(_ACCOUNTS_FOR_UPDATE, {"book_id": stored.id, "codes": sorted(codes), "now": now}).all()
+        if rows:
+            stored.book.closed_through = rows[0].closed_through
         accounts = {row.id: self._account(row) for row in rows}
         lapsed = [row.id for row in rows if row.has_expired_holds]
         for account_id, (debits, credits) in self._release_expired_holds(lapsed, now).items():
@@ -493,7 +499,7 @@ class Store:
         row_ids = self._writes.entries(
             dict(book_id=book_id, recorded_at=now, client_id=audit.client_id, request_id=audit.request_id),
             [(public_id, entry.reference, entry.effective_date, entry.description,
-              (EntryStatus.PENDING if entry.pending else EntryStatus.POSTED).value, entry.fingerprint(),
+              (EntryStatus.PENDING if entry.pending else EntryStatus.POSTED).value, entry.fingerprint,
               entry.expires_at(now) if entry.pending else None, reversal_of_id)
              for public_id, (entry, _, reversal_of_id) in zip(public_ids, entries)])
         rows = Rows()

@@ -1,6 +1,7 @@
 """Books, accounts and journal entries, and the rules every posting obeys."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections import defaultdict
@@ -227,6 +228,7 @@ class EntryInput:
     pending: bool = False
     pending_timeout_seconds: int | None = None
 
+    @functools.cached_property
     def fingerprint(self) -> str:
         """What makes two submissions of one reference "the same entry": equal amounts in any notation.
         (An entry posted at once is fingerprinted as before pending entries existed, so that a retry of

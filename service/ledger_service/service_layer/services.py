@@ -133,11 +133,12 @@ class _Transaction:
             raise _entry_not_found(reference)
         return stored
 
-    def lock_accounts(self, book_id: int, codes) -> dict[str, Account]:
-        """The accounts, locked until commit. The clock is read again once the locks are held: a
-        decision that depends on time (has a pending entry expired?) is then taken as late as it can be,
-        after any transaction that was ahead of this one has committed."""
-        accounts = self.store.accounts_for_update(book_id, codes, self.now)
+    def lock_accounts(self, stored, codes) -> dict[str, Account]:
+        """The accounts of the book `stored`, locked until commit, and the book's closed-through date as
+        it stands then. The clock is read again once the locks are held: a decision that depends on time
+        (has a pending entry expired?) is then taken as late as it can be, after any transaction that
+        was ahead of this one has committed."""
+        accounts = self.store.accounts_for_update(stored, codes, self.now)
         self.now = self.ledger.clock()
         return accounts
 
@@ -196,7 +197,7 @@ def use_case(*, write: bool) -> Callable:
 def _post(tx: _Transaction, stored, entry: EntryInput, reversed_entry=None) -> Entry:
     """Records a new entry, posted or pending (a reversal of `reversed_entry`, a StoredEntry, when given):
     accounts locked in id order, every rule checked, balances moved or amounts reserved, rows written."""
-    accounts = tx.lock_accounts(stored.id, entry.account_codes)
+    accounts = tx.lock_accounts(stored, entry.account_codes)
     postings = prepare_postings(stored.book, entry, accounts)
     apply_postings(postings, pending=entry.pending)
     entry_id = tx.store.add_entry(stored.id, entry, postings, tx.now, tx.audit,
@@ -319,7 +320,7 @@ class Ledger:
     @use_case(write=True)
     def close_account(self, tx: _Transaction, book: str, code: str) -> Account:
         stored = tx.book(book, Role.admin)
-        account = tx.lock_accounts(stored.id, {code}).get(code)
+        account = tx.lock_accounts(stored, {code}).get(code)
         if account is None:
             raise _account_not_found(code, "code")
         if account.status is AccountStatus.OPEN:
@@ -331,10 +332,10 @@ class Ledger:
 
     @use_case(write=True)
     def post_entry(self, tx: _Transaction, book: str, entry: EntryInput) -> Entry:
-        stored = tx.book(book, Role.poster, for_posting=True)
+        stored = tx.book(book, Role.poster)
         existing = tx.store.entry(stored.id, entry.reference, tx.now)
         if existing is not None:
-            _ensure_same_content(entry.reference, existing.fingerprint, entry.fingerprint())
+            _ensure_same_content(entry.reference, existing.fingerprint, entry.fingerprint)
             return existing.entry
         return _post(tx, stored, entry)
 
@@ -345,17 +346,17 @@ class Ledger:
         the Account objects in memory, and the new entries written in four statements. Not atomic: an entry
         that fails leaves the accounts as they were and gets its fault (with its index); atomic: the first
         failure is raised with its index, and nothing is written."""
-        stored = tx.book(book, Role.poster, for_posting=True)
+        stored = tx.book(book, Role.poster)
         ensure_batch_size(len(entries))
         existing = tx.store.entries(stored.id, {entry.reference for entry in entries}, tx.now)
-        accounts = tx.lock_accounts(stored.id, {code for entry in entries if entry.reference not in existing
+        accounts = tx.lock_accounts(stored, {code for entry in entries if entry.reference not in existing
                                                 for code in entry.account_codes})
         new: list[tuple[EntryInput, list, None]] = []
         in_batch: dict[str, tuple[str, int]] = {}  # a reference posted by this batch: (fingerprint, index in new)
         judged: list[Entry | LedgerError | int] = []  # an int: the index of the entry in `new`
         for index, entry in enumerate(entries):
             try:
-                fingerprint = entry.fingerprint()
+                fingerprint = entry.fingerprint
                 if entry.reference in existing:
                     _ensure_same_content(entry.reference, existing[entry.reference].fingerprint, fingerprint)
                     judged.append(existing[entry.reference].entry)
@@ -383,12 +384,12 @@ class Ledger:
     @use_case(write=True)
     def reverse_entry(self, tx: _Transaction, book: str, reference: str, reversal_reference: str,
                       effective_date: date | None = None, reason: str | None = None) -> Entry:
-        stored = tx.book(book, Role.poster, for_posting=True)
+        stored = tx.book(book, Role.poster)
         original = tx.entry(stored.id, reference)
         # The accounts are locked before the rules are checked, and the original read again: a reversal
         # of it that committed while we waited for the locks is then seen (AlreadyReversed, as in a serial
         # order, rather than a balance check failing first). Unique reversal_of_id settles any other race.
-        tx.lock_accounts(stored.id, {line.account for line in original.entry.lines})
+        tx.lock_accounts(stored, {line.account for line in original.entry.lines})
         original = tx.entry(stored.id, reference)
         existing = tx.store.entry(stored.id, reversal_reference, tx.now)
         if existing is not None:
@@ -413,9 +414,9 @@ class Ledger:
         """Commits (POSTED) or voids (VOIDED) a pending entry. Its accounts are locked first and the
         entry read again after: of a commit and a void racing, the second sees what the first did, and
         an entry whose timeout passes meanwhile is judged expired."""
-        stored = tx.book(book, Role.poster, for_posting=True)
+        stored = tx.book(book, Role.poster)
         found = tx.entry(stored.id, reference)
-        accounts = tx.lock_accounts(stored.id, {line.account for line in found.entry.lines})
+        accounts = tx.lock_accounts(stored, {line.account for line in found.entry.lines})
         found = tx.entry(stored.id, reference)
         if not needs_settling(stored.book, found.entry, outcome):
             return found.entry

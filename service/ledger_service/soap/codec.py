@@ -12,7 +12,6 @@ are None, lists are lists); values written may be any objects with those attribu
 """
 from __future__ import annotations
 
-import contextlib
 import re
 import threading
 from datetime import date, datetime
@@ -82,8 +81,10 @@ class _List:
     def read(self, element):
         items = []
         for position, child in enumerate(element):
-            with _within(f"[{position}]"):
+            try:
                 items.append(self.item.read(child))
+            except LedgerError as error:
+                raise _located(error, f"[{position}]")
         return items
 
     def write(self, parent, tag: str, values) -> None:
@@ -108,11 +109,11 @@ class _Complex:
         found = {child.tag: child for child in element}
         values = {}
         for tag, name, plan in self.fields:
-            if tag in found:
-                with _within(name):
-                    values[name] = plan.read(found[tag])
-            else:
-                values[name] = None
+            child = found.get(tag)
+            try:
+                values[name] = None if child is None else plan.read(child)
+            except LedgerError as error:
+                raise _located(error, name)
         return Record(**values)
 
     def write(self, parent, tag: str, value) -> None:
@@ -125,15 +126,11 @@ class _Complex:
                 plan.write(element, tag, field)
 
 
-@contextlib.contextmanager
-def _within(step: str):
-    """Names the input a refusal is about by its path (entry.lines[1].amount), step by step outwards."""
-    try:
-        yield
-    except LedgerError as error:
-        inner = error.field or ""
-        error.field = step + ("" if not inner or inner.startswith("[") else ".") + inner
-        raise
+def _located(error: LedgerError, step: str) -> LedgerError:
+    """Names the input a refusal is about by its path (entry.lines[1].amount), one step outwards."""
+    inner = error.field or ""
+    error.field = step + ("" if not inner or inner.startswith("[") else ".") + inner
+    return error
 
 
 def _qualified(model, name: str) -> str:
