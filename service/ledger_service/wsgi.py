@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
 import time
 import uuid
 
-import spyne.const
 from spyne import Application
+from spyne.protocol.soap import Soap11, Soap12
 
 from .adapters.database import Database
 from .service_layer.secret_box import SecretBox
@@ -21,20 +20,15 @@ from .soap.environ_keys import FAULT_CODE, OPERATION, REQUEST_ID
 from .soap.faults import SOAP11_ENV, SOAP12_ENV
 from .soap.gateway import SoapEndpoint
 from .soap.operations import LedgerService
-from .soap.protocol import LedgerSoap11, LedgerSoap12
 from .soap.types import NAMESPACE
 
 log = logging.getLogger("ledger_service.requests")
 _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._\-]{1,64}")
-PROTOCOLS = {"soap11": (LedgerSoap11, SOAP11_ENV), "soap12": (LedgerSoap12, SOAP12_ENV)}
-
-# Spyne runs a full gc.collect() inside a request once a second, to close uploaded attachments'
-# files early; the ledger takes no attachments, and the collection holds the GIL for tens of
-# milliseconds while every other thread of the worker waits.
-spyne.const.MIN_GC_INTERVAL = math.inf
+PROTOCOLS = {"soap11": (Soap11, SOAP11_ENV), "soap12": (Soap12, SOAP12_ENV)}
 
 
 def spyne_application(binding: str) -> Application:
+    """The operations as Spyne describes them on one binding, from which its WSDL is written."""
     protocol = PROTOCOLS[binding][0]
     return Application([LedgerService], tns=NAMESPACE, name="Ledger", in_protocol=protocol(),
                        out_protocol=protocol())

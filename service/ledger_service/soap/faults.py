@@ -26,25 +26,17 @@ DEFAULT_HTTP_STATUS = "500 Internal Server Error"
 
 
 class LedgerFault(Fault):
-    """Declares the fault in the contract and carries a LedgerError through Spyne to the writer below.
-
-    Members are `exc=True` so that Spyne declares them in the schema but does not also write them
-    as children of soap:Fault.
-    """
+    """Declares the fault in the contract: every operation throws it, and Spyne declares the element,
+    the fault message and wsdl:fault. The service writes its faults itself, with `add_fault`."""
 
     __namespace__ = NAMESPACE
     __type_name__ = "LedgerFault"
     _type_info = [
-        ("code", required(Unicode).customize(exc=True)),
-        ("message", required(Unicode).customize(exc=True)),
-        ("field", optional(Unicode).customize(exc=True)),
-        ("index", optional(Integer32).customize(exc=True)),
+        ("code", required(Unicode)),
+        ("message", required(Unicode)),
+        ("field", optional(Unicode)),
+        ("index", optional(Integer32)),
     ]
-
-    def __init__(self, error: LedgerError | None = None):
-        error = error or LedgerError(FaultCode.InternalError, "internal error")
-        super().__init__(faultcode="Server" if error.code.is_server_error else "Client", faultstring=error.message)
-        self.error = error
 
 
 class EntryResult(_Model):
@@ -115,12 +107,3 @@ def http_status(error: LedgerError) -> str:
 def http_headers(error: LedgerError) -> list[tuple[str, str]]:
     """HTTP headers a fault's response carries besides its content type: Retry-After (RateLimited)."""
     return [("Retry-After", str(error.retry_after))] if error.retry_after is not None else []
-
-
-def as_ledger_error(fault: Fault) -> LedgerError:
-    """What a fault raised inside Spyne means to a caller; Spyne's own are either bad input or ours to fix."""
-    if isinstance(fault, LedgerFault):
-        return fault.error
-    if str(fault.faultcode).startswith("Client"):
-        return LedgerError(FaultCode.SchemaValidation, str(fault.faultstring))
-    return LedgerError(FaultCode.InternalError, "internal error")

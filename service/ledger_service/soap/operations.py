@@ -1,23 +1,29 @@
 """The v1 operations: each maps its contract parameters onto one use case and its result back.
 
 Parameters are named and ordered as SPEC section 5 lists them, because generated clients carry
-these names and this order.
+these names and this order. Spyne reads these declarations to write the contract; at request time the
+gateway calls each function itself, with the `Call` of the request first.
 """
 from __future__ import annotations
 
-import logging
+from dataclasses import dataclass
 
 from spyne import Array, Boolean, Date, ServiceBase, rpc
 
-from ..domain.errors import LedgerError
 from ..domain.model import AccountType
+from ..service_layer.services import Ledger, RequestContext
 from . import mapping
 from . import types as contract
-from .environ_keys import LEDGER, OPERATION, REQUEST
-from .faults import EntryResult, LedgerFault, internal_error
+from .faults import EntryResult, LedgerFault
 from .types import Code, optional, required
 
-log = logging.getLogger(__name__)
+
+@dataclass(frozen=True)
+class Call:
+    """What an operation is called with besides its parameters: the service layer and the request."""
+
+    ledger: Ledger
+    request: RequestContext
 
 
 def operation(name: str, *parameters, returns, result: str):
@@ -27,110 +33,77 @@ def operation(name: str, *parameters, returns, result: str):
                _out_message_name=f"{name}Response", _out_variable_name=result, _body_style="wrapped")
 
 
-def _ledger(ctx):
-    environ = ctx.transport.req_env
-    environ[OPERATION] = ctx.descriptor.operation_name
-    return environ[LEDGER], environ[REQUEST]
-
-
 class LedgerService(ServiceBase):
-    @classmethod
-    def call_wrapper(cls, ctx):
-        try:
-            return super().call_wrapper(ctx)
-        except LedgerError as error:
-            raise LedgerFault(error) from None
-        except Exception:
-            request_id = ctx.transport.req_env[REQUEST].request_id
-            log.exception("request %s failed", request_id)
-            raise LedgerFault(internal_error(request_id))
-
     @operation("CreateBook", required(Code), required(contract.Name), returns=contract.Book, result="book")
-    def create_book(ctx, code, name):
-        ledger, request = _ledger(ctx)
-        return mapping.book(ledger.create_book(request, code, name))
+    def create_book(call, code, name):
+        return mapping.book(call.ledger.create_book(call.request, code, name))
 
     @operation("OpenAccount", required(Code), required(contract.AccountInput), returns=contract.Account, result="account")
-    def open_account(ctx, book, account):
-        ledger, request = _ledger(ctx)
-        return mapping.account(ledger.open_account(
-            request, book, account.code, account.name, AccountType(account.type), account.currency,
+    def open_account(call, book, account):
+        return mapping.account(call.ledger.open_account(
+            call.request, book, account.code, account.name, AccountType(account.type), account.currency,
             account.parentCode, bool(account.noNegativeBalance)))
 
     @operation("GetAccount", required(Code), required(Code), returns=contract.Account, result="account")
-    def get_account(ctx, book, code):
-        ledger, request = _ledger(ctx)
-        return mapping.account(ledger.get_account(request, book, code))
+    def get_account(call, book, code):
+        return mapping.account(call.ledger.get_account(call.request, book, code))
 
     @operation("ListAccounts", required(Code), optional(contract.AccountType), optional(Code), optional(contract.PageSize),
                optional(contract.PageToken), returns=contract.AccountPage, result="page")
-    def list_accounts(ctx, book, type, codePrefix, pageSize, pageToken):
-        ledger, request = _ledger(ctx)
-        return mapping.account_page(ledger.list_accounts(
-            request, book, AccountType(type) if type is not None else None, codePrefix, pageSize, pageToken))
+    def list_accounts(call, book, type, codePrefix, pageSize, pageToken):
+        return mapping.account_page(call.ledger.list_accounts(
+            call.request, book, AccountType(type) if type is not None else None, codePrefix, pageSize, pageToken))
 
     @operation("CloseAccount", required(Code), required(Code), returns=contract.Account, result="account")
-    def close_account(ctx, book, code):
-        ledger, request = _ledger(ctx)
-        return mapping.account(ledger.close_account(request, book, code))
+    def close_account(call, book, code):
+        return mapping.account(call.ledger.close_account(call.request, book, code))
 
     @operation("PostEntry", required(Code), required(contract.EntryInput), returns=contract.Entry, result="entry")
-    def post_entry(ctx, book, entry):
-        ledger, request = _ledger(ctx)
-        return mapping.entry(ledger.post_entry(request, book, mapping.entry_input(entry)))
+    def post_entry(call, book, entry):
+        return mapping.entry(call.ledger.post_entry(call.request, book, mapping.entry_input(entry)))
 
     @operation("PostEntries", required(Code), required(Array(optional(contract.EntryInput), member_name="entry")), required(Boolean),
                returns=Array(optional(EntryResult), member_name="result"), result="results")
-    def post_entries(ctx, book, entries, atomic):
-        ledger, request = _ledger(ctx)
-        return mapping.entry_results(ledger.post_entries(
-            request, book, [mapping.entry_input(entry) for entry in entries or ()], atomic))
+    def post_entries(call, book, entries, atomic):
+        return mapping.entry_results(call.ledger.post_entries(
+            call.request, book, [mapping.entry_input(entry) for entry in entries or ()], atomic))
 
     @operation("CommitPending", required(Code), required(contract.Reference), returns=contract.Entry, result="entry")
-    def commit_pending(ctx, book, reference):
-        ledger, request = _ledger(ctx)
-        return mapping.entry(ledger.commit_pending(request, book, reference))
+    def commit_pending(call, book, reference):
+        return mapping.entry(call.ledger.commit_pending(call.request, book, reference))
 
     @operation("VoidPending", required(Code), required(contract.Reference), optional(contract.Description),
                returns=contract.Entry, result="entry")
-    def void_pending(ctx, book, reference, reason):
-        ledger, request = _ledger(ctx)
-        return mapping.entry(ledger.void_pending(request, book, reference, reason))
+    def void_pending(call, book, reference, reason):
+        return mapping.entry(call.ledger.void_pending(call.request, book, reference, reason))
 
     @operation("GetEntry", required(Code), required(contract.Reference), returns=contract.Entry, result="entry")
-    def get_entry(ctx, book, reference):
-        ledger, request = _ledger(ctx)
-        return mapping.entry(ledger.get_entry(request, book, reference))
+    def get_entry(call, book, reference):
+        return mapping.entry(call.ledger.get_entry(call.request, book, reference))
 
     @operation("GetEntryAudit", required(Code), required(contract.Reference), returns=contract.EntryAudit,
                result="audit")
-    def get_entry_audit(ctx, book, reference):
-        ledger, request = _ledger(ctx)
-        return mapping.entry_audit(ledger.get_entry_audit(request, book, reference))
+    def get_entry_audit(call, book, reference):
+        return mapping.entry_audit(call.ledger.get_entry_audit(call.request, book, reference))
 
     @operation("ReverseEntry", required(Code), required(contract.Reference), required(contract.Reference),
                optional(Date), optional(contract.Description), returns=contract.Entry, result="entry")
-    def reverse_entry(ctx, book, reference, reversalReference, effectiveDate, reason):
-        ledger, request = _ledger(ctx)
-        return mapping.entry(ledger.reverse_entry(request, book, reference, reversalReference, effectiveDate, reason))
+    def reverse_entry(call, book, reference, reversalReference, effectiveDate, reason):
+        return mapping.entry(call.ledger.reverse_entry(call.request, book, reference, reversalReference, effectiveDate, reason))
 
     @operation("GetBalance", required(Code), required(Code), optional(Date), returns=contract.Balance, result="balance")
-    def get_balance(ctx, book, account, asOf):
-        ledger, request = _ledger(ctx)
-        return mapping.balance(ledger.get_balance(request, book, account, asOf))
+    def get_balance(call, book, account, asOf):
+        return mapping.balance(call.ledger.get_balance(call.request, book, account, asOf))
 
     @operation("GetStatement", required(Code), required(Code), required(Date), required(Date), optional(contract.PageSize),
                optional(contract.PageToken), returns=contract.Statement, result="statement")
-    def get_statement(ctx, book, account, fromDate, toDate, pageSize, pageToken):
-        ledger, request = _ledger(ctx)
-        return mapping.statement(ledger.get_statement(request, book, account, fromDate, toDate, pageSize, pageToken))
+    def get_statement(call, book, account, fromDate, toDate, pageSize, pageToken):
+        return mapping.statement(call.ledger.get_statement(call.request, book, account, fromDate, toDate, pageSize, pageToken))
 
     @operation("GetTrialBalance", required(Code), optional(Date), returns=contract.TrialBalance, result="trialBalance")
-    def get_trial_balance(ctx, book, asOf):
-        ledger, request = _ledger(ctx)
-        return mapping.trial_balance(ledger.get_trial_balance(request, book, asOf))
+    def get_trial_balance(call, book, asOf):
+        return mapping.trial_balance(call.ledger.get_trial_balance(call.request, book, asOf))
 
     @operation("ClosePeriod", required(Code), required(Date), returns=contract.Book, result="book")
-    def close_period(ctx, book, throughDate):
-        ledger, request = _ledger(ctx)
-        return mapping.book(ledger.close_period(request, book, throughDate))
+    def close_period(call, book, throughDate):
+        return mapping.book(call.ledger.close_period(call.request, book, throughDate))
