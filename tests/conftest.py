@@ -12,12 +12,15 @@ packages; without them those tests are skipped, unless LEDGER_REQUIRE_INTEROP=1,
 """
 from __future__ import annotations
 
+import glob
 import itertools
 import os
+import pwd
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -43,6 +46,14 @@ WSSE_NS = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-se
 SOAP_ENV = {"11": "http://schemas.xmlsoap.org/soap/envelope/", "12": "http://www.w3.org/2003/05/soap-envelope"}
 CONTENT_TYPE = {"11": "text/xml; charset=utf-8", "12": "application/soap+xml; charset=utf-8"}
 TNS = "urn:soap-ledger:v1"
+# SPEC section 6's fault codes.
+FAULT_CODES = {
+    "SchemaValidation", "MalformedRequest", "AuthenticationFailed", "NotAuthorized", "RateLimited", "BookNotFound",
+    "BookExists", "AccountNotFound", "AccountExists", "AccountClosed", "AccountNotEmpty", "UnknownCurrency",
+    "CurrencyMismatch", "Unbalanced", "InvalidAmount", "TooFewLines", "TooManyLines", "BatchTooLarge",
+    "ReferenceConflict", "EntryNotFound", "PeriodClosed", "InsufficientBalance", "NotPending", "PendingExpired",
+    "AlreadyReversed", "NotReversible", "Unavailable", "InternalError",
+}
 _names = itertools.count(1)
 
 
@@ -58,7 +69,7 @@ def free_port() -> int:
 
 # --- databases ---
 
-POSTGRES_FIXTURES = {"postgres_server", "postgres_databases", "postgres_live"}
+POSTGRES_FIXTURES = {"postgres_server", "postgres_databases", "postgres_live", "private_postgres"}
 
 
 def pytest_collection_modifyitems(items):
@@ -130,6 +141,81 @@ def database_url(kind: str, request, tmp_path_factory) -> str:
     if kind == "postgres":
         return request.getfixturevalue("postgres_databases").create()
     return f"sqlite:///{tmp_path_factory.mktemp('db') / 'ledger.db'}"
+
+
+# --- a PostgreSQL cluster of a test's own, to stop and start ---
+
+def _postgres_bin() -> Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+    if found:
+        return Path(found[-1]).parent
+    pg_ctl = shutil.which("pg_ctl")
+    return Path(pg_ctl).parent if pg_ctl else None
+
+
+class PrivatePostgres:
+    """A throwaway PostgreSQL cluster; run as the postgres user when the tests run as root."""
+
+    def __init__(self, bin_dir: Path):
+        self.bin = bin_dir
+        self.port = free_port()
+        self.root = Path(tempfile.mkdtemp(prefix="ledger-pg-"))
+        self.data = self.root / "data"
+        self.as_user: list[str] = []
+        if os.geteuid() == 0:
+            owner = pwd.getpwnam("postgres")
+            os.chown(self.root, owner.pw_uid, owner.pw_gid)
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, *command: str, timeout: float = 60) -> None:
+        result = subprocess.run([*self.as_user, *command], capture_output=True, text=True, timeout=timeout)
+        assert result.returncode == 0, f"{command[0]} failed: {result.stdout}{result.stderr}"
+
+    def init(self) -> None:
+        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
+                  "--no-sync", timeout=120)
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "postgres.log"), "-o",
+                  options, "-w", "-t", "60", "start", timeout=90)
+        self._run(str(self.bin / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port), "-t", "30")
+
+    def stop(self, mode: str = "fast") -> None:
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop", timeout=90)
+
+    def running(self) -> bool:
+        result = subprocess.run([*self.as_user, str(self.bin / "pg_ctl"), "-D", str(self.data), "status"],
+                                capture_output=True, timeout=30)
+        return result.returncode == 0
+
+    def destroy(self) -> None:
+        try:
+            if self.data.exists() and self.running():
+                self.stop("immediate")
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture
+def private_postgres():
+    bin_dir = _postgres_bin()
+    if bin_dir is None or not (bin_dir / "initdb").exists():
+        message = "PostgreSQL server binaries (initdb, pg_ctl) are not installed"
+        if REQUIRE_POSTGRES:
+            pytest.fail(message)
+        pytest.skip(message)
+    cluster = PrivatePostgres(bin_dir)
+    try:
+        cluster.init()
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.destroy()
 
 
 # --- servers ---
@@ -224,13 +310,17 @@ class LiveServer:
         return Book(self, code, service)
 
 
-def start_server(request, tmp_path_factory, kind: str, workers: int = 2, extra_env: dict | None = None) -> LiveServer:
-    url = database_url(kind, request, tmp_path_factory)
+def serve(url: str, log_dir: Path, workers: int = 2, extra_env: dict | None = None) -> LiveServer:
+    """A live server on the database at `url`, migrated, with the system administrator ADMIN."""
     result = cli("migrate", env={"LEDGER_DATABASE_URL": url})
     assert result.returncode == 0, result.stderr
     server = LiveServer(url, workers=workers, extra_env=extra_env or {})
     server.add_client(ADMIN, ADMIN_PASSWORD, system_admin=True)
-    server.start(tmp_path_factory.mktemp("logs"))
+    return server.start(log_dir)
+
+
+def start_server(request, tmp_path_factory, kind: str, workers: int = 2, extra_env: dict | None = None) -> LiveServer:
+    server = serve(database_url(kind, request, tmp_path_factory), tmp_path_factory.mktemp("logs"), workers, extra_env)
     request.addfinalizer(server.stop)
     return server
 

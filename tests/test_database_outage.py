@@ -9,102 +9,21 @@ refused) and touches nobody else.
 """
 from __future__ import annotations
 
-import glob
-import os
-import pwd
-import shutil
-import subprocess
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import psycopg
 import pytest
 import requests
 from lxml import etree
 
-from conftest import ADMIN, ADMIN_PASSWORD, CONTENT_TYPE, REQUIRE_POSTGRES, SOAP_ENV, TNS, LiveServer, cli, envelope, \
-    free_port
+from conftest import CONTENT_TYPE, SOAP_ENV, TNS, LiveServer, envelope, serve
 
 pytestmark = pytest.mark.postgres
 
 REQUEST_TIMEOUT = 30  # no call may take longer, outage or not
 RECOVERY_BOUND = 15  # seconds from the database being back to the service answering again
-
-
-def _postgres_bin() -> Path | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
-    if found:
-        return Path(found[-1]).parent
-    pg_ctl = shutil.which("pg_ctl")
-    return Path(pg_ctl).parent if pg_ctl else None
-
-
-class PrivatePostgres:
-    """A throwaway PostgreSQL cluster; run as the postgres user when the tests run as root."""
-
-    def __init__(self, bin_dir: Path):
-        self.bin = bin_dir
-        self.port = free_port()
-        self.root = Path(tempfile.mkdtemp(prefix="ledger-pg-"))
-        self.data = self.root / "data"
-        self.as_user: list[str] = []
-        if os.geteuid() == 0:
-            owner = pwd.getpwnam("postgres")
-            os.chown(self.root, owner.pw_uid, owner.pw_gid)
-            self.as_user = ["runuser", "-u", "postgres", "--"]
-
-    @property
-    def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-
-    def _run(self, *command: str, timeout: float = 60) -> None:
-        result = subprocess.run([*self.as_user, *command], capture_output=True, text=True, timeout=timeout)
-        assert result.returncode == 0, f"{command[0]} failed: {result.stdout}{result.stderr}"
-
-    def init(self) -> None:
-        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
-                  "--no-sync", timeout=120)
-
-    def start(self) -> None:
-        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "postgres.log"), "-o",
-                  options, "-w", "-t", "60", "start", timeout=90)
-        self._run(str(self.bin / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port), "-t", "30")
-
-    def stop(self, mode: str = "fast") -> None:
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop", timeout=90)
-
-    def running(self) -> bool:
-        result = subprocess.run([*self.as_user, str(self.bin / "pg_ctl"), "-D", str(self.data), "status"],
-                                capture_output=True, timeout=30)
-        return result.returncode == 0
-
-    def destroy(self) -> None:
-        try:
-            if self.data.exists() and self.running():
-                self.stop("immediate")
-        finally:
-            shutil.rmtree(self.root, ignore_errors=True)
-
-
-@pytest.fixture
-def private_postgres():
-    bin_dir = _postgres_bin()
-    if bin_dir is None or not (bin_dir / "initdb").exists():
-        message = "PostgreSQL server binaries (initdb, pg_ctl) are not installed"
-        if REQUIRE_POSTGRES:
-            pytest.fail(message)
-        pytest.skip(message)
-    cluster = PrivatePostgres(bin_dir)
-    try:
-        cluster.init()
-        cluster.start()
-        yield cluster
-    finally:
-        cluster.destroy()
 
 
 # --- the load ---
@@ -190,14 +109,6 @@ def read_outcome(response: requests.Response, version: str) -> str:
     return code or f"fault without LedgerFault: {response.text[:200]!r}"
 
 
-def _start_ledger(url: str, log_dir: Path) -> LiveServer:
-    result = cli("migrate", env={"LEDGER_DATABASE_URL": url})
-    assert result.returncode == 0, result.stderr
-    server = LiveServer(url, workers=2)
-    server.add_client(ADMIN, ADMIN_PASSWORD, system_admin=True)
-    return server.start(log_dir)
-
-
 def _healthz(server: LiveServer) -> int | None:
     try:
         return requests.get(server.url + "/healthz", timeout=REQUEST_TIMEOUT).status_code
@@ -217,7 +128,7 @@ def test_postgres_stopping_under_load_is_unavailable_and_the_service_recovers_by
                                                                                         tmp_path):
     with psycopg.connect(private_postgres.url, autocommit=True) as connection:
         connection.execute('CREATE DATABASE "ledger"')
-    server = _start_ledger(private_postgres.url.rsplit("/", 1)[0] + "/ledger", tmp_path)
+    server = serve(private_postgres.url.rsplit("/", 1)[0] + "/ledger", tmp_path)
     threads: list[threading.Thread] = []
     load = None
     try:

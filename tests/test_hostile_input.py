@@ -26,18 +26,12 @@ from lxml import etree
 
 from zeep.exceptions import Fault
 
-from conftest import ADMIN, ADMIN_PASSWORD, CONTENT_TYPE, SOAP_ENV, TNS, WSSE_NS, envelope, fault_detail, start_server
+from conftest import ADMIN, ADMIN_PASSWORD, CONTENT_TYPE, FAULT_CODES, SOAP_ENV, TNS, WSSE_NS, envelope, fault_detail, \
+    start_server
 
 GIB = 1024 ** 3
 MIB = 1024 ** 2
 MEDIA_TYPE = {"11": "text/xml", "12": "application/soap+xml"}
-FAULT_CODES = {
-    "SchemaValidation", "MalformedRequest", "AuthenticationFailed", "NotAuthorized", "RateLimited", "BookNotFound",
-    "BookExists", "AccountNotFound", "AccountExists", "AccountClosed", "AccountNotEmpty", "UnknownCurrency",
-    "CurrencyMismatch", "Unbalanced", "InvalidAmount", "TooFewLines", "TooManyLines", "BatchTooLarge",
-    "ReferenceConflict", "EntryNotFound", "PeriodClosed", "InsufficientBalance", "NotPending", "PendingExpired",
-    "AlreadyReversed", "NotReversible", "Unavailable", "InternalError",
-}
 
 
 # --- reading answers ---

@@ -1,0 +1,311 @@
+"""`ledger-client`: balances, statements, trial balances and accounts from the command line, and posting.
+
+Credentials come from the environment (LEDGER_CLIENT_URL, LEDGER_CLIENT_USERNAME, LEDGER_CLIENT_PASSWORD)
+or a config file (LEDGER_CLIENT_CONFIG, default ~/.config/soap-ledger/client.ini, section [ledger] with
+url, username, password, and optionally digest, soap_version, timeout, retries), the environment
+winning; never from a flag, which anyone on the machine could read in the process list.
+
+Exit status: 0 success, 2 a usage error, 3 the service refused (its fault code on stderr), 4 no answer.
+"""
+from __future__ import annotations
+
+import argparse
+import configparser
+import csv
+import json
+import os
+import stat
+import sys
+from dataclasses import fields, is_dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from itertools import groupby
+from pathlib import Path
+
+from .client import LedgerClient
+from .errors import LedgerError, TransportError
+from .models import AccountType, EntryInput, LineInput, Side
+from .retries import RetryPolicy
+
+EXIT_USAGE, EXIT_FAULT, EXIT_TRANSPORT = 2, 3, 4
+SETTINGS = ("url", "username", "password", "digest", "soap_version", "timeout", "retries")
+REQUIRED = ("url", "username", "password")
+DEFAULT_CONFIG = Path("~/.config/soap-ledger/client.ini")
+ENTRY_COLUMNS = ("reference", "effectiveDate", "description", "account", "side", "amount", "memo")
+
+
+class UsageError(Exception):
+    pass
+
+
+# --- settings ---
+
+def settings(environ: dict) -> dict:
+    """The connection settings: the config file's [ledger] section, then LEDGER_CLIENT_* over it."""
+    found: dict[str, str] = {}
+    path = Path(environ.get("LEDGER_CLIENT_CONFIG") or DEFAULT_CONFIG).expanduser()
+    if path.exists():
+        parser = configparser.ConfigParser()
+        try:
+            parser.read(path, encoding="utf-8")
+        except configparser.Error as error:
+            raise UsageError(f"{path} is not a config file: {error}") from None
+        section = parser["ledger"] if parser.has_section("ledger") else {}
+        found.update({key: section[key] for key in SETTINGS if key in section})
+        if "password" in section and path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            print(f"ledger-client: warning: {path} holds a password and is readable by others "
+                  f"(chmod 600 {path})", file=sys.stderr)
+    found.update({key: environ[f"LEDGER_CLIENT_{key.upper()}"] for key in SETTINGS
+                  if environ.get(f"LEDGER_CLIENT_{key.upper()}")})
+    missing = [key for key in REQUIRED if not found.get(key)]
+    if missing:
+        raise UsageError("missing " + ", ".join(f"LEDGER_CLIENT_{key.upper()}" for key in missing)
+                         + f" (set them, or {' and '.join(missing)} in the [ledger] section of {path})")
+    return found
+
+
+def connect(found: dict) -> LedgerClient:
+    try:
+        return LedgerClient(found["url"], found["username"], found["password"],
+                            digest=found.get("digest", "").lower() in ("1", "true", "yes"),
+                            soap_version=int(found.get("soap_version", 11)),
+                            timeout=float(found.get("timeout", 30)),
+                            retry=RetryPolicy(attempts=int(found.get("retries", 4))))
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
+# --- output ---
+
+def _text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return str(value)
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def record(value) -> dict:
+    """A result as the contract names its fields, with money and dates as exact strings."""
+    return {_camel(f.name): _json(getattr(value, f.name)) for f in fields(value) if f.name != "error"}
+
+
+def _json(value):
+    if is_dataclass(value):
+        return record(value)
+    if isinstance(value, tuple):
+        return [_json(item) for item in value]
+    return None if value is None else value if isinstance(value, (bool, int, str)) else _text(value)
+
+
+def table(rows: list[dict], out) -> None:
+    if not rows:
+        return
+    columns = list(rows[0])
+    cells = [[_text(row[column]) for column in columns] for row in rows]
+    widths = [max(len(column), *(len(line[i]) for line in cells)) for i, column in enumerate(columns)]
+    for line in [columns, ["-" * width for width in widths], *cells]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip(), file=out)
+
+
+def emit(rows: list[dict], form: str, out, whole=None) -> None:
+    """Rows as a table or CSV; JSON writes `whole` (a result object) when given, else the rows."""
+    if form == "json":
+        json.dump(whole if whole is not None else rows, out, indent=2)
+        out.write("\n")
+    elif form == "csv":
+        if rows:
+            writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+            writer.writeheader()
+            writer.writerows({key: _text(value) for key, value in row.items()} for row in rows)
+    else:
+        table(rows, out)
+
+
+# --- commands ---
+
+def balance(client: LedgerClient, args, out) -> None:
+    found = record(client.get_balance(args.book, args.account, args.as_of))
+    emit([found], args.format, out, whole=found)
+
+
+def statement(client: LedgerClient, args, out) -> None:
+    pages = list(client.statement_pages(args.book, args.account, args.from_date, args.to_date))
+    first = pages[0]
+    rows = [record(line) for page in pages for line in page.lines]
+    whole = {**record(first), "lines": rows}
+    del whole["nextPageToken"]
+    if args.format == "table":
+        print(f"{first.account} ({first.currency}) from {first.from_date} to {first.to_date}", file=out)
+        print(f"opening balance {_text(first.opening_balance)}", file=out)
+        table(rows, out)
+        print(f"closing balance {_text(first.closing_balance)}", file=out)
+    else:
+        emit(rows, args.format, out, whole=whole)
+
+
+def trial_balance(client: LedgerClient, args, out) -> None:
+    found = client.get_trial_balance(args.book, args.as_of)
+    rows = [record(row) for row in found.rows]
+    if args.format == "table":
+        table(rows + [{"account": f"total {total.currency}", "name": "", "type": "", "currency": total.currency,
+                       "debit": total.debit, "credit": total.credit} for total in found.totals], out)
+    else:
+        emit(rows, args.format, out, whole=record(found))
+
+
+def accounts(client: LedgerClient, args, out) -> None:
+    rows = [record(account) for account in client.iter_accounts(args.book, args.type, args.prefix)]
+    emit(rows, args.format, out)
+
+
+def post(client: LedgerClient, args, out) -> None:
+    entries = entries_from_file(args.file) if args.file else [entry_from_arguments(args)]
+    if len(entries) == 1:
+        posted = [client.post_entry(args.book, entries[0])]
+    else:
+        posted = [result.entry for result in client.post_entries(args.book, entries, atomic=True)]
+    rows = [{"reference": e.reference, "id": e.id, "effectiveDate": e.effective_date, "status": e.status,
+             "recordedAt": e.recorded_at} for e in posted]
+    emit(rows, args.format, out, whole=[record(e) for e in posted])
+
+
+def entry_from_arguments(args) -> EntryInput:
+    if not args.reference or not args.date or len(args.lines) < 2:
+        raise UsageError("post needs --reference, --date and at least two lines ACCOUNT:SIDE:AMOUNT[:MEMO] "
+                         "(or --file FILE)")
+    return EntryInput(args.reference, args.date, tuple(parse_line(text) for text in args.lines), args.description,
+                      args.pending, args.timeout)
+
+
+def parse_line(text: str) -> LineInput:
+    parts = text.split(":", 3)
+    if len(parts) < 3 or parts[1].upper() not in Side.__members__:
+        raise UsageError(f"{text!r} is not ACCOUNT:DEBIT|CREDIT:AMOUNT[:MEMO]")
+    return LineInput(parts[0], Side(parts[1].upper()), _amount(parts[2]), parts[3] if len(parts) == 4 else None)
+
+
+def _amount(text: str) -> Decimal:
+    try:
+        return Decimal(text)
+    except ArithmeticError:
+        raise UsageError(f"{text!r} is not an amount") from None
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def entries_from_file(path: str) -> list[EntryInput]:
+    """A JSON file (one entry or a list, fields named as the contract names them) or a CSV file with one
+    row per line, `reference,effectiveDate,description,account,side,amount,memo`, consecutive rows of
+    one reference forming one entry."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise UsageError(f"cannot read {path}: {error.strerror}") from None
+    try:
+        if path.endswith(".json"):
+            document = json.loads(text)
+            return [_entry_from_json(item) for item in (document if isinstance(document, list) else [document])]
+        rows = list(csv.DictReader(text.splitlines()))
+        if not rows or set(ENTRY_COLUMNS) - set(rows[0]):
+            raise UsageError(f"{path} needs the columns {','.join(ENTRY_COLUMNS)}")
+        return [EntryInput(reference, _day(group[0]["effectiveDate"]), tuple(
+            LineInput(row["account"], Side(row["side"].upper()), _amount(row["amount"]), row["memo"] or None)
+            for row in group), group[0]["description"] or None)
+            for reference, group in ((key, list(items)) for key, items in groupby(rows, key=lambda r: r["reference"]))]
+    except (KeyError, ValueError, TypeError, argparse.ArgumentTypeError) as error:
+        raise UsageError(f"{path}: {error}") from None
+
+
+def _entry_from_json(item: dict) -> EntryInput:
+    return EntryInput(item["reference"], _day(item["effectiveDate"]), tuple(
+        LineInput(line["account"], Side(line["side"].upper()), _amount(str(line["amount"])), line.get("memo"))
+        for line in item["lines"]), item.get("description"), bool(item.get("pending")),
+        item.get("pendingTimeoutSeconds"))
+
+
+# --- the command line ---
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="ledger-client", description=__doc__.split("\n\n")[0],
+                                  epilog="Credentials: LEDGER_CLIENT_URL, LEDGER_CLIENT_USERNAME, LEDGER_CLIENT_PASSWORD "
+                                         "or a config file (LEDGER_CLIENT_CONFIG). Exit status: 0 ok, 2 usage, "
+                                         "3 a ledger fault, 4 no answer.")
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, run, help: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help, description=help)
+        sub.add_argument("book")
+        sub.add_argument("--format", choices=("table", "json", "csv"), default="table")
+        sub.set_defaults(run=run)
+        return sub
+
+    sub = command("balance", balance, "an account's balance, now or as of a date")
+    sub.add_argument("account")
+    sub.add_argument("--as-of", type=_day)
+    sub = command("statement", statement, "an account's statement lines between two dates, every page")
+    sub.add_argument("account")
+    sub.add_argument("--from", dest="from_date", type=_day, required=True)
+    sub.add_argument("--to", dest="to_date", type=_day, required=True)
+    sub = command("trial-balance", trial_balance, "every account's debit or credit, with totals per currency")
+    sub.add_argument("--as-of", type=_day)
+    sub = command("accounts", accounts, "the book's accounts, every page")
+    sub.add_argument("--type", type=lambda text: AccountType(text.upper()), help="ASSET, EXPENSE, LIABILITY, ...")
+    sub.add_argument("--prefix")
+    sub = command("post", post, "post one entry from its lines, or the entries of a JSON or CSV file")
+    sub.add_argument("lines", nargs="*", metavar="ACCOUNT:SIDE:AMOUNT[:MEMO]")
+    sub.add_argument("--file", help="entries in JSON (.json) or CSV (one row per line)")
+    sub.add_argument("--reference")
+    sub.add_argument("--date", type=_day, help="effective date, YYYY-MM-DD")
+    sub.add_argument("--description")
+    sub.add_argument("--pending", action="store_true", help="reserve the amounts (two-phase)")
+    sub.add_argument("--timeout", type=int, help="seconds before a pending entry expires")
+    return top
+
+
+def main(argv: list[str] | None = None, environ: dict | None = None, out=None) -> int:
+    out = out or sys.stdout
+    top = parser()
+    try:
+        # A post's lines may come after its options, which argparse leaves over.
+        args, left = top.parse_known_args(argv)
+        if left and (args.command != "post" or any(item.startswith("-") for item in left)):
+            top.error(f"unrecognized arguments: {' '.join(left)}")
+        if left:
+            args.lines += left
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    try:
+        with connect(settings(os.environ if environ is None else environ)) as client:
+            args.run(client, args, out)
+    except UsageError as error:
+        print(f"ledger-client: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except LedgerError as error:
+        print(str(error), file=sys.stderr)
+        return EXIT_FAULT
+    except TransportError as error:
+        print(f"ledger-client: no answer from the ledger: {error}", file=sys.stderr)
+        return EXIT_TRANSPORT
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,218 @@
+"""`LedgerClient`: one typed method per operation of the contract, over zeep, with the WSDL bundled."""
+from __future__ import annotations
+
+import threading
+import time
+from datetime import date
+from importlib import resources
+from typing import Iterator, Optional, Sequence
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+from urllib3.exceptions import NewConnectionError
+from zeep import Client, Settings
+from zeep.exceptions import Fault, TransportError as ZeepTransportError, ValidationError
+from zeep.transports import Transport
+from zeep.wsse.username import UsernameToken
+
+from .errors import LedgerError, SchemaValidation, TransportError, ledger_error
+from .models import (
+    Account, AccountPage, AccountType, Balance, Book, Entry, EntryAudit, EntryInput, EntryResult, Statement,
+    StatementLine, TrialBalance,
+)
+from .retries import RetryPolicy
+
+NAMESPACE = "urn:soap-ledger:v1"
+BINDING = f"{{{NAMESPACE}}}Ledger"
+ENDPOINT_PATHS = {11: "/v1/soap11", 12: "/v1/soap12"}
+
+
+class _Transport(Transport):
+    """zeep's HTTP transport, remembering each thread's last Retry-After (zeep keeps no headers of a
+    fault it raises)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.last = threading.local()
+
+    def post(self, address, message, headers):
+        self.last.retry_after = None
+        response = super().post(address, message, headers)
+        retry_after = response.headers.get("Retry-After", "")
+        self.last.retry_after = int(retry_after) if retry_after.isdigit() else None
+        return response
+
+
+def endpoint(url: str, soap_version: int) -> str:
+    """The SOAP endpoint for `url`: the service's base URL (`https://ledger.example`) or an endpoint
+    itself (`…/v1/soap11`, a `?wsdl` query dropped)."""
+    parts = urlsplit(url)
+    path = parts.path.rstrip("/")
+    if not path.endswith(tuple(ENDPOINT_PATHS.values())):
+        path += ENDPOINT_PATHS[soap_version]
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
+def _transport_error(error: requests.RequestException) -> TransportError:
+    never_sent = isinstance(error, requests.ConnectTimeout) or isinstance(
+        getattr(error.args[0] if error.args else None, "reason", None), NewConnectionError)
+    return TransportError(f"{type(error).__name__}: {error}", sent=not never_sent)
+
+
+class LedgerClient:
+    """A client of one soap-ledger service as one client (WS-Security UsernameToken).
+
+    `url` is the service's base URL or one of its endpoints; `digest` sends PasswordDigest instead of
+    PasswordText; `soap_version` is 11 or 12; `timeout` bounds each HTTP request in seconds; `verify` is
+    requests' TLS verification (True, False or a CA bundle's path); `retry` says when a failed call is
+    tried again (see `RetryPolicy`). One client per thread.
+    """
+
+    def __init__(self, url: str, username: str, password: str, digest: bool = False, soap_version: int = 11,
+                 timeout: float = 30.0, verify: bool | str = True, retry: RetryPolicy | None = None):
+        if soap_version not in ENDPOINT_PATHS:
+            raise ValueError(f"soap_version is 11 or 12, not {soap_version!r}")
+        self.endpoint = endpoint(url, soap_version)
+        self.retry = retry or RetryPolicy()
+        session = requests.Session()
+        session.verify = verify
+        self._transport = _Transport(session=session, timeout=timeout, operation_timeout=timeout)
+        wsdl = resources.files("ledger_client") / "wsdl" / f"soap{soap_version}.wsdl"
+        with resources.as_file(wsdl) as path:
+            zeep = Client(str(path), wsse=UsernameToken(username, password, use_digest=digest),
+                          transport=self._transport, settings=Settings(strict=True, xml_huge_tree=False))
+        self._service = zeep.create_service(BINDING, self.endpoint)
+
+    def close(self) -> None:
+        self._transport.session.close()
+
+    def __enter__(self) -> "LedgerClient":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def _call(self, operation: str, *arguments):
+        attempt = 1
+        while True:
+            try:
+                return getattr(self._service, operation)(*arguments)
+            except Fault as fault:
+                error = self._ledger_error(fault)
+            except ZeepTransportError as failure:
+                error = TransportError(failure.message, status=failure.status_code)
+            except requests.RequestException as failure:
+                error = _transport_error(failure)
+            except ValidationError as invalid:
+                raise SchemaValidation(f"refused before sending: {invalid}") from None
+            attempt += 1
+            wait = self.retry.wait_before(attempt, error, operation)
+            if wait is None:
+                raise error
+            time.sleep(wait)
+
+    def _ledger_error(self, fault: Fault) -> LedgerError | TransportError:
+        detail = fault.detail.find(f"{{{NAMESPACE}}}LedgerFault") if fault.detail is not None else None
+        if detail is None:
+            return TransportError(f"a SOAP fault the contract does not know: {fault.message}")
+        text = {child.tag.split("}")[-1]: child.text for child in detail}
+        index = text.get("index")
+        return ledger_error(text.get("code") or "", text.get("message") or "", text.get("field"),
+                            int(index) if index is not None else None,
+                            retry_after=getattr(self._transport.last, "retry_after", None))
+
+    # --- books and periods ---
+
+    def create_book(self, code: str, name: str) -> Book:
+        return Book.from_soap(self._call("CreateBook", code, name))
+
+    def close_period(self, book: str, through_date: date) -> Book:
+        return Book.from_soap(self._call("ClosePeriod", book, through_date))
+
+    # --- accounts ---
+
+    def open_account(self, book: str, code: str, name: str, type: AccountType, currency: str,
+                     parent_code: Optional[str] = None, no_negative_balance: bool = False) -> Account:
+        return Account.from_soap(self._call("OpenAccount", book, {
+            "code": code, "name": name, "type": AccountType(type).value, "currency": currency,
+            "parentCode": parent_code, "noNegativeBalance": no_negative_balance}))
+
+    def get_account(self, book: str, code: str) -> Account:
+        return Account.from_soap(self._call("GetAccount", book, code))
+
+    def list_accounts(self, book: str, type: Optional[AccountType] = None, code_prefix: Optional[str] = None,
+                      page_size: Optional[int] = None, page_token: Optional[str] = None) -> AccountPage:
+        return AccountPage.from_soap(self._call("ListAccounts", book, AccountType(type).value if type else None,
+                                                code_prefix, page_size, page_token))
+
+    def iter_accounts(self, book: str, type: Optional[AccountType] = None, code_prefix: Optional[str] = None,
+                      page_size: Optional[int] = None) -> Iterator[Account]:
+        """Every account of the book (of the type, under the prefix), in code order, page by page."""
+        token = None
+        while True:
+            page = self.list_accounts(book, type, code_prefix, page_size, token)
+            yield from page.accounts
+            token = page.next_page_token
+            if token is None:
+                return
+
+    def close_account(self, book: str, code: str) -> Account:
+        return Account.from_soap(self._call("CloseAccount", book, code))
+
+    # --- entries ---
+
+    def post_entry(self, book: str, entry: EntryInput) -> Entry:
+        return Entry.from_soap(self._call("PostEntry", book, entry.to_soap()))
+
+    def post_entries(self, book: str, entries: Sequence[EntryInput], atomic: bool = True) -> list[EntryResult]:
+        """Up to 1000 entries in one request. Atomic: all post, or the first failure is raised (its
+        `index` names the entry) and none does. Not atomic: each entry's result, in order."""
+        results = self._call("PostEntries", book, {"entry": [entry.to_soap() for entry in entries]}, atomic)
+        return [EntryResult.from_soap(result) for result in results or []]
+
+    def commit_pending(self, book: str, reference: str) -> Entry:
+        return Entry.from_soap(self._call("CommitPending", book, reference))
+
+    def void_pending(self, book: str, reference: str, reason: Optional[str] = None) -> Entry:
+        return Entry.from_soap(self._call("VoidPending", book, reference, reason))
+
+    def reverse_entry(self, book: str, reference: str, reversal_reference: str,
+                      effective_date: Optional[date] = None, reason: Optional[str] = None) -> Entry:
+        return Entry.from_soap(self._call("ReverseEntry", book, reference, reversal_reference, effective_date,
+                                          reason))
+
+    def get_entry(self, book: str, reference: str) -> Entry:
+        return Entry.from_soap(self._call("GetEntry", book, reference))
+
+    def get_entry_audit(self, book: str, reference: str) -> EntryAudit:
+        return EntryAudit.from_soap(self._call("GetEntryAudit", book, reference))
+
+    # --- reports ---
+
+    def get_balance(self, book: str, account: str, as_of: Optional[date] = None) -> Balance:
+        return Balance.from_soap(self._call("GetBalance", book, account, as_of))
+
+    def get_statement(self, book: str, account: str, from_date: date, to_date: date,
+                      page_size: Optional[int] = None, page_token: Optional[str] = None) -> Statement:
+        return Statement.from_soap(self._call("GetStatement", book, account, from_date, to_date, page_size,
+                                              page_token))
+
+    def statement_pages(self, book: str, account: str, from_date: date, to_date: date,
+                        page_size: Optional[int] = None) -> Iterator[Statement]:
+        """The statement's pages, each fetched as the one before it is used up."""
+        token = None
+        while True:
+            page = self.get_statement(book, account, from_date, to_date, page_size, token)
+            yield page
+            token = page.next_page_token
+            if token is None:
+                return
+
+    def iter_statement(self, book: str, account: str, from_date: date, to_date: date,
+                       page_size: Optional[int] = None) -> Iterator[StatementLine]:
+        """Every line of the statement, page by page, each with its running balance."""
+        for page in self.statement_pages(book, account, from_date, to_date, page_size):
+            yield from page.lines
+
+    def get_trial_balance(self, book: str, as_of: Optional[date] = None) -> TrialBalance:
+        return TrialBalance.from_soap(self._call("GetTrialBalance", book, as_of))
