@@ -148,6 +148,49 @@ def _contract_check(args, database: Database | None) -> int:
     return 0
 
 
+def _fixtures_run(args, database: Database | None) -> int:
+    import getpass
+
+    from .fixtures import replay
+    from .fixtures.scenarios import FixtureError, discover
+
+    roles = [("", args.username)] + [tuple(item.split("=", 1)) for item in args.identities]
+    if any(len(role) != 2 or not role[1] for role in roles[1:]):
+        print("ledger-service: --as takes ROLE=NAME", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        scenarios = discover(Path(args.directory))
+    except FixtureError as error:
+        print(f"ledger-service: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    identities = {}
+    for role, name in roles:
+        if args.password_stdin:
+            password = sys.stdin.readline().rstrip("\r\n")
+        else:
+            password = getpass.getpass(f"password of {name}: ")
+        identities[role] = (name, password)
+
+    def report(result) -> None:
+        label = f"{result.scenario.name}" + (f"/{result.step.name}" if len(result.scenario.steps) > 1 else "")
+        print(f"{result.outcome.upper():<8} {label}" + (f"  ({result.detail})" if result.outcome == "skipped" else ""))
+        if result.outcome == "failed":
+            print("    " + result.detail.replace("\n", "\n    "))
+
+    try:
+        outcome = replay.run(args.url, scenarios, identities, digest=not args.no_digest, recording=args.record,
+                             report=report)
+    except (ValueError, FixtureError, OSError) as error:
+        print(f"ledger-service: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    if args.junit:
+        Path(args.junit).write_bytes(outcome.junit())
+    counts = {kind: sum(1 for r in outcome.results if r.outcome == kind)
+              for kind in ("passed", "failed", "skipped", "recorded")}
+    print(", ".join(f"{count} {kind}" for kind, count in counts.items() if count) + f" of {len(scenarios)} cases")
+    return EXIT_FAILED if outcome.failed else 0
+
+
 def _rate_limit_options(command: argparse.ArgumentParser, exclusive: bool = False):
     group = command.add_mutually_exclusive_group(required=True) if exclusive else command
     group.add_argument("--rate", metavar="N/s|N/min", help="requests the client may make, sustained")
@@ -206,6 +249,23 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("--baseline", default="wsdl/baseline/v1", metavar="DIR")
     check.add_argument("--directory", default="wsdl", metavar="DIR")
     check.set_defaults(run=_contract_check, no_database=True)
+
+    fixtures = commands.add_parser("fixtures", help="envelope fixtures").add_subparsers(dest="fixtures", required=True)
+    replay = fixtures.add_parser("run", help="replay envelope fixtures against a live service (exit 0 when none fails)")
+    replay.add_argument("directory", metavar="DIR", help="a folder of <Operation>/<case>/ fixtures")
+    replay.add_argument("--url", required=True, help="the service's base URL, such as http://127.0.0.1:8000")
+    replay.add_argument("--username", default="admin", help="a system administrator of the service")
+    replay.add_argument("--password-stdin", action="store_true",
+                        help="read the passwords from stdin, one a line: --username's, then each --as's")
+    replay.add_argument("--as", dest="identities", action="append", default=[], metavar="ROLE=NAME",
+                        help="another client, named {{ROLE.username}} in fixtures (other: one with no grants; "
+                             "limited: one with a rate limit of one request a minute)")
+    replay.add_argument("--no-digest", action="store_true",
+                        help="skip the cases that send PasswordDigest (the client has no stored secret)")
+    replay.add_argument("--junit", metavar="FILE", help="write a JUnit XML report")
+    replay.add_argument("--record", action="store_true",
+                        help="write each response the service gives into the step's response.xml, for review")
+    replay.set_defaults(run=_fixtures_run, no_database=True)
     return top
 
 
