@@ -1,4 +1,4 @@
-"""The WSGI application: both SOAP endpoints, /healthz, a request id on every response, and one
+"""The WSGI application: both SOAP endpoints, /docs, /healthz, a request id on every response, and one
 log line per request."""
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from spyne.protocol.soap import Soap11, Soap12
 from .adapters.database import Database
 from .service_layer.secret_box import SecretBox
 from .service_layer.services import Ledger
+from .soap import docs
 from .soap.contract import ENDPOINTS, Contract, build_contract
 from .soap.envelope import Limits
 from .soap.environ_keys import FAULT_CODE, OPERATION, REQUEST_ID
@@ -44,11 +45,11 @@ class LedgerApplication:
         self.database = database or Database()
         self.ledger = Ledger(self.database, secret_box=SecretBox.from_environment())
         limits = limits or Limits.from_environment()
-        self.routes = {
-            path: SoapEndpoint(spyne_application(binding), build_contract(spyne_application(binding), path),
-                               PROTOCOLS[binding][1], self.ledger, limits)
-            for binding, path in ENDPOINTS.items()
-        }
+        built = {binding: (spyne_application(binding), path) for binding, path in ENDPOINTS.items()}
+        served = {binding: build_contract(app, path) for binding, (app, path) in built.items()}
+        self.routes = {path: SoapEndpoint(app, served[binding], PROTOCOLS[binding][1], self.ledger, limits)
+                       for binding, (app, path) in built.items()}
+        self.docs = docs.render(served)
 
     def __call__(self, environ: dict, start_response):
         started = time.perf_counter()
@@ -75,6 +76,10 @@ class LedgerApplication:
         endpoint = self.routes.get(path.rstrip("/") or path)
         if endpoint is not None:
             return endpoint(environ, start)
+        if path.rstrip("/") == "/docs" and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+            start("200 OK", [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(self.docs))),
+                             ("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")])
+            return [self.docs]
         if path == "/healthz":
             healthy = self.database.ping()
             body = json.dumps({"status": "ok" if healthy else "unavailable"}).encode()
