@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
+import time
 from pathlib import Path
 
 from .adapters.database import Database
@@ -148,6 +148,55 @@ def _contract_check(args, database: Database | None) -> int:
     return 0
 
 
+class _ProgressBar:
+    """A progress bar on stderr, redrawn in place, when stderr is a terminal; nothing otherwise."""
+
+    WIDTH = 30
+
+    def __init__(self, total: int, stream=sys.stderr):
+        self.total, self.done, self.stream = max(total, 1), 0, stream
+        self.shown = stream.isatty()
+        self.started = time.monotonic()
+
+    def __call__(self, rows: int) -> None:
+        self.done += rows
+        if self.shown:
+            filled = self.WIDTH * self.done // self.total
+            rate = self.done / max(time.monotonic() - self.started, 1e-6)
+            self.stream.write(f"\r[{'#' * filled}{'.' * (self.WIDTH - filled)}] {self.done:,}/{self.total:,} rows, "
+                              f"{rate:,.0f}/s ")
+            self.stream.flush()
+
+    def close(self) -> None:
+        if self.shown:
+            self.stream.write("\n")
+
+
+def _import(args, database: Database) -> int:
+    from .service_layer import imports
+    from .service_layer.services import Ledger
+
+    path = Path(args.file)
+    kind = args.kind
+    load = imports.import_accounts if kind == "accounts" else imports.import_entries
+    try:
+        bar = _ProgressBar(imports.count_rows(path))
+        try:
+            report = load(Ledger(database), args.book, path, bar)
+        finally:
+            bar.close()
+    except (imports.ImportFileError, OSError) as error:
+        print(f"ledger-service: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    for line, reason in report.refused:
+        print(f"{path}:{line}: {reason}", file=sys.stderr)
+    done, unchanged = ("opened", "already open") if kind == "accounts" else ("posted", "already posted")
+    seconds = time.monotonic() - bar.started
+    print(f"{kind} of book {args.book}: {report.done} {done}, {report.unchanged} {unchanged}, "
+          f"{len(report.refused)} refused, of {report.rows} in {path.name} ({seconds:.1f} s)")
+    return EXIT_FAILED if report.refused else 0
+
+
 def _fixtures_run(args, database: Database | None) -> int:
     import getpass
 
@@ -204,8 +253,8 @@ def parser() -> argparse.ArgumentParser:
     commands = top.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the service under gunicorn (migrates an empty database first)")
-    serve.add_argument("--bind", default=os.environ.get("LEDGER_BIND", "127.0.0.1:8000"), metavar="HOST:PORT")
-    serve.add_argument("--workers", type=int, default=int(os.environ.get("LEDGER_WORKERS", "2")), metavar="N")
+    serve.add_argument("--bind", metavar="HOST:PORT", help="default: LEDGER_BIND, else 127.0.0.1:8000")
+    serve.add_argument("--workers", type=int, metavar="N", help="default: LEDGER_WORKERS, else two per core")
     serve.set_defaults(run=_serve)
 
     commands.add_parser("migrate", help="upgrade the database schema to this release").set_defaults(run=_migrate)
@@ -249,6 +298,16 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("--baseline", default="wsdl/baseline/v1", metavar="DIR")
     check.add_argument("--directory", default="wsdl", metavar="DIR")
     check.set_defaults(run=_contract_check, no_database=True)
+
+    importing = commands.add_parser("import", help="load a chart of accounts or entries from CSV")
+    kinds = importing.add_subparsers(dest="kind", required=True)
+    for kind, columns in (("accounts", "code,name,type,currency,parentCode,noNegativeBalance"),
+                          ("entries", "reference,effectiveDate,description,account,side,amount,memo")):
+        load = kinds.add_parser(kind, help=f"load {kind} from a UTF-8 CSV file with the header {columns}; "
+                                           "loading it again does nothing twice")
+        load.add_argument("book")
+        load.add_argument("file", metavar="FILE.csv")
+        load.set_defaults(run=_import)
 
     fixtures = commands.add_parser("fixtures", help="envelope fixtures").add_subparsers(dest="fixtures", required=True)
     replay = fixtures.add_parser("run", help="replay envelope fixtures against a live service (exit 0 when none fails)")

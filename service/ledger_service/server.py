@@ -1,46 +1,66 @@
-"""Gunicorn, started from `ledger-service serve`: each worker builds its own application (and its own
-database pool) after the fork."""
+"""gunicorn, as `ledger-service serve` runs it: with deploy/gunicorn.conf.py (carried in the package as
+gunicorn.conf.py), bind and workers from the command line over it; and what that file names: the
+JSON access log and each worker's start."""
 from __future__ import annotations
 
 import gc
-import os
+import json
+import logging
+from pathlib import Path
 
-from gunicorn.app.base import BaseApplication
+from gunicorn import glogging
+from gunicorn.app.base import Application
 
+from . import sweeper
 from .logs import configure
+from .soap.environ_keys import CLIENT, FAULT_CODE, OPERATION, REQUEST_ID
+
+CONFIG = Path(__file__).with_name("gunicorn.conf.py")
+requests_log = logging.getLogger("ledger_service.requests")
 
 
-class _Gunicorn(BaseApplication):
-    def __init__(self, options: dict):
-        self.options = options
+class JsonAccessLog(glogging.Logger):
+    """gunicorn's logger, writing each request as one JSON line of the ledger_service.requests logger."""
+
+    def access(self, resp, req, environ, request_time):
+        requests_log.info(json.dumps({
+            "request_id": environ.get(REQUEST_ID), "method": environ.get("REQUEST_METHOD"),
+            "path": environ.get("PATH_INFO"), "client": environ.get(CLIENT), "operation": environ.get(OPERATION),
+            "status": resp.status_code, "fault": environ.get(FAULT_CODE),
+            "ms": round(request_time.total_seconds() * 1000, 2),
+        }))
+
+
+def post_fork(server, worker) -> None:
+    configure("INFO")
+
+
+def post_worker_init(worker) -> None:
+    app = worker.wsgi
+    sweeper.start(app.ledger, sweeper.interval_from_environment())
+    # What the app holds from here on lives as long as the worker: keep it out of every future
+    # collection's scan.
+    gc.freeze()
+
+
+class _Gunicorn(Application):
+    def __init__(self, overrides: dict):
+        self.overrides = overrides
         super().__init__()
 
+    def init(self, parser, opts, args):
+        return None
+
     def load_config(self):
-        for key, value in self.options.items():
+        self.load_config_from_file(str(CONFIG))
+        for key, value in self.overrides.items():
             self.cfg.set(key, value)
 
     def load(self):
-        from . import sweeper
-        from .wsgi import create_app
+        from gunicorn.util import import_app
 
-        configure("INFO")
-        app = create_app()
-        sweeper.start(app.ledger, sweeper.interval_from_environment())
-        # What the app holds from here on lives as long as the worker: keep it out of every
-        # future collection's scan.
-        gc.freeze()
-        return app
+        return import_app(self.cfg.wsgi_app)
 
 
-def run(bind: str, workers: int) -> None:
-    _Gunicorn({
-        "bind": bind,
-        "workers": workers,
-        "worker_class": "gthread",
-        "threads": int(os.environ.get("LEDGER_THREADS", "2")),
-        "timeout": 60,
-        "graceful_timeout": 30,
-        "accesslog": None,
-        "errorlog": "-",
-        "loglevel": os.environ.get("LEDGER_LOG_LEVEL", "info").lower(),
-    }).run()
+def run(bind: str | None, workers: int | None) -> None:
+    _Gunicorn({key: value for key, value in (("bind", bind), ("workers", workers)) if value is not None}).run()

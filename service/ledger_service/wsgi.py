@@ -1,9 +1,8 @@
-"""The WSGI application: both SOAP endpoints, /docs, /healthz, a request id on every response, and one
-log line per request."""
+"""The WSGI application: both SOAP endpoints, /docs, /metrics, /healthz, and a request id on every
+response. (gunicorn writes each request's log line: server.JsonAccessLog.)"""
 from __future__ import annotations
 
 import json
-import logging
 import re
 import time
 import uuid
@@ -12,6 +11,7 @@ from spyne import Application
 from spyne.protocol.soap import Soap11, Soap12
 
 from .adapters.database import Database
+from .metrics import Metrics
 from .service_layer.secret_box import SecretBox
 from .service_layer.services import Ledger
 from .soap import docs
@@ -23,7 +23,6 @@ from .soap.gateway import SoapEndpoint
 from .soap.operations import LedgerService
 from .soap.types import NAMESPACE
 
-log = logging.getLogger("ledger_service.requests")
 _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._\-]{1,64}")
 PROTOCOLS = {"soap11": (Soap11, SOAP11_ENV), "soap12": (Soap12, SOAP12_ENV)}
 
@@ -50,6 +49,8 @@ class LedgerApplication:
         self.routes = {path: SoapEndpoint(app, served[binding], PROTOCOLS[binding][1], self.ledger, limits)
                        for binding, (app, path) in built.items()}
         self.docs = docs.render(served)
+        self.metrics = Metrics()
+        self.metrics.watch_pool(self.database.engine)
 
     def __call__(self, environ: dict, start_response):
         started = time.perf_counter()
@@ -62,24 +63,26 @@ class LedgerApplication:
             status_seen.append(status)
             return start_response(status, headers + [("X-Request-Id", request_id)], exc_info)
 
-        try:
-            return self._route(environ, start)
-        finally:
-            log.info(json.dumps({
-                "request_id": request_id, "method": environ.get("REQUEST_METHOD"), "path": environ.get("PATH_INFO"),
-                "operation": environ.get(OPERATION), "status": int(status_seen[0][:3]) if status_seen else None,
-                "fault": environ.get(FAULT_CODE), "ms": round((time.perf_counter() - started) * 1000, 2),
-            }))
-
-    def _route(self, environ, start):
         path = environ.get("PATH_INFO", "")
         endpoint = self.routes.get(path.rstrip("/") or path)
-        if endpoint is not None:
+        if endpoint is None:
+            return self._other(path, environ, start)
+        try:
             return endpoint(environ, start)
+        finally:
+            self.metrics.observe(environ.get(OPERATION), int(status_seen[0][:3]) if status_seen else 500,
+                                 environ.get(FAULT_CODE), time.perf_counter() - started)
+
+    def _other(self, path: str, environ, start):
+        """What is not a SOAP endpoint: the reference, the metrics, the health check."""
         if path.rstrip("/") == "/docs" and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
             start("200 OK", [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(self.docs))),
                              ("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")])
             return [self.docs]
+        if path == "/metrics":
+            body, content_type = self.metrics.text()
+            start("200 OK", [("Content-Type", content_type), ("Content-Length", str(len(body)))])
+            return [body]
         if path == "/healthz":
             healthy = self.database.ping()
             body = json.dumps({"status": "ok" if healthy else "unavailable"}).encode()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Iterable, Sequence
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, tuple_, update
+from sqlalchemy import Connection, and_, any_, bindparam, delete, func, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 
@@ -149,41 +149,56 @@ _BOOK = select(BookRow.id, BookRow.code, BookRow.name, BookRow.closed_through).w
 _BOOK_FOR_UPDATE = _BOOK.with_for_update()
 _ACCOUNT = select(*_LIVE_ACCOUNT_COLUMNS).where(AccountRow.book_id == bindparam("book_id"),
                                                AccountRow.code == bindparam("code"))
-_ACCOUNTS_FOR_UPDATE = (
-    select(*_ACCOUNT_COLUMNS, select(HoldRow.account_id)
-           .where(HoldRow.account_id == AccountRow.id, HoldRow.expires_at <= bindparam("now"))
-           .exists().label("has_expired_holds"), BookRow.closed_through)
-    .join(BookRow, BookRow.id == AccountRow.book_id)
-    .where(AccountRow.book_id == bindparam("book_id"), AccountRow.code.in_(bindparam("codes", expanding=True)))
-    .order_by(AccountRow.id).with_for_update(of=AccountRow)
-    # SQLAlchemy writes one locking clause; SQLite takes none (a writer holds the whole database).
-    .suffix_with("FOR SHARE OF books", dialect="postgresql")
-)
+def _expanding_in(column, name: str):
+    return column.in_(bindparam(name, expanding=True))
+
+
+def _equals_any(column, name: str):
+    return column == any_(bindparam(name, type_=postgresql.ARRAY(column.type)))
+
+
+def _statements_over_lists(one_of) -> dict:
+    """The statements that take a list of values, each `one_of(column, name)`: on PostgreSQL one array
+    parameter (= ANY), so that the statement it prepares is planned for a list of any length, never for
+    a book's first few rows; SQLite has no arrays, and SQLAlchemy writes IN (?, ?, ...)."""
+    original, reversal = aliased(EntryRow), aliased(EntryRow)
+    return {
+        "accounts_for_update": (
+            select(*_ACCOUNT_COLUMNS, select(HoldRow.account_id)
+                   .where(HoldRow.account_id == AccountRow.id, HoldRow.expires_at <= bindparam("now"))
+                   .exists().label("has_expired_holds"), BookRow.closed_through)
+            .join(BookRow, BookRow.id == AccountRow.book_id)
+            .where(AccountRow.book_id == bindparam("book_id"), one_of(AccountRow.code, "codes"))
+            .order_by(AccountRow.id).with_for_update(of=AccountRow)
+            # SQLAlchemy writes one locking clause; SQLite takes none (a writer holds the whole database).
+            .suffix_with("FOR SHARE OF books", dialect="postgresql")
+        ),
+        "totals_as_of": (
+            select(AccountDayRow.account_id, func.sum(AccountDayRow.debits), func.sum(AccountDayRow.credits))
+            .where(one_of(AccountDayRow.account_id, "account_ids"), AccountDayRow.day <= bindparam("as_of"))
+            .group_by(AccountDayRow.account_id)
+        ),
+        "entry_heads": (
+            select(EntryRow.id, EntryRow.public_id, EntryRow.reference, EntryRow.effective_date, EntryRow.recorded_at,
+                   EntryRow.description, EntryRow.status, EntryRow.fingerprint, EntryRow.pending_expires_at,
+                   PendingOutcomeRow.status.label("outcome"),
+                   original.reference.label("reversal_of"), reversal.reference.label("reversed_by"))
+            .outerjoin(PendingOutcomeRow, PendingOutcomeRow.entry_id == EntryRow.id)
+            .outerjoin(original, original.id == EntryRow.reversal_of_id)
+            .outerjoin(reversal, reversal.reversal_of_id == EntryRow.id)
+            .where(EntryRow.book_id == bindparam("book_id"), one_of(EntryRow.reference, "references"))
+        ),
+        # Lines of entries (posted ones from `lines`, pending ones as submitted from `pending_lines`), in order.
+        **{f"lines_of_{table.__tablename__}": (
+            select(table.entry_id, AccountRow.code, table.side, table.amount, AccountRow.currency, table.memo)
+            .join(AccountRow, AccountRow.id == table.account_id)
+            .where(one_of(table.entry_id, "entry_ids")).order_by(table.entry_id, table.position))
+           for table in (LineRow, PendingLineRow)},
+    }
+
+
+_OVER_LISTS = {"postgresql": _statements_over_lists(_equals_any), "sqlite": _statements_over_lists(_expanding_in)}
 _BOOK_ACCOUNTS = select(*_LIVE_ACCOUNT_COLUMNS).where(AccountRow.book_id == bindparam("book_id")).order_by(AccountRow.code)
-_TOTALS_AS_OF = (
-    select(AccountDayRow.account_id, func.sum(AccountDayRow.debits), func.sum(AccountDayRow.credits))
-    .where(AccountDayRow.account_id.in_(bindparam("account_ids", expanding=True)),
-           AccountDayRow.day <= bindparam("as_of"))
-    .group_by(AccountDayRow.account_id)
-)
-_original, _reversal = aliased(EntryRow), aliased(EntryRow)
-_ENTRY_HEADS = (
-    select(EntryRow.id, EntryRow.public_id, EntryRow.reference, EntryRow.effective_date, EntryRow.recorded_at,
-           EntryRow.description, EntryRow.status, EntryRow.fingerprint, EntryRow.pending_expires_at,
-           PendingOutcomeRow.status.label("outcome"),
-           _original.reference.label("reversal_of"), _reversal.reference.label("reversed_by"))
-    .outerjoin(PendingOutcomeRow, PendingOutcomeRow.entry_id == EntryRow.id)
-    .outerjoin(_original, _original.id == EntryRow.reversal_of_id)
-    .outerjoin(_reversal, _reversal.reversal_of_id == EntryRow.id)
-    .where(EntryRow.book_id == bindparam("book_id"), EntryRow.reference.in_(bindparam("references", expanding=True)))
-)
-# Lines of entries (posted ones from `lines`, pending ones as submitted from `pending_lines`), in order.
-_ENTRY_LINES = {
-    table: select(table.entry_id, AccountRow.code, table.side, table.amount, AccountRow.currency, table.memo)
-    .join(AccountRow, AccountRow.id == table.account_id)
-    .where(table.entry_id.in_(bindparam("entry_ids", expanding=True))).order_by(table.entry_id, table.position)
-    for table in (LineRow, PendingLineRow)
-}
 _STATEMENT_LINES = (
     select(LineRow.entry_id, LineRow.position, EntryRow.reference, LineRow.effective_date, EntryRow.description,
            LineRow.side, LineRow.amount)
@@ -202,6 +217,7 @@ class Store:
         self.connection = connection
         self.dialect = connection.dialect.name
         self._writes = bulk_writes(connection)
+        self._over_lists = _OVER_LISTS[self.dialect]
         # Row ids of the accounts this transaction loaded, by object; each object is held so that
         # its id() cannot be reused by another while the transaction lasts.
         self._account_ids: dict[int, tuple[Account, int]] = {}
@@ -359,7 +375,7 @@ class Store:
         the snapshot taken before the wait; a hold committed during the wait could only have expired
         meanwhile if the wait outlasted its timeout, and then this transaction still counts it as
         reserved: stricter for one write, never looser, and the next one releases it."""
-        rows = self._run(_ACCOUNTS_FOR_UPDATE, {"book_id": stored.id, "codes": sorted(codes), "now": now}).all()
+        rows = self._run(self._over_lists["accounts_for_update"], {"book_id": stored.id, "codes": sorted(codes), "now": now}).all()
         if rows:
             stored.book.closed_through = rows[0].closed_through
         accounts = {row.id: self._account(row) for row in rows}
@@ -428,7 +444,7 @@ class Store:
 
     def totals_as_of(self, account_ids: Sequence[int], as_of: date) -> dict[int, tuple[int, int]]:
         """Posted (debits, credits) per account, counting entries effective on or before `as_of`."""
-        rows = self._run(_TOTALS_AS_OF, {"account_ids": list(account_ids), "as_of": as_of}).all()
+        rows = self._run(self._over_lists["totals_as_of"], {"account_ids": list(account_ids), "as_of": as_of}).all()
         return {account_id: (int(debits), int(credits)) for account_id, debits, credits in rows}
 
     def book_accounts(self, book_id: int, now: datetime) -> list[Account]:
@@ -442,7 +458,8 @@ class Store:
     def entries(self, book_id: int, references: Iterable[str], now: datetime) -> dict[str, StoredEntry]:
         """The book's entries with these references, by reference, each with its status at `now`: at most
         three queries however many are asked for."""
-        heads = self._run(_ENTRY_HEADS, {"book_id": book_id, "references": sorted(set(references))}).all()
+        heads = self._run(self._over_lists["entry_heads"],
+                          {"book_id": book_id, "references": sorted(set(references))}).all()
         if not heads:
             return {}
         lines: dict[int, list[Line]] = {head.id: [] for head in heads}
@@ -451,8 +468,8 @@ class Store:
         for table, entry_ids in ((LineRow, set(lines) - two_phase), (PendingLineRow, two_phase)):
             if not entry_ids:
                 continue
-            for entry_id, code, side, amount, cur, memo in self._run(_ENTRY_LINES[table],
-                                                                     {"entry_ids": sorted(entry_ids)}):
+            lines_of = self._over_lists[f"lines_of_{table.__tablename__}"]
+            for entry_id, code, side, amount, cur, memo in self._run(lines_of, {"entry_ids": sorted(entry_ids)}):
                 lines[entry_id].append(Line(code, Side(side), currency(cur).to_decimal(amount), cur, memo))
         stored = {}
         for head in heads:
@@ -551,6 +568,12 @@ class Store:
         self._account_total_rows(rows, [p.account for p in postings])
         self._writes.rows(rows)
         return True
+
+    def refresh_statistics(self) -> None:
+        """Has PostgreSQL measure the tables a posting writes. A bulk load grows them faster than
+        autovacuum measures them, and a plan made for the few rows they held would scan them all."""
+        if self.dialect == "postgresql":
+            self.connection.exec_driver_sql("ANALYZE entries, lines, account_days, pending_lines, holds")
 
     def statement_rows(self, account_id: int, from_date: date, to_date: date,
                        after: tuple[date, int, int] | None, limit: int) -> list[StatementRow]:

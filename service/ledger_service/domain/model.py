@@ -133,6 +133,11 @@ class Account:
         reducing = self.pending_credits if self.normal_side is Side.DEBIT else self.pending_debits
         return self.balance - reducing
 
+    def is_opened_as(self, spec: "AccountSpec") -> bool:
+        """Whether this account is what opening `spec` would have made (a load run again finds it so)."""
+        return (self.code, self.name, self.type, self.currency, self.parent_code, self.no_negative_balance) == (
+            spec.code, spec.name, spec.type, spec.currency, spec.parent_code, spec.no_negative_balance)
+
     def ensure_open(self, field: str) -> None:
         if self.status is AccountStatus.CLOSED:
             raise LedgerError(FaultCode.AccountClosed, f"account {self.code} is closed", field)
@@ -376,11 +381,13 @@ def ensure_batch_size(count: int) -> None:
 
 @dataclass(frozen=True)
 class EntryOutcome:
-    """One entry's result in a batch: the entry posted (or the original, for a replay), or why not."""
+    """One entry's result in a batch: the entry posted (or the original, for a replay), or why not.
+    `new`: posted by this batch, rather than found under its reference."""
 
     reference: str
     entry: "Entry | None" = None
     error: LedgerError | None = None
+    new: bool = False
 
 
 @dataclass(frozen=True)

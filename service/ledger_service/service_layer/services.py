@@ -225,6 +225,48 @@ def _ensure_same_content(reference: str, used_fingerprint: str, fingerprint: str
                           "entry.reference")
 
 
+def _post_batch(tx: _Transaction, stored, entries: list[EntryInput], atomic: bool) -> list[EntryOutcome]:
+    """Judges the entries in order, each counting for the ones after it, in one transaction: the existing
+    references read in one query, every account locked in one statement (id order), the rules applied to
+    the Account objects in memory, and the new entries written in a few statements. Not atomic: an entry
+    that fails leaves the accounts as they were and gets its fault (with its index); atomic: the first
+    failure is raised with its index, and nothing is written."""
+    ensure_batch_size(len(entries))
+    existing = tx.store.entries(stored.id, {entry.reference for entry in entries}, tx.now)
+    accounts = tx.lock_accounts(stored, {code for entry in entries if entry.reference not in existing
+                                         for code in entry.account_codes})
+    new: list[tuple[EntryInput, list, None]] = []
+    in_batch: dict[str, tuple[str, int]] = {}  # a reference posted by this batch: (fingerprint, index in new)
+    judged: list[Entry | LedgerError | int] = []  # an int: the index of the entry in `new`
+    for index, entry in enumerate(entries):
+        try:
+            fingerprint = entry.fingerprint
+            if entry.reference in existing:
+                _ensure_same_content(entry.reference, existing[entry.reference].fingerprint, fingerprint)
+                judged.append(existing[entry.reference].entry)
+            elif entry.reference in in_batch:
+                _ensure_same_content(entry.reference, in_batch[entry.reference][0], fingerprint)
+                judged.append(in_batch[entry.reference][1])
+            else:
+                postings = prepare_postings(stored.book, entry, accounts)
+                apply_or_undo(postings, pending=entry.pending)
+                in_batch[entry.reference] = (fingerprint, len(new))
+                judged.append(len(new))
+                new.append((entry, postings, None))
+        except LedgerError as error:
+            error.index = index
+            if atomic:
+                raise
+            judged.append(error)
+    public_ids = tx.store.add_entries(stored.id, new, tx.now, tx.audit) if new else []
+    posted = [_recorded_entry(public_id, entry, postings, tx.now)
+              for public_id, (entry, postings, _) in zip(public_ids, new)]
+    return [EntryOutcome(entry.reference, error=outcome) if isinstance(outcome, LedgerError) else
+            EntryOutcome(entry.reference, posted[outcome], new=True) if isinstance(outcome, int) else
+            EntryOutcome(entry.reference, outcome)
+            for entry, outcome in zip(entries, judged)]
+
+
 def _page_size(page_size: int | None) -> int:
     if page_size is None:
         return DEFAULT_PAGE_SIZE
@@ -341,45 +383,7 @@ class Ledger:
 
     @use_case(write=True)
     def post_entries(self, tx: _Transaction, book: str, entries: list[EntryInput], atomic: bool) -> list[EntryOutcome]:
-        """Judges the entries in order, each counting for the ones after it, in one transaction: the existing
-        references read in one query, every account locked in one statement (id order), the rules applied to
-        the Account objects in memory, and the new entries written in four statements. Not atomic: an entry
-        that fails leaves the accounts as they were and gets its fault (with its index); atomic: the first
-        failure is raised with its index, and nothing is written."""
-        stored = tx.book(book, Role.poster)
-        ensure_batch_size(len(entries))
-        existing = tx.store.entries(stored.id, {entry.reference for entry in entries}, tx.now)
-        accounts = tx.lock_accounts(stored, {code for entry in entries if entry.reference not in existing
-                                                for code in entry.account_codes})
-        new: list[tuple[EntryInput, list, None]] = []
-        in_batch: dict[str, tuple[str, int]] = {}  # a reference posted by this batch: (fingerprint, index in new)
-        judged: list[Entry | LedgerError | int] = []  # an int: the index of the entry in `new`
-        for index, entry in enumerate(entries):
-            try:
-                fingerprint = entry.fingerprint
-                if entry.reference in existing:
-                    _ensure_same_content(entry.reference, existing[entry.reference].fingerprint, fingerprint)
-                    judged.append(existing[entry.reference].entry)
-                elif entry.reference in in_batch:
-                    _ensure_same_content(entry.reference, in_batch[entry.reference][0], fingerprint)
-                    judged.append(in_batch[entry.reference][1])
-                else:
-                    postings = prepare_postings(stored.book, entry, accounts)
-                    apply_or_undo(postings, pending=entry.pending)
-                    in_batch[entry.reference] = (fingerprint, len(new))
-                    judged.append(len(new))
-                    new.append((entry, postings, None))
-            except LedgerError as error:
-                error.index = index
-                if atomic:
-                    raise
-                judged.append(error)
-        public_ids = tx.store.add_entries(stored.id, new, tx.now, tx.audit) if new else []
-        posted = [_recorded_entry(public_id, entry, postings, tx.now)
-                  for public_id, (entry, postings, _) in zip(public_ids, new)]
-        return [EntryOutcome(entry.reference, error=outcome) if isinstance(outcome, LedgerError) else
-                EntryOutcome(entry.reference, posted[outcome] if isinstance(outcome, int) else outcome)
-                for entry, outcome in zip(entries, judged)]
+        return _post_batch(tx, tx.book(book, Role.poster), entries, atomic)
 
     @use_case(write=True)
     def reverse_entry(self, tx: _Transaction, book: str, reference: str, reversal_reference: str,
@@ -443,6 +447,52 @@ class Ledger:
         if audit is None:
             raise _entry_not_found(reference)
         return audit
+
+    # --- an operator's bulk loads (ledger-service import): no client, so no grant to check ---
+
+    def _as_operator(self, book: str, work: Callable, request_id: str):
+        def attempt(store):
+            tx = _Transaction(self, store, RequestContext(None, request_id), self.clock())
+            stored = store.book(book)
+            if stored is None:
+                raise LedgerError(FaultCode.BookNotFound, f"book {book} does not exist", "book")
+            return work(tx, stored)
+
+        return self.database.run(attempt, write=True)
+
+    def import_entries(self, book: str, entries: list[EntryInput], request_id: str) -> list[EntryOutcome]:
+        """Posts a batch as PostEntries does, not atomic: each entry posted, found already posted under
+        its reference (a load run again posts nothing twice), or refused."""
+        return self._as_operator(book, lambda tx, stored: _post_batch(tx, stored, entries, atomic=False), request_id)
+
+    def refresh_statistics(self) -> None:
+        """After a bulk load's chunks: the database's planner statistics measured again."""
+        self.database.run(lambda store: store.refresh_statistics(), write=True)
+
+    def import_accounts(self, book: str, specs: list[AccountSpec], request_id: str) -> list[bool | LedgerError]:
+        """Opens each account in order, a parent before its children: True, opened now; False, found open
+        as the spec says (a load run again changes nothing); or why not (one open otherwise is
+        AccountExists)."""
+        def work(tx: _Transaction, stored) -> list[bool | LedgerError]:
+            outcomes: list[bool | LedgerError] = []
+            for spec in specs:
+                try:
+                    existing = tx.store.account(stored.id, spec.code, tx.now)
+                    if existing is not None:
+                        if not existing.is_opened_as(spec):
+                            raise LedgerError(FaultCode.AccountExists,
+                                              f"account {spec.code} already exists, not as this row says", "code")
+                        outcomes.append(False)
+                        continue
+                    parent = tx.store.account(stored.id, spec.parent_code, tx.now) if spec.parent_code else None
+                    account = open_account(spec, parent, tx.now)
+                    tx.store.add_account(stored.id, account, tx.audit)
+                    outcomes.append(True)
+                except LedgerError as error:
+                    outcomes.append(error)
+            return outcomes
+
+        return self._as_operator(book, work, request_id)
 
     # --- reports ---
 

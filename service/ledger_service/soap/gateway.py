@@ -15,7 +15,7 @@ from ..service_layer.services import RequestContext
 from . import codec
 from .contract import Contract
 from .envelope import Limits, RequestRefused, credentials, malformed, parse, payload, read_body, validate
-from .environ_keys import FAULT_CODE, OPERATION, REQUEST_ID
+from .environ_keys import CLIENT, FAULT_CODE, OPERATION, REQUEST_ID
 from .faults import SOAP11_ENV, envelope, fault_envelope, http_headers, http_status, internal_error
 from .operations import Call
 
@@ -68,7 +68,9 @@ class SoapEndpoint:
         validate(self.schema, operation, self.operations.keys())
         descriptor = self.operations[operation.tag]
         environ[OPERATION] = descriptor.operation_name
-        call = Call(self.ledger, RequestContext(credentials(root, self.envelope_ns), environ.get(REQUEST_ID)))
+        caller = credentials(root, self.envelope_ns)
+        environ[CLIENT] = caller.username if caller else None
+        call = Call(self.ledger, RequestContext(caller, environ.get(REQUEST_ID)))
         try:
             result = descriptor.function(call, *codec.read_arguments(descriptor.in_message, operation))
         except LedgerError as error:

@@ -1,0 +1,323 @@
+"""deploy/: each file exercised. gunicorn started with deploy/gunicorn.conf.py exactly as the systemd unit
+starts it, reloaded with SIGHUP under load without losing a request; the unit's hardening; nginx from
+Debian terminating TLS in front of the service, called through with zeep; the container files checked
+against the repository (Docker itself does not run here)."""
+from __future__ import annotations
+
+import configparser
+import re
+import datetime
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from lxml import etree
+from zeep import Client, Settings
+from zeep.transports import Transport
+from zeep.wsse.username import UsernameToken
+
+from conftest import ADMIN, ADMIN_PASSWORD, CONTENT_TYPE, TNS, cli, envelope, free_port, require_tools, unique
+
+ROOT = Path(__file__).resolve().parents[1]
+DEPLOY = ROOT / "deploy"
+UNIT = DEPLOY / "systemd" / "soap-ledger.service"
+VENV_BIN = Path(sys.executable).parent
+INSTALLED = "/opt/soap-ledger"
+
+
+def unit() -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str
+    parser.read(UNIT)
+    return parser
+
+
+def as_installed_here(command: str) -> list[str]:
+    """A command of the unit, with the installed release's paths made this checkout's."""
+    return [word.replace(f"{INSTALLED}/venv/bin", str(VENV_BIN)).replace(f"{INSTALLED}/deploy", str(DEPLOY))
+            for word in shlex.split(command)]
+
+
+def unit_environment() -> dict[str, str]:
+    return dict(item.split("=", 1) for item in unit()["Service"].get("Environment", "").split())
+
+
+# --- gunicorn, as the unit runs it ---
+
+def test_serve_runs_the_same_gunicorn_configuration():
+    packaged = ROOT / "service" / "ledger_service" / "gunicorn.conf.py"
+    assert packaged.read_bytes() == (DEPLOY / "gunicorn.conf.py").read_bytes()
+
+
+def test_the_wheel_carries_the_gunicorn_configuration(tmp_path):
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
+                            "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr
+    (wheel,) = tmp_path.glob("soap_ledger-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        assert archive.read("ledger_service/gunicorn.conf.py") == (DEPLOY / "gunicorn.conf.py").read_bytes()
+
+
+class Poster:
+    """Threads posting entries, each on a fresh connection, until stopped; every outcome kept."""
+
+    def __init__(self, url: str, book: str, threads: int = 6):
+        self.url, self.book, self.stop = url, book, threading.Event()
+        self.outcomes: list[tuple[str, object]] = []
+        self.threads = [threading.Thread(target=self._post, args=(n,)) for n in range(threads)]
+
+    def _post(self, number: int) -> None:
+        count = 0
+        while not self.stop.is_set():
+            count += 1
+            reference = f"HUP-{number}-{count}"
+            body = envelope("11", f"<l:PostEntry><l:book>{self.book}</l:book><l:entry><l:reference>{reference}"
+                                  "</l:reference><l:effectiveDate>2026-01-15</l:effectiveDate><l:lines>"
+                                  "<l:line><l:account>cash</l:account><l:side>DEBIT</l:side><l:amount>1.00</l:amount>"
+                                  "</l:line><l:line><l:account>sales</l:account><l:side>CREDIT</l:side>"
+                                  "<l:amount>1.00</l:amount></l:line></l:lines></l:entry></l:PostEntry>")
+            try:
+                response = requests.post(self.url, data=body, timeout=60,
+                                         headers={"Content-Type": CONTENT_TYPE["11"], "Connection": "close"})
+                self.outcomes.append((reference, response.status_code))
+            except requests.RequestException as error:
+                self.outcomes.append((reference, error))
+
+    def __enter__(self):
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(120)
+
+
+def test_gunicorn_as_the_unit_starts_it_reloads_on_sighup_without_losing_a_request(tmp_path):
+    port = free_port()
+    database = f"sqlite:///{tmp_path / 'ledger.db'}"
+    service = unit()["Service"]
+    env = {**os.environ, **unit_environment(), "LEDGER_DATABASE_URL": database, "LEDGER_BIND": f"127.0.0.1:{port}",
+           "LEDGER_WORKERS": "2"}
+    migrated = subprocess.run(as_installed_here(service["ExecStartPre"]), env=env, capture_output=True, text=True,
+                              timeout=120)
+    assert migrated.returncode == 0, migrated.stderr
+    assert cli("clients", "add", ADMIN, "--system-admin", "--password-stdin", input=ADMIN_PASSWORD + "\n",
+               env={"LEDGER_DATABASE_URL": database}).returncode == 0
+    log = tmp_path / "gunicorn.log"
+    process = subprocess.Popen(as_installed_here(service["ExecStart"]), env=env, cwd=tmp_path,
+                               stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(f"{base}/healthz", timeout=5).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert time.monotonic() < deadline and process.poll() is None, log.read_text()
+            time.sleep(0.2)
+        admin = Client(f"{base}/v1/soap11?wsdl", wsse=UsernameToken(ADMIN, ADMIN_PASSWORD),
+                       transport=Transport(timeout=60), settings=Settings(strict=True)).service
+        book = unique("HUP")
+        admin.CreateBook(book, "Reloaded")
+        for code, kind in (("cash", "ASSET"), ("sales", "INCOME")):
+            admin.OpenAccount(book, {"code": code, "name": code, "type": kind, "currency": "USD"})
+        with Poster(f"{base}/v1/soap11", book) as load:
+            for _ in range(2):
+                time.sleep(1.5)
+                process.send_signal(signal.SIGHUP)
+            time.sleep(3)
+        failed = [(reference, outcome) for reference, outcome in load.outcomes if outcome != 200]
+        assert load.outcomes and not failed, failed[:5]
+        balance = admin.GetBalance(book, "cash")
+        assert balance.postedDebits == len(load.outcomes)
+        text = log.read_text()
+        assert text.count("Handling signal: hup") == 2, text[-3000:]
+        line = next(json.loads(line.split(" ledger_service.requests ", 1)[1]) for line in text.splitlines()
+                    if " ledger_service.requests " in line and '"PostEntry"' in line)
+        assert set(line) == {"request_id", "method", "path", "client", "operation", "status", "fault", "ms"}
+        assert (line["client"], line["operation"], line["status"], line["fault"]) == (ADMIN, "PostEntry", 200, None)
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+def test_the_unit_runs_unprivileged_and_hardened():
+    service = unit()["Service"]
+    assert service["User"] == service["Group"] == "soap-ledger"
+    for setting, expected in {"NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes",
+                              "PrivateTmp": "yes", "PrivateDevices": "yes", "ReadOnlyPaths": INSTALLED,
+                              "CapabilityBoundingSet": "", "RestrictSUIDSGID": "yes", "UMask": "0077",
+                              "Type": "notify", "ExecReload": "/bin/kill -HUP $MAINPID"}.items():
+        assert service[setting] == expected, setting
+    assert service["ExecStart"].split()[:3] == [f"{INSTALLED}/venv/bin/gunicorn", "--config",
+                                                f"{INSTALLED}/deploy/gunicorn.conf.py"]
+    if shutil.which("systemd-analyze"):
+        verified = subprocess.run(["systemd-analyze", "verify", str(UNIT)], capture_output=True, text=True, timeout=60)
+        complaints = [line for line in (verified.stdout + verified.stderr).splitlines()
+                      if line.strip() and "is not executable: No such file or directory" not in line]
+        assert complaints == []
+
+
+# --- nginx in front, terminating TLS ---
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+                   .not_valid_after(now + datetime.timedelta(days=1))
+                   .add_extension(x509.SubjectAlternativeName([x509.IPAddress(__import__("ipaddress").ip_address(
+                       "127.0.0.1"))]), critical=False)
+                   .sign(key, hashes.SHA256()))
+    certificate_path, key_path = directory / "ledger.pem", directory / "ledger.key"
+    certificate_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return certificate_path, key_path
+
+
+@pytest.fixture
+def nginx(sqlite_server, tmp_path):
+    """nginx running deploy/nginx/soap-ledger.conf, its addresses, certificate and upstream made this test's."""
+    require_tools("nginx", packages="nginx")
+    certificate, key = self_signed(tmp_path)
+    https_port, http_port = free_port(), free_port()
+    site = (DEPLOY / "nginx" / "soap-ledger.conf").read_text()
+    for installed, here in {"server 127.0.0.1:8000;": f"server 127.0.0.1:{sqlite_server.port};",
+                            "listen 443 ssl http2;": f"listen 127.0.0.1:{https_port} ssl http2;",
+                            "listen [::]:443 ssl http2;": "", "listen [::]:80;": "",
+                            "listen 80;": f"listen 127.0.0.1:{http_port};",
+                            "/etc/ssl/certs/ledger.example.com.pem": str(certificate),
+                            "/etc/ssl/private/ledger.example.com.key": str(key)}.items():
+        assert installed in site, installed
+        site = site.replace(installed, here)
+    (tmp_path / "site.conf").write_text(site)
+    (tmp_path / "nginx.conf").write_text(
+        f"daemon off; master_process on; worker_processes 1; user root; pid {tmp_path}/nginx.pid;\n"
+        f"error_log {tmp_path}/error.log warn;\nevents {{ worker_connections 256; }}\n"
+        f"http {{ access_log off; client_body_temp_path {tmp_path}/body; proxy_temp_path {tmp_path}/proxy;\n"
+        f"  fastcgi_temp_path {tmp_path}/fastcgi; uwsgi_temp_path {tmp_path}/uwsgi; scgi_temp_path {tmp_path}/scgi;\n"
+        f"  include {tmp_path}/site.conf; }}\n")
+    process = subprocess.Popen(["nginx", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
+                               stderr=subprocess.PIPE)
+    base = f"https://127.0.0.1:{https_port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            requests.get(f"{base}/healthz", verify=str(certificate), timeout=5)
+            break
+        except requests.RequestException:
+            assert time.monotonic() < deadline and process.poll() is None, (tmp_path / "error.log").read_text()
+            time.sleep(0.2)
+    yield base, f"http://127.0.0.1:{http_port}", certificate
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def fault_code(response: requests.Response) -> str | None:
+    return etree.fromstring(response.content).findtext(f".//{{{TNS}}}LedgerFault/{{{TNS}}}code")
+
+
+@pytest.mark.interop
+def test_zeep_through_nginx_over_tls(sqlite_server, nginx):
+    base, plain, certificate = nginx
+    session = requests.Session()
+    session.verify = str(certificate)
+    session.trust_env = False  # else REQUESTS_CA_BUNDLE, where set, would win over session.verify
+    for version in ("11", "12"):
+        client = Client(f"{base}/v1/soap{version}?wsdl", wsse=UsernameToken(ADMIN, ADMIN_PASSWORD),
+                        transport=Transport(session=session, timeout=60), settings=Settings(strict=True))
+        # the WSDL served through the proxy names the address the client called
+        assert client.wsdl.services["LedgerService"].ports["Ledger"].binding_options["address"] == \
+            f"{base}/v1/soap{version}"
+        service = client.service
+        book = unique("TLS")
+        service.CreateBook(book, "Over TLS")
+        for code, kind in (("cash", "ASSET"), ("sales", "INCOME")):
+            service.OpenAccount(book, {"code": code, "name": code, "type": kind, "currency": "USD"})
+        service.PostEntry(book, {"reference": "TLS-1", "effectiveDate": "2026-01-15", "lines": {"line": [
+            {"account": "cash", "side": "DEBIT", "amount": "12.34"},
+            {"account": "sales", "side": "CREDIT", "amount": "12.34"}]}})
+        assert str(service.GetBalance(book, "cash").balance) == "12.34"
+    redirected = requests.get(f"{plain}/docs", allow_redirects=False, timeout=10)
+    assert redirected.status_code == 308 and redirected.headers["Location"].startswith("https://")
+
+
+@pytest.mark.interop
+def test_what_nginx_refuses_is_still_a_soap_fault(sqlite_server, nginx):
+    base, _, certificate = nginx
+    for version, media_type in (("11", "text/xml"), ("12", "application/soap+xml")):
+        too_large = requests.post(f"{base}/v1/soap{version}", data=b"<" + b"x" * (9 * 1024 * 1024) + b"/>",
+                                  headers={"Content-Type": CONTENT_TYPE[version]}, verify=str(certificate), timeout=60)
+        assert too_large.status_code == 500 and too_large.headers["Content-Type"].startswith(media_type)
+        assert fault_code(too_large) == "MalformedRequest"
+        # over the service's own limit but under the proxy's: the service's own fault comes back
+        large = requests.post(f"{base}/v1/soap{version}", data=b"<" + b"x" * (5 * 1024 * 1024) + b"/>",
+                              headers={"Content-Type": CONTENT_TYPE[version]}, verify=str(certificate), timeout=60)
+        assert large.status_code == 500 and fault_code(large) == "MalformedRequest"
+    sqlite_server.stop()
+    try:
+        for version, media_type in (("11", "text/xml"), ("12", "application/soap+xml")):
+            down = requests.post(f"{base}/v1/soap{version}", data=envelope(version, "<l:GetBalance/>"),
+                                 headers={"Content-Type": CONTENT_TYPE[version]}, verify=str(certificate), timeout=60)
+            assert (down.status_code, fault_code(down), down.headers["Retry-After"]) == (503, "Unavailable", "5")
+            assert down.headers["Content-Type"].startswith(media_type)
+    finally:
+        sqlite_server.start(Path(sqlite_server.log_path).parent)
+
+
+# --- the container files ---
+
+def test_the_dockerfile_copies_what_exists_and_runs_the_service():
+    instructions = [line.split(None, 1) for line in (DEPLOY / "Dockerfile").read_text().splitlines()
+                    if line.strip() and not line.startswith("#") and not line.startswith(" ")]
+    copied = [arguments.split()[:-1] for kind, arguments in instructions if kind == "COPY"]
+    assert copied and all((ROOT / source).exists() for sources in copied for source in sources)
+    command = json.loads(next(arguments for kind, arguments in instructions if kind == "CMD"))
+    assert command[0] == "ledger-service"
+    assert cli(*command[1:], "--help").returncode == 0
+    assert next(arguments for kind, arguments in instructions if kind == "USER") != "root"
+    examples = next(line for line in (DEPLOY / "Dockerfile").read_text().splitlines() if "LEDGER_DOCS_EXAMPLES" in line)
+    assert "/opt/soap-ledger/tests/envelopes" in examples
+
+
+def test_compose_builds_the_dockerfile_and_gives_the_service_its_database():
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    ledger, postgres = compose["services"]["ledger"], compose["services"]["postgres"]
+    assert (DEPLOY / ledger["build"]["context"] / ledger["build"]["dockerfile"]).resolve() == \
+        (DEPLOY / "Dockerfile").resolve()
+    assert ledger["environment"]["LEDGER_DATABASE_URL"].startswith("postgresql://ledger:")
+    assert ledger["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert postgres["image"].startswith("postgres:") and postgres["healthcheck"]["test"][1] == "pg_isready"
+    documented = (ROOT / "docs" / "operations.md").read_text()
+    for variable in ledger["environment"]:
+        assert f"`{variable}`" in documented, variable
+
+
+def test_every_setting_the_service_reads_is_documented():
+    read = set()
+    for path in [*(ROOT / "service").rglob("*.py"), DEPLOY / "gunicorn.conf.py"]:
+        read |= set(re.findall(r"""environ(?:\.get\(|\[)\s*["'](LEDGER_[A-Z_]+)["']""", path.read_text()))
+    assert read, "no setting found: the pattern no longer matches how settings are read"
+    documented = set(re.findall(r"`(LEDGER_[A-Z_]+)`", (ROOT / "docs" / "operations.md").read_text()))
+    assert read - documented == set()
