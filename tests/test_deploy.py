@@ -7,6 +7,7 @@ from __future__ import annotations
 import configparser
 import re
 import datetime
+import ipaddress
 import json
 import os
 import shlex
@@ -186,8 +187,8 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
     certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
                    .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
                    .not_valid_after(now + datetime.timedelta(days=1))
-                   .add_extension(x509.SubjectAlternativeName([x509.IPAddress(__import__("ipaddress").ip_address(
-                       "127.0.0.1"))]), critical=False)
+                   .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                                  critical=False)
                    .sign(key, hashes.SHA256()))
     certificate_path, key_path = directory / "ledger.pem", directory / "ledger.key"
     certificate_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))

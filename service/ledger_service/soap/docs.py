@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import os
 from dataclasses import dataclass
+from itertools import groupby
 from pathlib import Path
 
 from lxml import etree
@@ -121,8 +122,8 @@ def examples(root: Path | None) -> dict[str, tuple[str, str]]:
     for operation in OPERATIONS:
         folder = root / operation
         requests = sorted(folder.rglob("request.xml")) if folder.is_dir() else []
-        last_steps = {max(path for path in requests if path.parent.parent == parent.parent) for parent in
-                      (path.parent for path in requests)}
+        by_case = groupby(requests, key=lambda path: path.relative_to(folder).parts[0])
+        last_steps = {max(steps) for _, steps in by_case}
         for request_path in sorted(requests, key=lambda path: (path not in last_steps, path)):
             response_path = request_path.with_name("response.xml")
             if not response_path.exists():
