@@ -18,8 +18,13 @@ bind = os.environ.get("LEDGER_BIND", "127.0.0.1:8000")
 # per core keeps every core busy while requests wait on the database. Each worker has a few threads
 # (more contend for the lock: measured in bench/README.md).
 workers = int(os.environ.get("LEDGER_WORKERS") or 2 * (os.cpu_count() or 1))
-worker_class = "gthread"
 threads = int(os.environ.get("LEDGER_THREADS", "2"))
+# Reads each request whole, within LEDGER_BODY_TIMEOUT_SECONDS, before one of those threads runs it:
+# slow or stalled clients hold none of them (docs/operations.md, "Serving model").
+worker_class = "ledger_service.worker.BufferingWorker"
+# Connections one worker keeps open at once, idle, arriving or being answered; past this it stops
+# accepting until one closes.
+worker_connections = int(os.environ.get("LEDGER_WORKER_CONNECTIONS", "1000"))
 
 # Behind the TLS proxy on the same host (deploy/nginx): its X-Forwarded-Proto makes the WSDL's address
 # https, as clients call it.

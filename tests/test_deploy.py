@@ -13,6 +13,8 @@ import os
 import shlex
 import shutil
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -32,7 +34,8 @@ from zeep import Client, Settings
 from zeep.transports import Transport
 from zeep.wsse.username import UsernameToken
 
-from conftest import ADMIN, ADMIN_PASSWORD, CONTENT_TYPE, TNS, cli, envelope, free_port, require_tools, unique
+from conftest import ADMIN, ADMIN_PASSWORD, CONTENT_TYPE, TNS, cli, envelope, free_port, require_tools, start_server, \
+    unique
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
@@ -197,6 +200,15 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
     return certificate_path, key_path
 
 
+# The service's body timeout here, shorter than the default 15 s for the test's sake.
+BODY_TIMEOUT = 3
+
+
+@pytest.fixture(scope="module")
+def sqlite_server(request, tmp_path_factory):
+    return start_server(request, tmp_path_factory, "sqlite", extra_env={"LEDGER_BODY_TIMEOUT_SECONDS": str(BODY_TIMEOUT)})
+
+
 @pytest.fixture
 def nginx(sqlite_server, tmp_path):
     """nginx running deploy/nginx/soap-ledger.conf, its addresses, certificate and upstream made this test's."""
@@ -235,8 +247,12 @@ def nginx(sqlite_server, tmp_path):
     process.wait(timeout=30)
 
 
+def fault_code_of(body: bytes) -> str | None:
+    return etree.fromstring(body).findtext(f".//{{{TNS}}}LedgerFault/{{{TNS}}}code")
+
+
 def fault_code(response: requests.Response) -> str | None:
-    return etree.fromstring(response.content).findtext(f".//{{{TNS}}}LedgerFault/{{{TNS}}}code")
+    return fault_code_of(response.content)
 
 
 @pytest.mark.interop
@@ -276,6 +292,19 @@ def test_what_nginx_refuses_is_still_a_soap_fault(sqlite_server, nginx):
         large = requests.post(f"{base}/v1/soap{version}", data=b"<" + b"x" * (5 * 1024 * 1024) + b"/>",
                               headers={"Content-Type": CONTENT_TYPE[version]}, verify=str(certificate), timeout=60)
         assert large.status_code == 500 and fault_code(large) == "MalformedRequest"
+        # a body that stalls reaches the service, whose fault comes back through the proxy
+        context = ssl.create_default_context(cafile=str(certificate))
+        host, port = base.removeprefix("https://").split(":")
+        with context.wrap_socket(socket.create_connection((host, int(port)), timeout=30), server_hostname=host) as sock:
+            sock.sendall(f"POST /v1/soap{version} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: "
+                         f"{CONTENT_TYPE[version]}\r\nContent-Length: 1000\r\n\r\n<x".encode())
+            started, answer = time.monotonic(), b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        assert time.monotonic() - started < BODY_TIMEOUT + 5
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 500") and media_type.encode() in head, head
+        assert fault_code_of(body) == "MalformedRequest"
     sqlite_server.stop()
     try:
         for version, media_type in (("11", "text/xml"), ("12", "application/soap+xml")):

@@ -17,8 +17,8 @@ from .service_layer.services import Ledger
 from .soap import docs
 from .soap.contract import ENDPOINTS, Contract, build_contract
 from .soap.envelope import Limits
-from .soap.environ_keys import FAULT_CODE, OPERATION, REQUEST_ID
-from .soap.faults import SOAP11_ENV, SOAP12_ENV
+from .soap.environ_keys import FAULT_CODE, HTTP_REFUSAL, OPERATION, REQUEST_ID
+from .soap.faults import SOAP11_ENV, SOAP12_ENV, http_headers
 from .soap.gateway import SoapEndpoint
 from .soap.operations import LedgerService
 from .soap.types import NAMESPACE
@@ -65,10 +65,11 @@ class LedgerApplication:
 
         path = environ.get("PATH_INFO", "")
         endpoint = self.routes.get(path.rstrip("/") or path)
+        refusal = environ.get(HTTP_REFUSAL)
         if endpoint is None:
-            return self._other(path, environ, start)
+            return self._other(path, environ, start) if refusal is None else _plain_refusal(refusal, environ, start)
         try:
-            return endpoint(environ, start)
+            return endpoint(environ, start) if refusal is None else endpoint.fault(environ, start, refusal.error)
         finally:
             self.metrics.observe(environ.get(OPERATION), int(status_seen[0][:3]) if status_seen else 500,
                                  environ.get(FAULT_CODE), time.perf_counter() - started)
@@ -92,6 +93,15 @@ class LedgerApplication:
         body = f"no such resource; the SOAP endpoints are {', '.join(ENDPOINTS.values())}\n".encode()
         start("404 Not Found", [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))])
         return [body]
+
+
+def _plain_refusal(refusal, environ: dict, start):
+    """What the server's HTTP layer refused, outside the SOAP endpoints: its status and why, as text."""
+    environ[FAULT_CODE] = refusal.error.code.value
+    body = f"{refusal.error.message}\n".encode()
+    start(refusal.status, [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body))),
+                           *http_headers(refusal.error)])
+    return [body]
 
 
 def create_app() -> LedgerApplication:

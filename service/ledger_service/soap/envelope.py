@@ -28,12 +28,18 @@ _LIST_ITEMS = {"line": "lines", "entry": "entries", "account": "accounts", "resu
 class Limits:
     max_body_bytes: int = 4 * 1024 * 1024
     max_depth: int = 64
+    # From a request's first byte to its last; a client slower than this is dropped (worker.py).
+    body_timeout_seconds: float = 15.0
+    # Request bodies one worker holds at once while they arrive (worker.py).
+    max_buffered_bytes: int = 64 * 1024 * 1024
 
     @classmethod
     def from_environment(cls) -> "Limits":
         return cls(
             max_body_bytes=int(os.environ.get("LEDGER_MAX_BODY_BYTES", cls.max_body_bytes)),
             max_depth=int(os.environ.get("LEDGER_MAX_XML_DEPTH", cls.max_depth)),
+            body_timeout_seconds=float(os.environ.get("LEDGER_BODY_TIMEOUT_SECONDS", cls.body_timeout_seconds)),
+            max_buffered_bytes=int(os.environ.get("LEDGER_MAX_BUFFERED_BYTES", cls.max_buffered_bytes)),
         )
 
 
@@ -51,26 +57,11 @@ def malformed(message: str, soap_code: str | None = None) -> RequestRefused:
 
 
 def read_body(environ: dict, limits: Limits) -> bytes:
-    """The request body, read in pieces and abandoned as soon as it passes the limit."""
-    declared = environ.get("CONTENT_LENGTH") or ""
-    if declared.strip().isdigit() and int(declared) > limits.max_body_bytes:
+    """The request body, which the server (worker.py) has read whole, refusing it past the limit."""
+    size = int(environ.get("CONTENT_LENGTH") or 0)
+    if size > limits.max_body_bytes:
         raise malformed(f"request body is larger than {limits.max_body_bytes} bytes")
-    stream, chunks, size = environ["wsgi.input"], [], 0
-    remaining = int(declared) if declared.strip().isdigit() else None
-    while remaining is None or remaining > 0:
-        try:
-            chunk = stream.read(65536 if remaining is None else min(65536, remaining))
-        except Exception:  # raised by the server's reader: a broken chunk, a chunked body cut short
-            raise malformed("the request body could not be read: its HTTP framing is broken") from None
-        if not chunk:
-            break
-        size += len(chunk)
-        if size > limits.max_body_bytes:
-            raise malformed(f"request body is larger than {limits.max_body_bytes} bytes")
-        chunks.append(chunk)
-        if remaining is not None:
-            remaining -= len(chunk)
-    return b"".join(chunks)
+    return environ["wsgi.input"].read(size)
 
 
 # Comments and processing instructions carry nothing in SOAP; kept, they would reach Spyne's

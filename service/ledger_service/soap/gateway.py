@@ -45,10 +45,10 @@ class SoapEndpoint:
         try:
             return self._handle(environ, start_response)
         except RequestRefused as refused:
-            return self._fault(environ, start_response, refused.error, refused.soap_code)
+            return self.fault(environ, start_response, refused.error, refused.soap_code)
         except Exception:
             log.exception("request %s failed", environ.get(REQUEST_ID))
-            return self._fault(environ, start_response, internal_error(environ.get(REQUEST_ID)),
+            return self.fault(environ, start_response, internal_error(environ.get(REQUEST_ID)),
                                exc_info=sys.exc_info())
 
     def _handle(self, environ: dict, start_response):
@@ -74,16 +74,16 @@ class SoapEndpoint:
         try:
             result = descriptor.function(call, *codec.read_arguments(descriptor.in_message, operation))
         except LedgerError as error:
-            return self._fault(environ, start_response, error)
+            return self.fault(environ, start_response, error)
         response, body = envelope(self.envelope_ns)
         codec.write_result(body, descriptor.out_message, [result])
         document = etree.tostring(response, xml_declaration=True, encoding="UTF-8")
         start_response("200 OK", [("Content-Type", self.content_type), ("Content-Length", str(len(document)))])
         return [document]
 
-    def _fault(self, environ: dict, start_response, error: LedgerError, soap_code: str | None = None,
-               exc_info=None):
-        """The fault `error`: the request was refused, or its operation was; or it failed (InternalError)."""
+    def fault(self, environ: dict, start_response, error: LedgerError, soap_code: str | None = None, exc_info=None):
+        """The fault `error`: the request was refused (here, or by the server's HTTP layer), or its
+        operation was; or it failed (InternalError)."""
         environ[FAULT_CODE] = error.code.value
         envelope_ns, content_type = self.envelope_ns, self.content_type
         if soap_code == "VersionMismatch":

@@ -1,0 +1,209 @@
+"""Hostile HTTP against `ledger-service serve` alone, without a proxy in front (service/ledger_service/worker.py).
+
+- What the HTTP layer refuses (bad syntax, a header section too large or with too many fields,
+  unsupported or conflicting framing, a body too large, cut short or too slow) is a SOAP fault of the
+  endpoint's version with LedgerFault code MalformedRequest, never an HTML page or a closed
+  connection; outside the SOAP endpoints it is plain text with the HTTP status that names it.
+- A client that writes its whole oversized body before reading (requests, urllib) receives the fault.
+- Slow and stalled clients hold no thread: with 64 of them connected, calls are answered as usual,
+  and each is dropped with a fault once LEDGER_BODY_TIMEOUT_SECONDS has passed.
+"""
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+import requests
+
+from conftest import ADMIN, ADMIN_PASSWORD, BACKENDS, CONTENT_TYPE, envelope, start_server
+from test_hostile_input import _read_response, check_soap_answer
+
+VERSIONS = ["11", "12"]
+MIB = 1024 ** 2
+BODY_TIMEOUT = 6
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def edge_server(request, tmp_path_factory):
+    """A live server whose slow requests time out after BODY_TIMEOUT seconds: 2 workers on SQLite, 4 on
+    PostgreSQL, as the service was measured to stall with 8 and 16 slow sockets."""
+    workers = 2 if request.param == "sqlite" else 4
+    return start_server(request, tmp_path_factory, request.param, workers=workers,
+                        extra_env={"LEDGER_BODY_TIMEOUT_SECONDS": str(BODY_TIMEOUT)})
+
+
+def exchange(server, data: bytes, *, half_close: bool = True, timeout: float = 30) -> tuple[int, dict, bytes]:
+    """Sends `data` as it is and reads the one response."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=timeout) as sock:
+        sock.sendall(data)
+        if half_close:
+            sock.shutdown(socket.SHUT_WR)
+        return _read_response(sock, timeout)
+
+
+def head(server, version: str, *fields: bytes, framing: bytes = b"Content-Length: 0\r\n") -> bytes:
+    return (f"POST /v1/soap{version} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+            f"Content-Type: {CONTENT_TYPE[version]}\r\n").encode() + b"".join(fields) + framing + b"\r\n"
+
+
+def get_balance(book: str) -> str:
+    return f"<l:GetBalance><l:book>{book}</l:book><l:account>cash</l:account></l:GetBalance>"
+
+
+# --- refusals of the HTTP layer ---
+
+def _bare_lf(server, version):
+    body = envelope(version, get_balance("B"))
+    return (f"POST /v1/soap{version} HTTP/1.1\nHost: 127.0.0.1\nContent-Type: {CONTENT_TYPE[version]}\n"
+            f"Content-Length: {len(body)}\n\n").encode() + body
+
+
+HTTP_REFUSALS = {
+    "bare LF ending a header line": _bare_lf,
+    "a 65,000-character SOAPAction": lambda s, v: head(s, v, b"SOAPAction: \"" + b"a" * 65000 + b"\"\r\n"),
+    "150 header fields": lambda s, v: head(s, v, *(b"X-Field-%d: v\r\n" % n for n in range(150))),
+    "a header section over 32 KiB": lambda s, v: head(s, v, *(b"X-Field-%d: %s\r\n" % (n, b"v" * 4000)
+                                                               for n in range(9))),
+    "an unknown transfer coding": lambda s, v: head(s, v, framing=b"Transfer-Encoding: xchunked\r\n"),
+    "two transfer codings": lambda s, v: head(s, v, framing=b"Transfer-Encoding: gzip, chunked\r\n"),
+    "both Content-Length and Transfer-Encoding": lambda s, v: head(
+        s, v, framing=b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n") + b"0\r\n\r\n",
+    "two different Content-Lengths": lambda s, v: head(s, v, framing=b"Content-Length: 5\r\nContent-Length: 6\r\n"),
+    "a non-numeric Content-Length": lambda s, v: head(s, v, framing=b"Content-Length: 5x\r\n"),
+    "an obsolete folded header line": lambda s, v: head(s, v, b"X-Folded: a\r\n  b\r\n"),
+    "a header name with a space": lambda s, v: head(s, v, b"X Bad: v\r\n"),
+    "no Host": lambda s, v: head(s, v).replace(b"Host: 127.0.0.1:%d\r\n" % s.port, b""),
+    "an unsupported HTTP version": lambda s, v: head(s, v).replace(b"HTTP/1.1", b"HTTP/2.7", 1),
+    "a declared body cut short": lambda s, v: head(s, v, framing=b"Content-Length: 1000\r\n") + b"<x/>",
+    "a chunk size that is not hex": lambda s, v: head(s, v, framing=b"Transfer-Encoding: chunked\r\n")
+    + b"zz\r\n<x/>\r\n0\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("case", HTTP_REFUSALS)
+def test_what_the_http_layer_refuses_is_a_soap_fault_of_the_endpoints_version(edge_server, case, version):
+    status, headers, body = exchange(edge_server, HTTP_REFUSALS[case](edge_server, version))
+    assert check_soap_answer(status, headers["content-type"], body, version) == ("fault", "MalformedRequest"), body
+    assert headers.get("connection") == "close"
+    assert requests.get(edge_server.url + "/healthz", timeout=30).status_code == 200
+
+
+def test_outside_the_soap_endpoints_a_refusal_is_plain_text_with_its_status(edge_server):
+    cases = {
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Many: a\r\n" + b"X-F: v\r\n" * 150 + b"\r\n": 431,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n": 501,
+        b"GET /healthz HTTP/1.1\nHost: x\n\n": 400,
+        b"NOT-HTTP\r\n\r\n": 400,
+    }
+    for request, expected in cases.items():
+        status, headers, body = exchange(edge_server, request)
+        assert (status, headers["content-type"]) == (expected, "text/plain; charset=utf-8"), (request[:40], body)
+        assert b"<" not in body, body
+
+
+# --- an oversized body, written whole before the answer is read ---
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_client_that_writes_a_whole_oversized_body_receives_the_fault(edge_server, version):
+    body = envelope(version, get_balance("B")).replace(b"<env:Body>", b"<env:Body>" + b" " * (20 * MIB))
+    response = requests.post(edge_server.endpoint(version), data=body,
+                             headers={"Content-Type": CONTENT_TYPE[version]}, timeout=60)
+    kind, code = check_soap_answer(response.status_code, response.headers["Content-Type"], response.content, version)
+    assert (kind, code) == ("fault", "MalformedRequest") and b"larger than 4194304 bytes" in response.content
+    request = urllib.request.Request(edge_server.endpoint(version), data=body,
+                                     headers={"Content-Type": CONTENT_TYPE[version]})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=60)
+    answer = refused.value.read()
+    assert check_soap_answer(refused.value.code, refused.value.headers["Content-Type"], answer, version) == (
+        "fault", "MalformedRequest")
+
+
+# --- slow and stalled clients ---
+
+class SlowClients:
+    """`count` connections that never complete their requests, in three ways: a body that stops after
+    3 of 100,000 declared bytes; one that trickles a byte a second; one that sends all but 500 of the
+    bytes it declared."""
+
+    def __init__(self, server, count: int):
+        self.server = server
+        self.sockets: list[tuple[str, socket.socket]] = []
+        self.stop = threading.Event()
+        payload = envelope("11", get_balance("B"))
+        for n in range(count):
+            kind = ("stalled", "trickling", "short")[n % 3]
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+            if kind == "stalled":
+                sock.sendall(head(server, "11", framing=b"Content-Length: 100000\r\n") + payload[:3])
+            elif kind == "trickling":
+                sock.sendall(head(server, "11", framing=b"Content-Length: %d\r\n" % len(payload)))
+            else:
+                sock.sendall(head(server, "11", framing=b"Content-Length: %d\r\n" % (len(payload) + 500)) + payload)
+            self.sockets.append((kind, sock))
+        self.trickler = threading.Thread(target=self._trickle, args=(payload,), daemon=True)
+        self.trickler.start()
+
+    def _trickle(self, payload: bytes) -> None:
+        position = 0
+        while not self.stop.wait(1.0):
+            for kind, sock in self.sockets:
+                if kind == "trickling":
+                    try:
+                        sock.send(payload[position:position + 1])
+                    except OSError:
+                        pass
+            position += 1
+
+    def close(self) -> None:
+        self.stop.set()
+        self.trickler.join(timeout=5)
+        for _, sock in self.sockets:
+            sock.close()
+
+
+def _timed_balances(server, book: str, until: float, at_most: int = 200) -> list[float]:
+    """GetBalance calls in a row, each on a connection of its own, until `until` (monotonic) or
+    `at_most` of them; the seconds each took."""
+    data = envelope("11", get_balance(book), ADMIN, ADMIN_PASSWORD)
+    took = []
+    while len(took) < at_most and time.monotonic() < until:
+        started = time.monotonic()
+        response = requests.post(server.endpoint("11"), data=data, headers={"Content-Type": CONTENT_TYPE["11"]},
+                                 timeout=10)
+        took.append(time.monotonic() - started)
+        assert response.status_code == 200, response.text[:300]
+    return took
+
+
+def test_slow_and_stalled_clients_hold_no_thread_and_are_dropped_in_time(edge_server):
+    book = edge_server.new_book(cash=("ASSET", "USD"))
+    opened = time.monotonic()
+    slow = SlowClients(edge_server, 64)
+    try:
+        took = sorted(_timed_balances(edge_server, book.code, until=opened + BODY_TIMEOUT - 1.5))
+        p99 = took[int(len(took) * 0.99) - 1]
+        print(f"\n{len(took)} GetBalance calls with 64 slow clients connected: median {took[len(took) // 2] * 1000:.1f}"
+              f" ms, p99 {p99 * 1000:.1f} ms, max {took[-1] * 1000:.1f} ms")
+        assert len(took) >= 30 and p99 < 1.0
+        # Past the deadline, every slow client has its fault and its connection closed.
+        time.sleep(max(0.0, opened + BODY_TIMEOUT + 1 - time.monotonic()))
+        for kind, sock in slow.sockets:
+            status, headers, body = _read_response(sock, timeout=10)
+            assert check_soap_answer(status, headers["content-type"], body, "11") == ("fault", "MalformedRequest")
+            assert f"did not arrive in full within {BODY_TIMEOUT} seconds".encode() in body, (kind, body)
+    finally:
+        slow.close()
+    assert requests.get(edge_server.url + "/healthz", timeout=10).status_code == 200
+
+
+def test_a_connection_that_sends_nothing_is_closed_after_the_keepalive_time(edge_server):
+    with socket.create_connection(("127.0.0.1", edge_server.port), timeout=30) as sock:
+        started = time.monotonic()
+        assert sock.recv(1) == b""
+        assert time.monotonic() - started < 10
