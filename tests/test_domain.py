@@ -13,6 +13,7 @@ from ledger_service.domain.model import (
 )
 from ledger_service.service_layer import page_tokens
 from ledger_service.soap.envelope import RequestRefused, field_path, validate
+from ledger_service.soap.faults import SOAP11_ENV
 from ledger_service.wsgi import contracts
 
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -169,16 +170,17 @@ def test_page_tokens_are_bound_to_their_query_and_cannot_be_forged():
 
 
 @pytest.mark.parametrize("path, field", [
-    ("/tns:PostEntry/tns:entry/tns:lines/tns:line[2]/tns:amount", "entry.lines[1].amount"),
-    ("/tns:PostEntry/tns:entry/tns:lines/tns:line/tns:side", "entry.lines[0].side"),
-    ("/tns:OpenAccount/tns:account/tns:currency", "account.currency"),
-    ("/tns:GetBalance", None),
+    ("/s:Envelope/s:Body/tns:PostEntry/tns:entry/tns:lines/tns:line[2]/tns:amount", "entry.lines[1].amount"),
+    ("/s:Envelope/s:Body/tns:PostEntry/tns:entry/tns:lines/tns:line/tns:side", "entry.lines[0].side"),
+    ("/s:Envelope/s:Body/tns:OpenAccount/tns:account/tns:currency", "account.currency"),
+    ("/s:Envelope/s:Body/tns:GetBalance", None),
+    ("/s:Envelope/s:Body", None),
 ])
 def test_schema_error_paths_become_contract_field_paths(path, field):
     assert field_path(path) == field
 
 
-CONTRACT_SCHEMA = contracts()["soap11"].schema()
+CONTRACT_SCHEMA = contracts()["soap11"].schema(SOAP11_ENV)
 
 
 @pytest.mark.parametrize("body, field", [
@@ -191,7 +193,9 @@ CONTRACT_SCHEMA = contracts()["soap11"].schema()
      "</l:entry></l:PostEntry>", "entry.lines[0].side"),
 ])
 def test_a_missing_element_is_named_as_the_offending_field(body, field):
-    operation = etree.fromstring(body.format(ns='xmlns:l="urn:soap-ledger:v1"'))
+    operation = body.format(ns='xmlns:l="urn:soap-ledger:v1"')
+    root = etree.fromstring(f'<s:Envelope xmlns:s="{SOAP11_ENV}"><s:Body>{operation}</s:Body></s:Envelope>')
+    [operation] = root[0]
     with pytest.raises(RequestRefused) as caught:
-        validate(CONTRACT_SCHEMA, operation, frozenset({operation.tag}))
+        validate(CONTRACT_SCHEMA, root, operation, frozenset({operation.tag}))
     assert (caught.value.error.code, caught.value.error.field) == (FaultCode.SchemaValidation, field)

@@ -51,9 +51,11 @@ def digest_client(server, username: str, password: str, version: str = "11", **t
 
 
 def digest_header(username: str, password: str, *, created: datetime | None = None, nonce: bytes | None = None,
-                  digest_password: str | None = None) -> str:
+                  digest_password: str | None = None, stamp: str | None = None) -> str:
+    """A Security header with a valid PasswordDigest UsernameToken; `stamp`, when given, is its Created
+    text as sent (and digested)."""
     nonce = nonce or os.urandom(16)
-    stamp = (created or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = stamp or (created or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
     digest = base64.b64encode(hashlib.sha1(nonce + stamp.encode() + (digest_password or password).encode())
                               .digest()).decode()
     return (f'<wsse:Security xmlns:wsse="{WSSE_NS}" xmlns:wsu="{WSU}"><wsse:UsernameToken>'

@@ -12,6 +12,7 @@ from .passwords import hash_password
 from .secret_box import SecretBox
 
 CLIENT_NAME_MAX = 64
+PASSWORD_MAX = 1024
 RATE_UNITS = {"s": 60, "min": 1}  # requests per unit, to requests per minute
 RATE_PER_MINUTE_MAX = 6_000_000
 BURST_MAX = 1_000_000
@@ -83,8 +84,8 @@ def add_client(database, name: str, password: str, system_admin: bool, grants: l
     """Adds a client; with a secret box, its password is also kept encrypted, for PasswordDigest."""
     if not name or len(name) > CLIENT_NAME_MAX or not name.isprintable() or " " in name:
         raise AdminError(f"a client name is 1 to {CLIENT_NAME_MAX} printable characters without spaces")
-    if not password:
-        raise AdminError("the password must not be empty")
+    if not password or len(password) > PASSWORD_MAX:
+        raise AdminError(f"the password is 1 to {PASSWORD_MAX} characters")
     password_hash = hash_password(password)
 
     def work(store):

@@ -69,6 +69,11 @@ class Credentials:
         return f"Credentials({self.username!r}, {self.password_type})"
 
 
+def authentication_failed() -> LedgerError:
+    """The one refusal of every failed authentication, whatever failed: it tells nothing more."""
+    return LedgerError(FaultCode.AuthenticationFailed, "authentication failed")
+
+
 @dataclass(frozen=True)
 class RequestContext:
     credentials: Credentials | None
@@ -104,7 +109,7 @@ class _Transaction:
                 credentials.username, credentials.password, caller.client.password_hash if caller else None
             ) and credentials.password_type == "PasswordText"
         if not password_matches or caller.client.disabled:
-            raise LedgerError(FaultCode.AuthenticationFailed, "authentication failed")
+            raise authentication_failed()
         if caller.client.rate_limit is not None and not self.token_taken:
             raise _TokenNeeded(caller.client.id)
         self.client_id = caller.client.id

@@ -20,6 +20,8 @@ from lxml import etree
 from spyne import Application
 from spyne.interface.wsdl import Wsdl11
 
+from .types import NAMESPACE
+
 
 WSDL = "http://schemas.xmlsoap.org/wsdl/"
 XSD = "http://www.w3.org/2001/XMLSchema"
@@ -73,9 +75,55 @@ class Contract:
     def wsdl(self, address: str) -> bytes:
         return self.document.replace(PLACEHOLDER_BASE.encode(), address.encode(), 1)
 
-    def schema(self) -> etree.XMLSchema:
-        types = etree.fromstring(self.document).find(f"{_w('types')}/{_xs('schema')}")
-        return etree.XMLSchema(etree.fromstring(etree.tostring(types)))
+    def schema(self, envelope_ns: str) -> etree.XMLSchema:
+        """The schema of a whole request envelope of the SOAP version `envelope_ns`: its Body holds one
+        element of the contract, valid against the contract's types; Header blocks are not its concern.
+        Requests are validated as whole documents because lxml validates an element below the root by
+        first copying every namespace its ancestors declare onto it, one at a time, each copy checked
+        against those already made: quadratic in the declarations on Envelope and Body."""
+        types = etree.tostring(etree.fromstring(self.document).find(f"{_w('types')}/{_xs('schema')}"))
+        parser = etree.XMLParser(resolve_entities=False, no_network=True)
+        parser.resolvers.add(_ContractTypes(types))
+        document = _ENVELOPE_SCHEMA.format(xsd=XSD, envelope=envelope_ns, tns=NAMESPACE, types=_TYPES_LOCATION)
+        return etree.XMLSchema(etree.fromstring(document, parser))
+
+
+_TYPES_LOCATION = "urn:soap-ledger:contract-types"
+# What the gateway has already checked of the envelope's structure (an optional Header, then the Body,
+# nothing else) is only restated here; text between elements is left alone, as before.
+_ENVELOPE_SCHEMA = """<xs:schema xmlns:xs="{xsd}" xmlns:env="{envelope}" targetNamespace="{envelope}"
+           elementFormDefault="qualified">
+  <xs:import namespace="{tns}" schemaLocation="{types}"/>
+  <xs:element name="Envelope">
+    <xs:complexType mixed="true">
+      <xs:sequence><xs:element ref="env:Header" minOccurs="0"/><xs:element ref="env:Body"/></xs:sequence>
+      <xs:anyAttribute processContents="skip"/>
+    </xs:complexType>
+  </xs:element>
+  <xs:element name="Header">
+    <xs:complexType mixed="true">
+      <xs:sequence><xs:any processContents="skip" minOccurs="0" maxOccurs="unbounded"/></xs:sequence>
+      <xs:anyAttribute processContents="skip"/>
+    </xs:complexType>
+  </xs:element>
+  <xs:element name="Body">
+    <xs:complexType mixed="true">
+      <xs:sequence><xs:any namespace="{tns}" processContents="strict"/></xs:sequence>
+      <xs:anyAttribute processContents="skip"/>
+    </xs:complexType>
+  </xs:element>
+</xs:schema>"""
+
+
+class _ContractTypes(etree.Resolver):
+    """Answers the envelope schema's import of the contract namespace with the contract's own schema."""
+
+    def __init__(self, types: bytes):
+        super().__init__()
+        self.types = types
+
+    def resolve(self, url, pubid, context):
+        return self.resolve_string(self.types, context) if url == _TYPES_LOCATION else None
 
 
 def build_contract(app: Application, path: str) -> Contract:

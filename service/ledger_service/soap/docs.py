@@ -65,8 +65,11 @@ COMMON_FAULTS = ["SchemaValidation", "MalformedRequest", "AuthenticationFailed",
 FAULTS = {
     "SchemaValidation": "The request does not match the schema, names no operation of the contract, or breaks a "
                         "rule of its own (pageSize, pageToken, fromDate after toDate, ClosePeriod past today).",
-    "MalformedRequest": "Not XML, empty, a DTD, too large, too deep, not a SOAP envelope, the other SOAP version "
-                        "(VersionMismatch), an unknown mandatory header (MustUnderstand), not an XML content type.",
+    "MalformedRequest": "Not XML, empty, a DTD, too large, too deep, too many namespace declarations or attributes "
+                        "on an element, not a SOAP envelope, the other SOAP version (VersionMismatch), an envelope "
+                        "out of shape (a Header after the Body or twice, not exactly one Body, anything else "
+                        "beside them), two wsse:Security headers for the service or two UsernameTokens in one, an "
+                        "unknown mandatory header (MustUnderstand), not an XML content type.",
     "AuthenticationFailed": "Missing, unknown or wrong credentials, or a disabled client; always the same words.",
     "NotAuthorized": "The client lacks the role on the book; without any grant it cannot tell whether the book exists.",
     "RateLimited": "The client spent its rate limit: HTTP 429 with Retry-After in seconds.",

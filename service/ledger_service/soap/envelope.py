@@ -1,5 +1,7 @@
 """Reading a request envelope safely: bounded body, a parser that resolves nothing, no DTD, limited
-depth, the right SOAP version, one operation in the Body, valid against the contract's schema."""
+depth, namespace declarations and attributes, the right SOAP version, the envelope's structure and its
+header blocks (SOAP 1.1 section 4, SOAP 1.2 part 1 sections 2 and 5, WS-Security 1.0 section 4), one
+operation in the Body, valid against the contract's schema."""
 from __future__ import annotations
 
 import base64
@@ -11,7 +13,8 @@ from dataclasses import dataclass
 from lxml import etree
 
 from ..domain.errors import FaultCode, LedgerError
-from ..service_layer.services import Credentials
+from ..service_layer.admin import CLIENT_NAME_MAX, PASSWORD_MAX
+from ..service_layer.services import Credentials, authentication_failed
 from .faults import SOAP11_ENV, SOAP12_ENV
 from .types import NAMESPACE
 
@@ -20,6 +23,19 @@ PASSWORD_TEXT = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-usernam
 PASSWORD_DIGEST = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordDigest"
 WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
 BASE64_BINARY = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary"
+SECURITY = f"{{{WSSE}}}Security"
+USERNAME_TOKEN = f"{{{WSSE}}}UsernameToken"
+_TOKEN_PARTS = [f"{{{WSSE}}}Username", f"{{{WSSE}}}Password", f"{{{WSSE}}}Nonce", f"{{{WSU}}}Created"]
+# The attribute that addresses a header block to a node, and the values that name this service: the
+# next node on the message path (SOAP 1.1, SOAP 1.2) and the ultimate receiver (SOAP 1.2; also what a
+# block without the attribute is addressed to).
+TARGETS = {
+    SOAP11_ENV: ("actor", {"http://schemas.xmlsoap.org/soap/actor/next"}),
+    SOAP12_ENV: ("role", {f"{SOAP12_ENV}/role/next", f"{SOAP12_ENV}/role/ultimateReceiver"}),
+}
+# A UsernameToken's parts are never this long: refused before anything is looked up, hashed or stored.
+MAX_NONCE_BYTES = 1024
+MAX_CREATED_CHARACTERS = 64
 _LIST_ITEMS = {"line": "lines", "entry": "entries", "account": "accounts", "result": "results", "row": "rows",
                "total": "totals"}
 
@@ -32,6 +48,11 @@ class Limits:
     body_timeout_seconds: float = 15.0
     # Request bodies one worker holds at once while they arrive (worker.py).
     max_buffered_bytes: int = 64 * 1024 * 1024
+    # SOAP stacks send a handful of each. The bounds keep every start tag, and every look-up of a prefix
+    # through the namespaces in scope, within a constant cost, whatever the body holds.
+    max_namespace_declarations: int = 64
+    max_namespaces_in_scope: int = 256
+    max_attributes: int = 64
 
     @classmethod
     def from_environment(cls) -> "Limits":
@@ -44,12 +65,14 @@ class Limits:
 
 
 class RequestRefused(Exception):
-    """The request never reaches an operation; `soap_code` overrides Client/Server where SOAP names one."""
+    """The request never reaches an operation; `soap_code` overrides Client/Server where SOAP names one,
+    and `not_understood` names the mandatory header blocks of a MustUnderstand fault."""
 
-    def __init__(self, error: LedgerError, soap_code: str | None = None):
+    def __init__(self, error: LedgerError, soap_code: str | None = None, not_understood: tuple[str, ...] = ()):
         super().__init__(error.message)
         self.error = error
         self.soap_code = soap_code
+        self.not_understood = not_understood
 
 
 def malformed(message: str, soap_code: str | None = None) -> RequestRefused:
@@ -80,11 +103,7 @@ def parse(body: bytes, envelope_ns: str, limits: Limits) -> etree._Element:
     tree = root.getroottree()
     if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
         raise malformed("DTDs and entity declarations are not accepted")
-    depth = 0
-    for event, _ in etree.iterwalk(root, events=("start", "end")):
-        depth += 1 if event == "start" else -1
-        if depth > limits.max_depth:
-            raise malformed(f"XML nesting is deeper than {limits.max_depth} levels")
+    _check_elements(root, limits)
     other = SOAP12_ENV if envelope_ns == SOAP11_ENV else SOAP11_ENV
     if root.tag == f"{{{other}}}Envelope":
         version = "1.2" if other == SOAP12_ENV else "1.1"
@@ -95,38 +114,133 @@ def parse(body: bytes, envelope_ns: str, limits: Limits) -> etree._Element:
     return root
 
 
-def _understood(header: etree._Element, envelope_ns: str) -> bool:
-    return header.tag == f"{{{WSSE}}}Security" or header.get(f"{{{envelope_ns}}}mustUnderstand") not in ("1", "true")
+def _check_elements(root: etree._Element, limits: Limits) -> None:
+    """Every element within the limits of depth, of namespace declarations (its own, and all those in
+    scope) and of attributes, in one pass. lxml queues an element's declarations and hands them out from
+    the front of a list: stopping at the cap also keeps its own work linear."""
+    declared: list[int] = []  # per open element, the declarations it made
+    in_scope = pending = 0
+    for event, element in etree.iterwalk(root, events=("start-ns", "start", "end")):
+        if event == "start-ns":  # each of the next element's declarations, before its start
+            pending += 1
+            if pending > limits.max_namespace_declarations:
+                raise malformed(f"an element declares more than {limits.max_namespace_declarations} namespaces")
+        elif event == "start":
+            declared.append(pending)
+            in_scope, pending = in_scope + pending, 0
+            if len(declared) > limits.max_depth:
+                raise malformed(f"XML nesting is deeper than {limits.max_depth} levels")
+            if in_scope > limits.max_namespaces_in_scope:
+                raise malformed(f"more than {limits.max_namespaces_in_scope} namespace declarations are in scope")
+            if len(element.attrib) > limits.max_attributes:
+                raise malformed(f"an element has more than {limits.max_attributes} attributes")
+        else:
+            in_scope -= declared.pop()
 
 
-def payload(root: etree._Element, envelope_ns: str) -> etree._Element:
-    """The one operation element inside the Body, once every mandatory header is one we understand."""
-    for header in root.findall(f"{{{envelope_ns}}}Header/*"):
-        if not _understood(header, envelope_ns):
-            raise malformed(f"header {header.tag} must be understood, and this service does not know it",
-                            "MustUnderstand")
-    bodies = root.findall(f"{{{envelope_ns}}}Body")
-    if len(bodies) != 1:
-        raise malformed("a SOAP envelope needs exactly one Body")
-    operations = [child for child in bodies[0] if isinstance(child.tag, str)]
+@dataclass(frozen=True)
+class Request:
+    """What the service reads of a request envelope: the operation in its Body, and the UsernameToken of
+    the one wsse:Security header block addressed to it (None without one)."""
+
+    operation: etree._Element
+    token: etree._Element | None
+
+
+def read_envelope(root: etree._Element, envelope_ns: str) -> Request:
+    """The envelope's operation and UsernameToken, once its structure is sound, every mandatory header
+    block addressed to this service is one it processes, and nothing about who is calling is ambiguous."""
+    header, body = _header_and_body(root, envelope_ns)
+    blocks = _blocks_for_this_service(header, envelope_ns) if header is not None else []
+    not_understood = tuple(block.tag for block in blocks
+                           if _must_understand(block, envelope_ns) and block.tag != SECURITY)
+    if not_understood:
+        raise RequestRefused(LedgerError(FaultCode.MalformedRequest,
+                                         f"header {', '.join(not_understood)} must be understood, "
+                                         "and this service does not know it"), "MustUnderstand", not_understood)
+    security = [block for block in blocks if block.tag == SECURITY]
+    if len(security) > 1:
+        raise malformed("a request carries at most one wsse:Security header block for this service")
+    operations = [child for child in body if isinstance(child.tag, str)]
     if len(operations) != 1:
         raise malformed("the SOAP Body must hold exactly one operation element")
-    return operations[0]
+    return Request(operations[0], _username_token(security[0]) if security else None)
 
 
-def credentials(root: etree._Element, envelope_ns: str) -> Credentials | None:
-    token = root.find(f"{{{envelope_ns}}}Header/{{{WSSE}}}Security/{{{WSSE}}}UsernameToken")
+def _header_and_body(root: etree._Element, envelope_ns: str) -> tuple[etree._Element | None, etree._Element]:
+    """The envelope's Header (None when it has none) and Body: an optional Header, then the Body, and
+    nothing else (SOAP 1.2 part 1 section 5.1; WS-I Basic Profile R1011 for SOAP 1.1)."""
+    children = [child for child in root if isinstance(child.tag, str)]
+    tags = [child.tag for child in children]
+    header_tag, body_tag = f"{{{envelope_ns}}}Header", f"{{{envelope_ns}}}Body"
+    if tags == [body_tag]:
+        return None, children[0]
+    if tags == [header_tag, body_tag]:
+        return children[0], children[1]
+    if tags.count(body_tag) != 1:
+        raise malformed("a SOAP envelope needs exactly one Body")
+    if tags.count(header_tag) > 1:
+        raise malformed("a SOAP envelope has at most one Header")
+    if header_tag in tags and tags.index(header_tag) > tags.index(body_tag):
+        raise malformed("the SOAP Header must come before the Body")
+    stray = next(tag for tag in tags if tag not in (header_tag, body_tag))
+    raise malformed(f"a SOAP envelope holds an optional Header and the Body, nothing else: not {stray}")
+
+
+def _blocks_for_this_service(header: etree._Element, envelope_ns: str) -> list[etree._Element]:
+    """The header blocks addressed to this service. Those addressed to other actors are none of its
+    concern: never read, whatever their mustUnderstand says."""
+    attribute, ours = TARGETS[envelope_ns]
+    blocks = []
+    for block in header:
+        if not isinstance(block.tag, str):
+            continue
+        if not block.tag.startswith("{"):
+            raise malformed(f"header block {block.tag} is not namespace-qualified")
+        target = block.get(f"{{{envelope_ns}}}{attribute}")
+        if target is None or target.strip() in ours:
+            blocks.append(block)
+    return blocks
+
+
+def _must_understand(block: etree._Element, envelope_ns: str) -> bool:
+    value = block.get(f"{{{envelope_ns}}}mustUnderstand")
+    if value is None or value.strip() in ("0", "false"):
+        return False
+    if value.strip() in ("1", "true"):
+        return True
+    raise malformed(f"mustUnderstand on header {block.tag} is not 1, 0, true or false")
+
+
+def _username_token(security: etree._Element) -> etree._Element | None:
+    tokens = security.findall(USERNAME_TOKEN)
+    if len(tokens) > 1:
+        raise malformed("a wsse:Security header block holds at most one UsernameToken")
+    for token in tokens:
+        for part in _TOKEN_PARTS:
+            if len(token.findall(part)) > 1:
+                raise malformed(f"a UsernameToken holds at most one {etree.QName(part).localname}")
+    return tokens[0] if tokens else None
+
+
+def credentials(token: etree._Element | None) -> Credentials | None:
+    """What the UsernameToken says. One with parts longer than any real token's is refused here as any
+    failed authentication is, before anything is looked up, hashed or stored."""
     if token is None:
         return None
-    username = token.findtext(f"{{{WSSE}}}Username") or ""
+    username = (token.findtext(f"{{{WSSE}}}Username") or "").strip()
     password = token.find(f"{{{WSSE}}}Password")
+    created = token.findtext(f"{{{WSU}}}Created")
+    created = created.strip() if created is not None else None
+    nonce = _nonce(token)
+    if (len(username) > CLIENT_NAME_MAX or (password is not None and len(password.text or "") > PASSWORD_MAX)
+            or len(created or "") > MAX_CREATED_CHARACTERS or len(nonce or b"") > MAX_NONCE_BYTES):
+        raise RequestRefused(authentication_failed())
     if password is None:
-        return Credentials(username.strip(), "", "missing")
+        return Credentials(username, "", "missing")
     kind = password.get("Type", PASSWORD_TEXT)
     password_type = {PASSWORD_TEXT: "PasswordText", PASSWORD_DIGEST: "PasswordDigest"}.get(kind, "unknown")
-    created = token.findtext(f"{{{WSU}}}Created")
-    return Credentials(username.strip(), password.text or "", password_type, _nonce(token),
-                       created.strip() if created is not None else None)
+    return Credentials(username, password.text or "", password_type, nonce, created)
 
 
 def _nonce(token: etree._Element) -> bytes | None:
@@ -141,11 +255,11 @@ def _nonce(token: etree._Element) -> bytes | None:
 
 
 def field_path(path: str | None) -> str | None:
-    """An lxml error path (/tns:PostEntry/tns:entry/tns:lines/tns:line[2]/tns:amount) as a contract field
-    path (entry.lines[1].amount)."""
+    """An lxml error path in an envelope (/soap:Envelope/soap:Body/tns:PostEntry/tns:entry/tns:lines/
+    tns:line[2]/tns:amount) as a contract field path (entry.lines[1].amount)."""
     if not path:
         return None
-    steps = [re.sub(r"^[^:]*:", "", step) for step in path.strip("/").split("/")][1:]
+    steps = [re.sub(r"^[^:]*:", "", step) for step in path.strip("/").split("/")][3:]
     field: list[str] = []
     for step in steps:
         name, _, index = step.partition("[")
@@ -171,11 +285,13 @@ def _offending_field(error) -> str | None:
     return ".".join(filter(None, [field, expected.group(1)]))
 
 
-def validate(schema: etree.XMLSchema, operation: etree._Element, operations: frozenset[str]) -> None:
+def validate(schema: etree.XMLSchema, root: etree._Element, operation: etree._Element,
+             operations: frozenset[str]) -> None:
+    """The envelope `root`, whose Body holds `operation`, against the envelope schema of the contract."""
     if operation.tag not in operations:
         name = etree.QName(operation).localname
         raise RequestRefused(LedgerError(FaultCode.SchemaValidation, f"there is no operation {name} in {NAMESPACE}"))
-    if not schema.validate(operation):
+    if not schema.validate(root):
         error = schema.error_log.last_error
         message = error.message.replace(f"{{{NAMESPACE}}}", "")
         raise RequestRefused(LedgerError(FaultCode.SchemaValidation, message, _offending_field(error)))

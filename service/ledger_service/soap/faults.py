@@ -88,8 +88,19 @@ def add_fault(body: etree._Element, envelope_ns: str, error: LedgerError, soap_c
     codec.write(detail, _tns("LedgerFault"), LedgerFault, fault_record(error))
 
 
-def fault_envelope(envelope_ns: str, error: LedgerError, soap_code: str | None = None) -> bytes:
+def fault_envelope(envelope_ns: str, error: LedgerError, soap_code: str | None = None,
+                   not_understood: tuple[str, ...] = ()) -> bytes:
+    """The fault envelope; a SOAP 1.2 MustUnderstand fault names in its Header each mandatory header block
+    that was not understood (`not_understood`, as {namespace}name), one env:NotUnderstood each (SOAP 1.2
+    part 1 section 5.4.8)."""
     root, body = envelope(envelope_ns)
+    if envelope_ns == SOAP12_ENV and not_understood:
+        header = etree.Element(f"{{{envelope_ns}}}Header")
+        body.addprevious(header)
+        for name in not_understood:
+            block = etree.QName(name)
+            etree.SubElement(header, f"{{{envelope_ns}}}NotUnderstood", qname=f"h:{block.localname}",
+                             nsmap={"h": block.namespace})
     add_fault(body, envelope_ns, error, soap_code)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 

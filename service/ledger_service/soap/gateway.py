@@ -14,7 +14,7 @@ from ..domain.errors import LedgerError
 from ..service_layer.services import RequestContext
 from . import codec
 from .contract import Contract
-from .envelope import Limits, RequestRefused, credentials, malformed, parse, payload, read_body, validate
+from .envelope import Limits, RequestRefused, credentials, malformed, parse, read_body, read_envelope, validate
 from .environ_keys import CLIENT, FAULT_CODE, OPERATION, REQUEST_ID
 from .faults import SOAP11_ENV, envelope, fault_envelope, http_headers, http_status, internal_error
 from .operations import Call
@@ -33,7 +33,7 @@ def _base_url(environ: dict) -> str:
 class SoapEndpoint:
     def __init__(self, app: Application, contract: Contract, envelope_ns: str, ledger, limits: Limits):
         self.contract = contract
-        self.schema = contract.schema()
+        self.schema = contract.schema(envelope_ns)
         self.envelope_ns = envelope_ns
         self.content_type = CONTENT_TYPES.get(envelope_ns, SOAP12_CONTENT_TYPE)
         self.ledger = ledger
@@ -45,7 +45,7 @@ class SoapEndpoint:
         try:
             return self._handle(environ, start_response)
         except RequestRefused as refused:
-            return self.fault(environ, start_response, refused.error, refused.soap_code)
+            return self.fault(environ, start_response, refused.error, refused.soap_code, refused.not_understood)
         except Exception:
             log.exception("request %s failed", environ.get(REQUEST_ID))
             return self.fault(environ, start_response, internal_error(environ.get(REQUEST_ID)),
@@ -64,11 +64,12 @@ class SoapEndpoint:
         if media_type not in ACCEPTED_CONTENT_TYPES:
             raise malformed(f"content type {media_type or '(none)'} is not XML; send {self.content_type}")
         root = parse(read_body(environ, self.limits), self.envelope_ns, self.limits)
-        operation = payload(root, self.envelope_ns)
-        validate(self.schema, operation, self.operations.keys())
+        request = read_envelope(root, self.envelope_ns)
+        operation = request.operation
+        validate(self.schema, root, operation, self.operations.keys())
         descriptor = self.operations[operation.tag]
         environ[OPERATION] = descriptor.operation_name
-        caller = credentials(root, self.envelope_ns)
+        caller = credentials(request.token)
         environ[CLIENT] = caller.username if caller else None
         call = Call(self.ledger, RequestContext(caller, environ.get(REQUEST_ID)))
         try:
@@ -81,7 +82,8 @@ class SoapEndpoint:
         start_response("200 OK", [("Content-Type", self.content_type), ("Content-Length", str(len(document)))])
         return [document]
 
-    def fault(self, environ: dict, start_response, error: LedgerError, soap_code: str | None = None, exc_info=None):
+    def fault(self, environ: dict, start_response, error: LedgerError, soap_code: str | None = None,
+              not_understood: tuple[str, ...] = (), exc_info=None):
         """The fault `error`: the request was refused (here, or by the server's HTTP layer), or its
         operation was; or it failed (InternalError)."""
         environ[FAULT_CODE] = error.code.value
@@ -90,7 +92,7 @@ class SoapEndpoint:
             # SOAP 1.2 Appendix A: a SOAP 1.1 sender gets its VersionMismatch in SOAP 1.1, the one
             # version it can read (and what a SOAP 1.1 endpoint answers a SOAP 1.2 sender anyway).
             envelope_ns, content_type = SOAP11_ENV, CONTENT_TYPES[SOAP11_ENV]
-        document = fault_envelope(envelope_ns, error, soap_code)
+        document = fault_envelope(envelope_ns, error, soap_code, not_understood)
         start_response(http_status(error), [("Content-Type", content_type), ("Content-Length", str(len(document))),
                                             *http_headers(error)], exc_info)
         return [document]
