@@ -36,8 +36,8 @@ keepalive = 5
 max_requests = int(os.environ.get("LEDGER_MAX_REQUESTS", "20000"))
 max_requests_jitter = max_requests // 10
 
-# One JSON line per request on stderr: request id, client, operation, HTTP status, fault code and
-# duration (server.JsonAccessLog); gunicorn's own messages go the same way.
+# Every line JSON on stderr (server.JsonAccessLog, ledger_service/logs.py): one per request (request id,
+# client, operation, HTTP status, fault code, duration), and gunicorn's own messages.
 logger_class = server.JsonAccessLog
 accesslog = "-"
 errorlog = "-"
@@ -50,5 +50,4 @@ control_socket_disable = not control_socket
 
 on_starting = metrics.on_starting
 child_exit = metrics.child_exit
-post_fork = server.post_fork
 post_worker_init = server.post_worker_init

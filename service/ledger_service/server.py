@@ -1,10 +1,10 @@
 """gunicorn, as `ledger-service serve` runs it: with deploy/gunicorn.conf.py (carried in the package as
 gunicorn.conf.py), bind and workers from the command line over it; and what that file names: the
-JSON access log and each worker's start."""
+logger (every line of the master and the workers JSON, logs.py, and each request's line) and each
+worker's start."""
 from __future__ import annotations
 
 import gc
-import json
 import logging
 from pathlib import Path
 
@@ -12,7 +12,7 @@ from gunicorn import glogging
 from gunicorn.app.base import Application
 
 from . import sweeper
-from .logs import configure
+from .logs import JsonFormatter, configure
 from .soap.environ_keys import CLIENT, FAULT_CODE, OPERATION, REQUEST_ID
 
 CONFIG = Path(__file__).with_name("gunicorn.conf.py")
@@ -20,19 +20,23 @@ requests_log = logging.getLogger("ledger_service.requests")
 
 
 class JsonAccessLog(glogging.Logger):
-    """gunicorn's logger, writing each request as one JSON line of the ledger_service.requests logger."""
+    """gunicorn's logger: its own messages (gunicorn.error) as JSON lines where gunicorn's settings send
+    them, every other logger's the same way (logs.configure, which forked workers inherit), and each
+    request as one line of the ledger_service.requests logger."""
+
+    def setup(self, cfg) -> None:
+        super().setup(cfg)
+        configure("INFO")
+        for handler in (*self.error_log.handlers, *self.access_log.handlers):
+            handler.setFormatter(JsonFormatter())
 
     def access(self, resp, req, environ, request_time):
-        requests_log.info(json.dumps({
+        requests_log.info("request", extra={
             "request_id": environ.get(REQUEST_ID), "method": environ.get("REQUEST_METHOD"),
             "path": environ.get("PATH_INFO"), "client": environ.get(CLIENT), "operation": environ.get(OPERATION),
             "status": resp.status_code, "fault": environ.get(FAULT_CODE),
             "ms": round(request_time.total_seconds() * 1000, 2),
-        }))
-
-
-def post_fork(server, worker) -> None:
-    configure("INFO")
+        })
 
 
 def post_worker_init(worker) -> None:

@@ -10,6 +10,7 @@ import uuid
 from spyne import Application
 from spyne.protocol.soap import Soap11, Soap12
 
+from . import logs
 from .adapters.database import Database
 from .metrics import Metrics
 from .service_layer.secret_box import SecretBox
@@ -57,6 +58,10 @@ class LedgerApplication:
         offered = environ.get("HTTP_X_REQUEST_ID", "")
         request_id = offered if _CLIENT_REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
         environ[REQUEST_ID] = request_id
+        with logs.serving(request_id):
+            return self._route(environ, start_response, request_id, started)
+
+    def _route(self, environ: dict, start_response, request_id: str, started: float):
         status_seen = []
 
         def start(status, headers, exc_info=None):

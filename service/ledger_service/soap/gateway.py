@@ -47,7 +47,7 @@ class SoapEndpoint:
         except RequestRefused as refused:
             return self._fault(environ, start_response, refused.error, refused.soap_code)
         except Exception:
-            log.exception("request %s failed", environ.get(REQUEST_ID))
+            log.exception("request failed")  # the line names the request id (logs.serving)
             return self._fault(environ, start_response, internal_error(environ.get(REQUEST_ID)),
                                exc_info=sys.exc_info())
 
