@@ -20,11 +20,12 @@ log = logging.getLogger(__name__)
 
 
 def _serve(args, database: Database) -> int:
+    from .server import run, settings_error
+
     configure("INFO")  # what serve writes is the service's log, JSON like the workers'
-    try:
-        SecretBox.from_environment()  # a malformed LEDGER_SECRET_KEY stops here, said in a sentence
-    except SecretKeyError as error:
-        log.error("%s", error)
+    problem = settings_error()
+    if problem:
+        log.error("%s", problem)
         return EXIT_FAILED
     state = database.schema_state()
     if state == "empty":
@@ -34,8 +35,6 @@ def _serve(args, database: Database) -> int:
         log.error("the database schema is older than this release: run `ledger-service migrate` first")
         return EXIT_FAILED
     database.dispose()
-    from .server import run
-
     run(bind=args.bind, workers=args.workers)
     return 0
 

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import gc
 import logging
+import sys
 from pathlib import Path
 
 from gunicorn import glogging
 from gunicorn.app.base import Application
 
-from . import sweeper
+from . import metrics, sweeper
+from .addresses import Addresses, AddressSettingError
 from .logs import JsonFormatter, configure
-from .soap.environ_keys import CLIENT, FAULT_CODE, OPERATION, REQUEST_ID
+from .service_layer.secret_box import SecretBox, SecretKeyError
+from .soap.environ_keys import CLIENT, CLIENT_ADDRESS, FAULT_CODE, OPERATION, REQUEST_ID
 
 CONFIG = Path(__file__).with_name("gunicorn.conf.py")
 requests_log = logging.getLogger("ledger_service.requests")
@@ -35,8 +38,29 @@ class JsonAccessLog(glogging.Logger):
             "request_id": environ.get(REQUEST_ID), "method": environ.get("REQUEST_METHOD"),
             "path": environ.get("PATH_INFO"), "client": environ.get(CLIENT), "operation": environ.get(OPERATION),
             "status": resp.status_code, "fault": environ.get(FAULT_CODE),
-            "ms": round(request_time.total_seconds() * 1000, 2),
+            "ms": round(request_time.total_seconds() * 1000, 2), "address": environ.get(CLIENT_ADDRESS),
         })
+
+
+def settings_error() -> str | None:
+    """What keeps the service from starting, said in a sentence: a malformed LEDGER_SECRET_KEY,
+    LEDGER_PUBLIC_URL or LEDGER_TRUSTED_PROXIES."""
+    try:
+        SecretBox.from_environment()
+        Addresses.from_environment()
+    except (SecretKeyError, AddressSettingError) as error:
+        return str(error)
+    return None
+
+
+def on_starting(server) -> None:
+    """gunicorn hook, in the master before it listens: malformed settings stop it here, in one line,
+    rather than in every worker failing to boot."""
+    problem = settings_error()
+    if problem:
+        server.log.error("%s", problem)
+        sys.exit(1)
+    metrics.on_starting(server)
 
 
 def post_worker_init(worker) -> None:

@@ -4,3 +4,4 @@ REQUEST_ID = "ledger.request_id"  # set by the application, for every request
 OPERATION = "ledger.operation"  # the operation the request called, for the request log
 CLIENT = "ledger.client"  # the username its UsernameToken gave, for the request log
 FAULT_CODE = "ledger.fault_code"  # the fault the request ended in, for the request log
+CLIENT_ADDRESS = "ledger.client_address"  # where the request came from (addresses.py), set by the application
