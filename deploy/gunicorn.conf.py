@@ -26,9 +26,9 @@ worker_class = "ledger_service.worker.BufferingWorker"
 # accepting until one closes.
 worker_connections = int(os.environ.get("LEDGER_WORKER_CONNECTIONS", "1000"))
 
-# Behind the TLS proxy on the same host (deploy/nginx): its X-Forwarded-Proto makes the WSDL's address
-# https, as clients call it.
-forwarded_allow_ips = os.environ.get("LEDGER_FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+# Which forwarded headers to believe, and from whom, the service decides itself (LEDGER_TRUSTED_PROXIES,
+# ledger_service/addresses.py): gunicorn's wsgi.url_scheme stays the scheme of the connection itself.
+secure_scheme_headers = {}
 
 # A worker silent this long is killed and replaced; on SIGTERM, or on SIGHUP when gunicorn re-reads
 # this file and replaces every worker, a worker may finish the requests it holds for this long.
@@ -41,8 +41,8 @@ keepalive = 5
 max_requests = int(os.environ.get("LEDGER_MAX_REQUESTS", "20000"))
 max_requests_jitter = max_requests // 10
 
-# One JSON line per request on stderr: request id, client, operation, HTTP status, fault code and
-# duration (server.JsonAccessLog); gunicorn's own messages go the same way.
+# Every line JSON on stderr (server.JsonAccessLog, ledger_service/logs.py): one per request (request id,
+# client, its address, operation, HTTP status, fault code, duration), and gunicorn's own messages.
 logger_class = server.JsonAccessLog
 accesslog = "-"
 errorlog = "-"
@@ -53,7 +53,6 @@ loglevel = os.environ.get("LEDGER_LOG_LEVEL", "info").lower()
 control_socket = os.environ.get("LEDGER_CONTROL_SOCKET", "")
 control_socket_disable = not control_socket
 
-on_starting = metrics.on_starting
+on_starting = server.on_starting
 child_exit = metrics.child_exit
-post_fork = server.post_fork
 post_worker_init = server.post_worker_init

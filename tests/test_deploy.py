@@ -154,10 +154,13 @@ def test_gunicorn_as_the_unit_starts_it_reloads_on_sighup_without_losing_a_reque
         balance = admin.GetBalance(book, "cash")
         assert balance.postedDebits == len(load.outcomes)
         text = log.read_text()
-        assert text.count("Handling signal: hup") == 2, text[-3000:]
-        line = next(json.loads(line.split(" ledger_service.requests ", 1)[1]) for line in text.splitlines()
-                    if " ledger_service.requests " in line and '"PostEntry"' in line)
-        assert set(line) == {"request_id", "method", "path", "client", "operation", "status", "fault", "ms"}
+        records = [json.loads(line) for line in text.splitlines()]  # every line JSON, gunicorn's own too
+        assert [record["message"] for record in records].count("Handling signal: hup") == 2, text[-3000:]
+        line = next(record for record in records
+                    if record["logger"] == "ledger_service.requests" and record["operation"] == "PostEntry")
+        assert set(line) == {"time", "level", "logger", "message", "process", "request_id", "method", "path",
+                             "client", "operation", "status", "fault", "ms", "address"}
+        assert line["address"] == "127.0.0.1"
         assert (line["client"], line["operation"], line["status"], line["fault"]) == (ADMIN, "PostEntry", 200, None)
     finally:
         process.terminate()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
 from pathlib import Path
@@ -15,20 +16,25 @@ from .service_layer.secret_box import KEY_VARIABLE, SecretBox, SecretKeyError
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+log = logging.getLogger(__name__)
 
 
 def _serve(args, database: Database) -> int:
-    SecretBox.from_environment()  # a malformed LEDGER_SECRET_KEY stops here, said in a sentence
+    from .server import run, settings_error
+
+    configure("INFO")  # what serve writes is the service's log, JSON like the workers'
+    problem = settings_error()
+    if problem:
+        log.error("%s", problem)
+        return EXIT_FAILED
     state = database.schema_state()
     if state == "empty":
-        print("empty database: migrating it first", file=sys.stderr)
+        log.info("empty database: migrating it first")
         database.migrate()
     elif state == "outdated":
-        print("the database schema is older than this release: run `ledger-service migrate` first", file=sys.stderr)
+        log.error("the database schema is older than this release: run `ledger-service migrate` first")
         return EXIT_FAILED
     database.dispose()
-    from .server import run
-
     run(bind=args.bind, workers=args.workers)
     return 0
 

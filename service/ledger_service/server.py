@@ -1,38 +1,66 @@
 """gunicorn, as `ledger-service serve` runs it: with deploy/gunicorn.conf.py (carried in the package as
 gunicorn.conf.py), bind and workers from the command line over it; and what that file names: the
-JSON access log and each worker's start."""
+logger (every line of the master and the workers JSON, logs.py, and each request's line) and each
+worker's start."""
 from __future__ import annotations
 
 import gc
-import json
 import logging
+import sys
 from pathlib import Path
 
 from gunicorn import glogging
 from gunicorn.app.base import Application
 
-from . import sweeper
-from .logs import configure
-from .soap.environ_keys import CLIENT, FAULT_CODE, OPERATION, REQUEST_ID
+from . import metrics, sweeper
+from .addresses import Addresses, AddressSettingError
+from .logs import JsonFormatter, configure
+from .service_layer.secret_box import SecretBox, SecretKeyError
+from .soap.environ_keys import CLIENT, CLIENT_ADDRESS, FAULT_CODE, OPERATION, REQUEST_ID
 
 CONFIG = Path(__file__).with_name("gunicorn.conf.py")
 requests_log = logging.getLogger("ledger_service.requests")
 
 
 class JsonAccessLog(glogging.Logger):
-    """gunicorn's logger, writing each request as one JSON line of the ledger_service.requests logger."""
+    """gunicorn's logger: its own messages (gunicorn.error) as JSON lines where gunicorn's settings send
+    them, every other logger's the same way (logs.configure, which forked workers inherit), and each
+    request as one line of the ledger_service.requests logger."""
+
+    def setup(self, cfg) -> None:
+        super().setup(cfg)
+        configure("INFO")
+        for handler in (*self.error_log.handlers, *self.access_log.handlers):
+            handler.setFormatter(JsonFormatter())
 
     def access(self, resp, req, environ, request_time):
-        requests_log.info(json.dumps({
+        requests_log.info("request", extra={
             "request_id": environ.get(REQUEST_ID), "method": environ.get("REQUEST_METHOD"),
             "path": environ.get("PATH_INFO"), "client": environ.get(CLIENT), "operation": environ.get(OPERATION),
             "status": resp.status_code, "fault": environ.get(FAULT_CODE),
-            "ms": round(request_time.total_seconds() * 1000, 2),
-        }))
+            "ms": round(request_time.total_seconds() * 1000, 2), "address": environ.get(CLIENT_ADDRESS),
+        })
 
 
-def post_fork(server, worker) -> None:
-    configure("INFO")
+def settings_error() -> str | None:
+    """What keeps the service from starting, said in a sentence: a malformed LEDGER_SECRET_KEY,
+    LEDGER_PUBLIC_URL or LEDGER_TRUSTED_PROXIES."""
+    try:
+        SecretBox.from_environment()
+        Addresses.from_environment()
+    except (SecretKeyError, AddressSettingError) as error:
+        return str(error)
+    return None
+
+
+def on_starting(server) -> None:
+    """gunicorn hook, in the master before it listens: malformed settings stop it here, in one line,
+    rather than in every worker failing to boot."""
+    problem = settings_error()
+    if problem:
+        server.log.error("%s", problem)
+        sys.exit(1)
+    metrics.on_starting(server)
 
 
 def post_worker_init(worker) -> None:

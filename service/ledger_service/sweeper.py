@@ -13,6 +13,8 @@ import random
 import threading
 import time
 
+from .domain.errors import LedgerError
+
 log = logging.getLogger(__name__)
 
 DEFAULT_INTERVAL_SECONDS = 60.0
@@ -39,5 +41,7 @@ def _sweep_forever(ledger, interval: float) -> None:
         try:
             while ledger.release_expired_holds(ACCOUNTS_PER_PASS) == ACCOUNTS_PER_PASS:
                 pass
-        except Exception as error:  # the database may be down; the next pass tries again
+        except LedgerError as error:  # the database is down; the next pass tries again
             log.warning("releasing expired holds failed: %s", error)
+        except Exception:
+            log.exception("releasing expired holds failed")

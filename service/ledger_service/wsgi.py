@@ -1,5 +1,6 @@
-"""The WSGI application: both SOAP endpoints, /docs, /metrics, /healthz, and a request id on every
-response. (gunicorn writes each request's log line: server.JsonAccessLog.)"""
+"""The WSGI application: both SOAP endpoints, /docs, /metrics, /healthz, a request id on every
+response, and the client's address (addresses.py) in every request's environ. (gunicorn writes each
+request's log line: server.JsonAccessLog.)"""
 from __future__ import annotations
 
 import json
@@ -10,14 +11,16 @@ import uuid
 from spyne import Application
 from spyne.protocol.soap import Soap11, Soap12
 
+from . import logs
 from .adapters.database import Database
+from .addresses import Addresses, InvalidAddress
 from .metrics import Metrics
 from .service_layer.secret_box import SecretBox
 from .service_layer.services import Ledger
 from .soap import docs
 from .soap.contract import ENDPOINTS, Contract, build_contract
 from .soap.envelope import Limits
-from .soap.environ_keys import FAULT_CODE, HTTP_REFUSAL, OPERATION, REQUEST_ID
+from .soap.environ_keys import CLIENT_ADDRESS, FAULT_CODE, HTTP_REFUSAL, OPERATION, REQUEST_ID
 from .soap.faults import SOAP11_ENV, SOAP12_ENV, http_headers
 from .soap.gateway import SoapEndpoint
 from .soap.operations import LedgerService
@@ -40,15 +43,18 @@ def contracts() -> dict[str, Contract]:
 
 
 class LedgerApplication:
-    def __init__(self, database: Database | None = None, limits: Limits | None = None):
+    def __init__(self, database: Database | None = None, limits: Limits | None = None,
+                 addresses: Addresses | None = None):
+        self.addresses = addresses or Addresses.from_environment()
         self.database = database or Database()
         self.ledger = Ledger(self.database, secret_box=SecretBox.from_environment())
         limits = limits or Limits.from_environment()
         built = {binding: (spyne_application(binding), path) for binding, path in ENDPOINTS.items()}
         served = {binding: build_contract(app, path) for binding, (app, path) in built.items()}
-        self.routes = {path: SoapEndpoint(app, served[binding], PROTOCOLS[binding][1], self.ledger, limits)
+        self.routes = {path: SoapEndpoint(app, served[binding], PROTOCOLS[binding][1], self.ledger, limits,
+                                          self.addresses)
                        for binding, (app, path) in built.items()}
-        self.docs = docs.render(served)
+        self.docs = docs.Reference(docs.render(served))
         self.metrics = Metrics()
         self.metrics.watch_pool(self.database.engine)
 
@@ -57,6 +63,11 @@ class LedgerApplication:
         offered = environ.get("HTTP_X_REQUEST_ID", "")
         request_id = offered if _CLIENT_REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
         environ[REQUEST_ID] = request_id
+        environ[CLIENT_ADDRESS] = self.addresses.client_address(environ)
+        with logs.serving(request_id):
+            return self._route(environ, start_response, request_id, started)
+
+    def _route(self, environ: dict, start_response, request_id: str, started: float):
         status_seen = []
 
         def start(status, headers, exc_info=None):
@@ -76,10 +87,15 @@ class LedgerApplication:
 
     def _other(self, path: str, environ, start):
         """What is not a SOAP endpoint: the reference, the metrics, the health check."""
+        try:
+            base_url = self.addresses.base_url(environ)
+        except InvalidAddress as invalid:
+            return _plain_text(start, "400 Bad Request", f"{invalid}\n")
         if path.rstrip("/") == "/docs" and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
-            start("200 OK", [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(self.docs))),
+            page = self.docs.at(base_url)
+            start("200 OK", [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(page))),
                              ("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")])
-            return [self.docs]
+            return [page]
         if path == "/metrics":
             body, content_type = self.metrics.text()
             start("200 OK", [("Content-Type", content_type), ("Content-Length", str(len(body)))])
@@ -90,18 +106,21 @@ class LedgerApplication:
             start("200 OK" if healthy else "503 Service Unavailable",
                   [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
             return [body]
-        body = f"no such resource; the SOAP endpoints are {', '.join(ENDPOINTS.values())}\n".encode()
-        start("404 Not Found", [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))])
-        return [body]
+        return _plain_text(start, "404 Not Found",
+                           f"no such resource; the SOAP endpoints are {', '.join(ENDPOINTS.values())}\n")
+
+
+def _plain_text(start_response, status: str, text: str, headers=()):
+    body = text.encode()
+    start_response(status, [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body))),
+                            *headers])
+    return [body]
 
 
 def _plain_refusal(refusal, environ: dict, start):
     """What the server's HTTP layer refused, outside the SOAP endpoints: its status and why, as text."""
     environ[FAULT_CODE] = refusal.error.code.value
-    body = f"{refusal.error.message}\n".encode()
-    start(refusal.status, [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body))),
-                           *http_headers(refusal.error)])
-    return [body]
+    return _plain_text(start, refusal.status, f"{refusal.error.message}\n", http_headers(refusal.error))
 
 
 def create_app() -> LedgerApplication:

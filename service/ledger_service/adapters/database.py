@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, TypeVar
 
+import psycopg
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -48,14 +50,14 @@ def create_ledger_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
     # No pre-ping round trip on every checkout: a connection found dead is retried by `run`.
-    return create_engine(url, pool_size=5, max_overflow=10, pool_timeout=10)
+    return create_engine(url, pool_size=5, max_overflow=10, pool_timeout=10, hide_parameters=True)
 
 
 def _sqlite_engine(url: str) -> Engine:
     path = url.split(":///", 1)[-1]
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 30})
+    engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
 
     @event.listens_for(engine, "connect")
     def configure(dbapi_connection, _record):
@@ -74,6 +76,28 @@ def _sqlite_engine(url: str) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
+
+
+# What a database raises: SQLAlchemy's errors, and the drivers' own that they wrap.
+DATABASE_ERRORS = (DBAPIError, psycopg.Error, sqlite3.Error)
+
+
+def error_summary(error: BaseException) -> dict[str, str]:
+    """What a log line may say of a database error: its class and, when the database server reported it,
+    its SQLSTATE and the constraint it broke, never the server's words (PostgreSQL's DETAIL quotes the
+    row's values, and some messages quote a value); the message only of an error the driver raised itself
+    (a connection refused; SQLite, whose messages name columns and constraints, never values)."""
+    driver_error = getattr(error, "orig", None) or error  # SQLAlchemy's errors wrap the driver's
+    summary = {"error": type(driver_error).__name__}
+    sqlstate = getattr(driver_error, "sqlstate", None)
+    if not sqlstate:
+        summary["driver_message"] = str(driver_error).split("\n", 1)[0]
+        return summary
+    summary["sqlstate"] = sqlstate
+    constraint = getattr(getattr(driver_error, "diag", None), "constraint_name", None)
+    if constraint:
+        summary["constraint"] = constraint
+    return summary
 
 
 def _retryable(error: DBAPIError) -> bool:
@@ -112,10 +136,10 @@ class Database:
                     return work(store)
             except DBAPIError as error:
                 if attempt < ATTEMPTS and _retryable(error):
-                    log.info("retrying after a conflict (attempt %d): %s", attempt, error.orig)
+                    log.info("retrying after a conflict", extra={"attempt": attempt, **error_summary(error)})
                     continue
                 if isinstance(error, (OperationalError, InterfaceError)) or error.connection_invalidated:
-                    log.warning("database unavailable: %s", error.orig)
+                    log.warning("database unavailable", extra=error_summary(error))
                     raise LedgerError(FaultCode.Unavailable, "the ledger database is not available; try again shortly") from error
                 raise
         raise AssertionError("unreachable")

@@ -72,8 +72,13 @@ class Contract:
 
     document: bytes
 
-    def wsdl(self, address: str) -> bytes:
-        return self.document.replace(PLACEHOLDER_BASE.encode(), address.encode(), 1)
+    def wsdl(self, base_url: str) -> bytes:
+        """The document with its soap:address under `base_url`, set as an attribute so that whatever the
+        URL holds is escaped; the rest byte for byte as committed."""
+        document = etree.fromstring(self.document)
+        for address in document.iterfind(f"{_w('service')}/{_w('port')}/*[@location]"):
+            address.set("location", base_url + address.get("location").removeprefix(PLACEHOLDER_BASE))
+        return etree.tostring(document, pretty_print=True, xml_declaration=True, encoding="UTF-8")
 
     def schema(self, envelope_ns: str) -> etree.XMLSchema:
         """The schema of a whole request envelope of the SOAP version `envelope_ns`: its Body holds one

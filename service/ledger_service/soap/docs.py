@@ -2,27 +2,30 @@
 
 Every operation with its role, parameters, result and faults, and an example request and response
 taken from the envelope fixtures; every type with its fields; every simple type with its facets; the
-fault codes; links to both WSDLs. What the WSDL cannot say (roles, what each fault means) is said
-here, once.
+fault codes; both endpoints' addresses and WSDLs. What the WSDL cannot say (roles, what each fault
+means) is said here, once. Only the addresses differ from one request to the next (`Reference.at`).
 """
 from __future__ import annotations
 
+import copy
 import html
 import os
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
 
+import lxml.html
 from lxml import etree
 
 from ..domain.errors import FaultCode
-from .contract import Contract
+from .contract import ENDPOINTS, Contract
 
 WSDL = "http://schemas.xmlsoap.org/wsdl/"
 XSD = "http://www.w3.org/2001/XMLSchema"
 SOAP11_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 NS = {"wsdl": WSDL, "xs": XSD}
 TNS = "urn:soap-ledger:v1"
+BINDING_NAMES = {"soap11": "SOAP 1.1", "soap12": "SOAP 1.2"}
 # The fixtures of a source checkout (an editable install, or a container built from the repository).
 CHECKOUT_EXAMPLES = Path(__file__).resolve().parents[3] / "tests" / "envelopes"
 
@@ -252,6 +255,10 @@ def render(contracts: dict[str, Contract], example_root: Path | None = None) -> 
            + "<h2>Types</h2>" + "".join(f'<a href="#type-{n}">{n}</a>' for n in data_types)
            + "<h2>Simple types</h2>" + "".join(f'<a href="#type-{n}">{n}</a>' for n in simple_types)
            + '<h2>Reference</h2><a href="#faults">Fault codes</a><a href="#wsdl">WSDL</a>')
+    endpoint_rows = "".join(
+        f'<tr><td>{BINDING_NAMES[binding]}</td><td><code id="address-{binding}">{path}</code></td>'
+        f'<td><a id="wsdl-{binding}" href="{path}?wsdl">{path}?wsdl</a></td></tr>'
+        for binding, path in ENDPOINTS.items())
     common = ", ".join(f'<a href="#fault-{code}"><code>{code}</code></a>' for code in COMMON_FAULTS)
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -261,8 +268,8 @@ def render(contracts: dict[str, Contract], example_root: Path | None = None) -> 
 <h1>soap-ledger v1 reference</h1>
 <p class="muted">Namespace <code>{TNS}</code>, document/literal wrapped, WS-Security UsernameToken on every call.
 Generated from the contract this service serves.</p>
-<section class="item" id="wsdl"><h3>WSDL</h3><p><a href="/v1/soap11?wsdl">SOAP 1.1: /v1/soap11?wsdl</a>
-&nbsp;·&nbsp; <a href="/v1/soap12?wsdl">SOAP 1.2: /v1/soap12?wsdl</a></p>
+<section class="item" id="wsdl"><h3>Endpoints and WSDL</h3>
+<table><tr><th>binding</th><th>endpoint address</th><th>WSDL</th></tr>{endpoint_rows}</table>
 <p>Every operation may answer the common faults {common}, besides its own. A fault's detail is one
 <a href="#type-LedgerFault"><code>tns:LedgerFault</code></a>.</p>
 <p class="muted">The examples are the project's envelope fixtures: a value in <code>{{{{…}}}}</code> is filled in
@@ -275,3 +282,20 @@ when they run (the book code, credentials) or stands for one that varies (ids, t
 </main></body></html>
 """
     return page.encode("utf-8")
+
+
+class Reference:
+    """The page as served: the endpoints' addresses under each request's base URL (addresses.py), set
+    on the elements that name them, so that lxml escapes whatever the URL holds."""
+
+    def __init__(self, page: bytes):
+        self.page = lxml.html.document_fromstring(page)
+
+    def at(self, base_url: str) -> bytes:
+        page = copy.deepcopy(self.page)
+        for binding, path in ENDPOINTS.items():
+            page.get_element_by_id(f"address-{binding}").text = base_url + path
+            link = page.get_element_by_id(f"wsdl-{binding}")
+            link.set("href", f"{base_url}{path}?wsdl")
+            link.text = f"{base_url}{path}?wsdl"
+        return lxml.html.tostring(page, doctype="<!DOCTYPE html>", encoding="utf-8")

@@ -10,7 +10,8 @@ import sys
 from lxml import etree
 from spyne import Application
 
-from ..domain.errors import LedgerError
+from ..addresses import Addresses, InvalidAddress
+from ..domain.errors import FaultCode, LedgerError
 from ..service_layer.services import RequestContext
 from . import codec
 from .contract import Contract
@@ -25,14 +26,11 @@ ACCEPTED_CONTENT_TYPES = {"text/xml", "application/soap+xml", "application/xml"}
 log = logging.getLogger(__name__)
 
 
-def _base_url(environ: dict) -> str:
-    host = environ.get("HTTP_HOST") or f"{environ['SERVER_NAME']}:{environ['SERVER_PORT']}"
-    return f"{environ.get('wsgi.url_scheme', 'http')}://{host}"
-
-
 class SoapEndpoint:
-    def __init__(self, app: Application, contract: Contract, envelope_ns: str, ledger, limits: Limits):
+    def __init__(self, app: Application, contract: Contract, envelope_ns: str, ledger, limits: Limits,
+                 addresses: Addresses):
         self.contract = contract
+        self.addresses = addresses
         self.schema = contract.schema(envelope_ns)
         self.envelope_ns = envelope_ns
         self.content_type = CONTENT_TYPES.get(envelope_ns, SOAP12_CONTENT_TYPE)
@@ -46,15 +44,19 @@ class SoapEndpoint:
             return self._handle(environ, start_response)
         except RequestRefused as refused:
             return self.fault(environ, start_response, refused.error, refused.soap_code, refused.not_understood)
+        except InvalidAddress as invalid:
+            return self.fault(environ, start_response, LedgerError(FaultCode.MalformedRequest, str(invalid)),
+                              status="400 Bad Request")
         except Exception:
-            log.exception("request %s failed", environ.get(REQUEST_ID))
+            log.exception("request failed")  # the line names the request id (logs.serving)
             return self.fault(environ, start_response, internal_error(environ.get(REQUEST_ID)),
                                exc_info=sys.exc_info())
 
     def _handle(self, environ: dict, start_response):
+        base_url = self.addresses.base_url(environ)  # a malformed Host is refused whatever the request
         method = environ["REQUEST_METHOD"]
         if method == "GET" and environ.get("QUERY_STRING", "").lower().split("=")[0] == "wsdl":
-            document = self.contract.wsdl(_base_url(environ))
+            document = self.contract.wsdl(base_url)
             start_response("200 OK", [("Content-Type", "text/xml; charset=utf-8"),
                                       ("Content-Length", str(len(document)))])
             return [document]
@@ -83,9 +85,10 @@ class SoapEndpoint:
         return [document]
 
     def fault(self, environ: dict, start_response, error: LedgerError, soap_code: str | None = None,
-              not_understood: tuple[str, ...] = (), exc_info=None):
+              not_understood: tuple[str, ...] = (), exc_info=None, status: str | None = None):
         """The fault `error`: the request was refused (here, or by the server's HTTP layer), or its
-        operation was; or it failed (InternalError)."""
+        operation was; or it failed (InternalError). `status` overrides the HTTP status SOAP gives the
+        fault (400 for a request HTTP itself refuses)."""
         environ[FAULT_CODE] = error.code.value
         envelope_ns, content_type = self.envelope_ns, self.content_type
         if soap_code == "VersionMismatch":
@@ -93,6 +96,6 @@ class SoapEndpoint:
             # version it can read (and what a SOAP 1.1 endpoint answers a SOAP 1.2 sender anyway).
             envelope_ns, content_type = SOAP11_ENV, CONTENT_TYPES[SOAP11_ENV]
         document = fault_envelope(envelope_ns, error, soap_code, not_understood)
-        start_response(http_status(error), [("Content-Type", content_type), ("Content-Length", str(len(document))),
-                                            *http_headers(error)], exc_info)
+        headers = [("Content-Type", content_type), ("Content-Length", str(len(document))), *http_headers(error)]
+        start_response(status or http_status(error), headers, exc_info)
         return [document]

@@ -1,0 +1,156 @@
+"""A request's two addresses: the one it was sent to (the service's base URL, which the WSDL's
+soap:address and /docs name) and the one it came from (the client's, for the request log and for
+budgets kept per source address).
+
+The base URL is LEDGER_PUBLIC_URL when that is set. Otherwise it is the request's scheme and its Host
+header, which must be exactly a host[:port] (an RFC 3986 reg-name, an IPv4 address or a bracketed IPv6
+one; a port from 1 to 65535): anything else is refused (HTTP 400), whatever it would have been used for.
+X-Forwarded-Proto, X-Forwarded-Host and X-Forwarded-For are believed only from a peer (REMOTE_ADDR) in
+LEDGER_TRUSTED_PROXIES, and checked as strictly; from any other peer they are not read at all. This is
+the one place that decides: gunicorn's own handling of forwarded headers is turned off
+(deploy/gunicorn.conf.py), so wsgi.url_scheme is the scheme of the connection itself.
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from dataclasses import dataclass
+
+DEFAULT_TRUSTED_PROXIES = "127.0.0.1,::1"  # deploy/nginx, on the same host
+# RFC 3986: a reg-name is unreserved characters, sub-delims and percent-encodings; an IPv4 address is
+# one too.
+_REG_NAME = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})+")
+_MAX_NAME_LENGTH = 253  # DNS's limit on a name
+_PORT = re.compile(r"[1-9][0-9]{0,4}")
+_PATH = re.compile(r"(?:/(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})*)*")
+_URL = re.compile(r"(?P<scheme>https?)://(?P<authority>[^/?#]*)(?P<path>[^?#]*)", re.IGNORECASE)
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class InvalidAddress(ValueError):
+    """A request header that should name an address and does not."""
+
+
+class AddressSettingError(ValueError):
+    """LEDGER_PUBLIC_URL or LEDGER_TRUSTED_PROXIES cannot be used."""
+
+
+def _is_ipv6_literal(value: str) -> bool:
+    # A zone index ("%eth0") means nothing to anyone but this host.
+    if "%" in value:
+        return False
+    try:
+        ipaddress.IPv6Address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_host(value: str) -> bool:
+    """Whether `value` is exactly a host[:port]."""
+    if value.startswith("["):
+        literal, bracket, rest = value[1:].partition("]")
+        valid = bool(bracket) and _is_ipv6_literal(literal)
+    else:
+        name, colon, port = value.partition(":")
+        valid, rest = len(name) <= _MAX_NAME_LENGTH and _REG_NAME.fullmatch(name) is not None, colon + port
+    if not rest:
+        return valid
+    port = rest[1:]
+    return valid and rest[0] == ":" and _PORT.fullmatch(port) is not None and int(port) <= 65535
+
+
+def _host(value: str | None, header: str) -> str:
+    if value is None:
+        raise InvalidAddress(f"the request has no {header} header")
+    if not _is_host(value):
+        raise InvalidAddress(f"the {header} header is not a host[:port]")
+    return value
+
+
+def _scheme(value: str) -> str:
+    if value.lower() not in ("http", "https"):
+        raise InvalidAddress("the X-Forwarded-Proto header is neither http nor https")
+    return value.lower()
+
+
+def _ip(value: str) -> Address | None:
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        return None
+    # A dual-stack socket reports an IPv4 peer as ::ffff:a.b.c.d.
+    mapped = getattr(address, "ipv4_mapped", None)
+    return mapped or address
+
+
+def public_url(value: str) -> str | None:
+    """LEDGER_PUBLIC_URL without its trailing slash; None when it is empty."""
+    if not value:
+        return None
+    url = _URL.fullmatch(value)
+    if url is None or not _is_host(url["authority"]) or not _PATH.fullmatch(url["path"]):
+        # The value itself is not repeated: it could hold a password.
+        raise AddressSettingError("LEDGER_PUBLIC_URL must be an absolute http:// or https:// URL: a host[:port] and "
+                                  "optionally a path, with no user, query or fragment (https://ledger.example.com)")
+    return f"{url['scheme'].lower()}://{url['authority']}{url['path'].rstrip('/')}"
+
+
+def trusted_proxies(value: str) -> tuple[Network, ...]:
+    """LEDGER_TRUSTED_PROXIES: comma-separated addresses and CIDR networks; empty trusts no proxy."""
+    if not value.strip():
+        return ()
+    networks = []
+    for entry in value.split(","):
+        try:
+            networks.append(ipaddress.ip_network(entry.strip()))
+        except ValueError:
+            raise AddressSettingError(f"LEDGER_TRUSTED_PROXIES: {entry.strip()!r} is neither an IP address nor a "
+                                      "network such as 10.0.0.0/8") from None
+    return tuple(networks)
+
+
+@dataclass(frozen=True)
+class Addresses:
+    public_url: str | None
+    trusted_proxies: tuple[Network, ...]
+
+    @classmethod
+    def from_environment(cls) -> "Addresses":
+        return cls(public_url(os.environ.get("LEDGER_PUBLIC_URL", "").strip()),
+                   trusted_proxies(os.environ.get("LEDGER_TRUSTED_PROXIES", DEFAULT_TRUSTED_PROXIES)))
+
+    def _trusted(self, address: Address | None) -> bool:
+        return address is not None and any(address in network for network in self.trusted_proxies)
+
+    def base_url(self, environ: dict) -> str:
+        """scheme://host[:port][/path], to which the endpoints' paths are appended. Raises InvalidAddress."""
+        host = _host(environ.get("HTTP_HOST"), "Host")  # checked even when unused: RFC 9112 section 3.2
+        if self.public_url:
+            return self.public_url
+        scheme = environ.get("wsgi.url_scheme", "http")
+        if self._trusted(_ip(environ.get("REMOTE_ADDR", ""))):
+            if "HTTP_X_FORWARDED_PROTO" in environ:
+                scheme = _scheme(environ["HTTP_X_FORWARDED_PROTO"])
+            if "HTTP_X_FORWARDED_HOST" in environ:
+                host = _host(environ["HTTP_X_FORWARDED_HOST"], "X-Forwarded-Host")
+        return f"{scheme}://{host}"
+
+    def client_address(self, environ: dict) -> str | None:
+        """The peer; behind trusted proxies, the right-most address of X-Forwarded-For that is not one of
+        them (every address to its left is the client's own claim). None on a Unix socket."""
+        peer = environ.get("REMOTE_ADDR") or None
+        client = _ip(peer or "")
+        if not self._trusted(client):
+            return str(client) if client else peer
+        for hop in reversed(environ.get("HTTP_X_FORWARDED_FOR", "").split(",")):
+            vouched = _ip(hop.strip())
+            if vouched is None:  # a trusted proxy vouches for no more than what it could parse
+                break
+            client = vouched
+            if not self._trusted(client):
+                break
+        return str(client)
