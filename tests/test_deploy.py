@@ -289,12 +289,12 @@ def test_what_nginx_refuses_is_still_a_soap_fault(sqlite_server, nginx):
     for version, media_type in (("11", "text/xml"), ("12", "application/soap+xml")):
         too_large = requests.post(f"{base}/v1/soap{version}", data=b"<" + b"x" * (9 * 1024 * 1024) + b"/>",
                                   headers={"Content-Type": CONTENT_TYPE[version]}, verify=str(certificate), timeout=60)
-        assert too_large.status_code == 500 and too_large.headers["Content-Type"].startswith(media_type)
+        assert too_large.status_code == 413 and too_large.headers["Content-Type"].startswith(media_type)
         assert fault_code(too_large) == "MalformedRequest"
         # over the service's own limit but under the proxy's: the service's own fault comes back
         large = requests.post(f"{base}/v1/soap{version}", data=b"<" + b"x" * (5 * 1024 * 1024) + b"/>",
                               headers={"Content-Type": CONTENT_TYPE[version]}, verify=str(certificate), timeout=60)
-        assert large.status_code == 500 and fault_code(large) == "MalformedRequest"
+        assert large.status_code == 413 and fault_code(large) == "MalformedRequest"
         # a body that stalls reaches the service, whose fault comes back through the proxy
         context = ssl.create_default_context(cafile=str(certificate))
         host, port = base.removeprefix("https://").split(":")
@@ -306,7 +306,7 @@ def test_what_nginx_refuses_is_still_a_soap_fault(sqlite_server, nginx):
                 answer += chunk
         assert time.monotonic() - started < BODY_TIMEOUT + 5
         head, _, body = answer.partition(b"\r\n\r\n")
-        assert head.startswith(b"HTTP/1.1 500") and media_type.encode() in head, head
+        assert head.startswith(b"HTTP/1.1 408") and media_type.encode() in head, head
         assert fault_code_of(body) == "MalformedRequest"
     sqlite_server.stop()
     try:

@@ -1,9 +1,9 @@
 """Hostile HTTP against `ledger-service serve` alone, without a proxy in front (service/ledger_service/worker.py).
 
 - What the HTTP layer refuses (bad syntax, a header section too large or with too many fields,
-  unsupported or conflicting framing, a body too large, cut short or too slow) is a SOAP fault of the
-  endpoint's version with LedgerFault code MalformedRequest, never an HTML page or a closed
-  connection; outside the SOAP endpoints it is plain text with the HTTP status that names it.
+  unsupported or conflicting framing, a body too large, cut short or too slow) is answered with the
+  HTTP status that names it: on the SOAP endpoints with a SOAP fault of the endpoint's version,
+  LedgerFault code MalformedRequest, never an HTML page or a closed connection; elsewhere in plain text.
 - A client that writes its whole oversized body before reading (requests, urllib) receives the fault.
 - Slow and stalled clients hold no thread: with 64 of them connected, calls are answered as usual,
   and each is dropped with a fault once LEDGER_BODY_TIMEOUT_SECONDS has passed.
@@ -62,33 +62,37 @@ def _bare_lf(server, version):
             f"Content-Length: {len(body)}\n\n").encode() + body
 
 
+# What the HTTP layer refuses, and the HTTP status of the refusal.
 HTTP_REFUSALS = {
-    "bare LF ending a header line": _bare_lf,
-    "a 65,000-character SOAPAction": lambda s, v: head(s, v, b"SOAPAction: \"" + b"a" * 65000 + b"\"\r\n"),
-    "150 header fields": lambda s, v: head(s, v, *(b"X-Field-%d: v\r\n" % n for n in range(150))),
-    "a header section over 32 KiB": lambda s, v: head(s, v, *(b"X-Field-%d: %s\r\n" % (n, b"v" * 4000)
-                                                               for n in range(9))),
-    "an unknown transfer coding": lambda s, v: head(s, v, framing=b"Transfer-Encoding: xchunked\r\n"),
-    "two transfer codings": lambda s, v: head(s, v, framing=b"Transfer-Encoding: gzip, chunked\r\n"),
-    "both Content-Length and Transfer-Encoding": lambda s, v: head(
-        s, v, framing=b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n") + b"0\r\n\r\n",
-    "two different Content-Lengths": lambda s, v: head(s, v, framing=b"Content-Length: 5\r\nContent-Length: 6\r\n"),
-    "a non-numeric Content-Length": lambda s, v: head(s, v, framing=b"Content-Length: 5x\r\n"),
-    "an obsolete folded header line": lambda s, v: head(s, v, b"X-Folded: a\r\n  b\r\n"),
-    "a header name with a space": lambda s, v: head(s, v, b"X Bad: v\r\n"),
-    "no Host": lambda s, v: head(s, v).replace(b"Host: 127.0.0.1:%d\r\n" % s.port, b""),
-    "an unsupported HTTP version": lambda s, v: head(s, v).replace(b"HTTP/1.1", b"HTTP/2.7", 1),
-    "a declared body cut short": lambda s, v: head(s, v, framing=b"Content-Length: 1000\r\n") + b"<x/>",
-    "a chunk size that is not hex": lambda s, v: head(s, v, framing=b"Transfer-Encoding: chunked\r\n")
-    + b"zz\r\n<x/>\r\n0\r\n\r\n",
+    "bare LF ending a header line": (_bare_lf, 400),
+    "a 65,000-character SOAPAction": (lambda s, v: head(s, v, b"SOAPAction: \"" + b"a" * 65000 + b"\"\r\n"), 431),
+    "150 header fields": (lambda s, v: head(s, v, *(b"X-Field-%d: v\r\n" % n for n in range(150))), 431),
+    "a header section over 32 KiB": (lambda s, v: head(s, v, *(b"X-Field-%d: %s\r\n" % (n, b"v" * 4000)
+                                                                for n in range(9))), 431),
+    "an unknown transfer coding": (lambda s, v: head(s, v, framing=b"Transfer-Encoding: xchunked\r\n"), 501),
+    "two transfer codings": (lambda s, v: head(s, v, framing=b"Transfer-Encoding: gzip, chunked\r\n"), 501),
+    "both Content-Length and Transfer-Encoding": (lambda s, v: head(
+        s, v, framing=b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n") + b"0\r\n\r\n", 400),
+    "two different Content-Lengths": (lambda s, v: head(s, v, framing=b"Content-Length: 5\r\nContent-Length: 6\r\n"),
+                                      400),
+    "a non-numeric Content-Length": (lambda s, v: head(s, v, framing=b"Content-Length: 5x\r\n"), 400),
+    "an obsolete folded header line": (lambda s, v: head(s, v, b"X-Folded: a\r\n  b\r\n"), 400),
+    "a header name with a space": (lambda s, v: head(s, v, b"X Bad: v\r\n"), 400),
+    "no Host": (lambda s, v: head(s, v).replace(b"Host: 127.0.0.1:%d\r\n" % s.port, b""), 400),
+    "an unsupported HTTP version": (lambda s, v: head(s, v).replace(b"HTTP/1.1", b"HTTP/2.7", 1), 505),
+    "a declared body cut short": (lambda s, v: head(s, v, framing=b"Content-Length: 1000\r\n") + b"<x/>", 400),
+    "a chunk size that is not hex": (lambda s, v: head(s, v, framing=b"Transfer-Encoding: chunked\r\n")
+                                     + b"zz\r\n<x/>\r\n0\r\n\r\n", 400),
 }
 
 
 @pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize("case", HTTP_REFUSALS)
 def test_what_the_http_layer_refuses_is_a_soap_fault_of_the_endpoints_version(edge_server, case, version):
-    status, headers, body = exchange(edge_server, HTTP_REFUSALS[case](edge_server, version))
-    assert check_soap_answer(status, headers["content-type"], body, version) == ("fault", "MalformedRequest"), body
+    build, expected_status = HTTP_REFUSALS[case]
+    status, headers, body = exchange(edge_server, build(edge_server, version))
+    assert check_soap_answer(status, headers["content-type"], body, version, fault_status=expected_status) == (
+        "fault", "MalformedRequest"), body
     assert headers.get("connection") == "close"
     assert requests.get(edge_server.url + "/healthz", timeout=30).status_code == 200
 
@@ -113,15 +117,16 @@ def test_a_client_that_writes_a_whole_oversized_body_receives_the_fault(edge_ser
     body = envelope(version, get_balance("B")).replace(b"<env:Body>", b"<env:Body>" + b" " * (20 * MIB))
     response = requests.post(edge_server.endpoint(version), data=body,
                              headers={"Content-Type": CONTENT_TYPE[version]}, timeout=60)
-    kind, code = check_soap_answer(response.status_code, response.headers["Content-Type"], response.content, version)
+    kind, code = check_soap_answer(response.status_code, response.headers["Content-Type"], response.content, version,
+                                   fault_status=413)
     assert (kind, code) == ("fault", "MalformedRequest") and b"larger than 4194304 bytes" in response.content
     request = urllib.request.Request(edge_server.endpoint(version), data=body,
                                      headers={"Content-Type": CONTENT_TYPE[version]})
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=60)
     answer = refused.value.read()
-    assert check_soap_answer(refused.value.code, refused.value.headers["Content-Type"], answer, version) == (
-        "fault", "MalformedRequest")
+    assert check_soap_answer(refused.value.code, refused.value.headers["Content-Type"], answer, version,
+                             fault_status=413) == ("fault", "MalformedRequest")
 
 
 # --- slow and stalled clients ---
@@ -195,7 +200,8 @@ def test_slow_and_stalled_clients_hold_no_thread_and_are_dropped_in_time(edge_se
         time.sleep(max(0.0, opened + BODY_TIMEOUT + 1 - time.monotonic()))
         for kind, sock in slow.sockets:
             status, headers, body = _read_response(sock, timeout=10)
-            assert check_soap_answer(status, headers["content-type"], body, "11") == ("fault", "MalformedRequest")
+            assert check_soap_answer(status, headers["content-type"], body, "11", fault_status=408) == (
+                "fault", "MalformedRequest")
             assert f"did not arrive in full within {BODY_TIMEOUT} seconds".encode() in body, (kind, body)
     finally:
         slow.close()

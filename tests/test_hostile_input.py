@@ -36,10 +36,12 @@ MEDIA_TYPE = {"11": "text/xml", "12": "application/soap+xml"}
 
 # --- reading answers ---
 
-def check_soap_answer(status: int, content_type: str, body: bytes, version: str) -> tuple[str, str | None]:
+def check_soap_answer(status: int, content_type: str, body: bytes, version: str,
+                      fault_status: int = 500) -> tuple[str, str | None]:
     """The answer is a SOAP envelope of `version` (SOAP 1.1 for a VersionMismatch): ('response', localname)
-    or ('fault', LedgerFault code)."""
-    assert status in (200, 500), (status, body[:300])
+    or ('fault', LedgerFault code) with HTTP status `fault_status` (500, or the HTTP status of what the
+    HTTP layer itself refuses)."""
+    assert status in (200, fault_status), (status, body[:300])
     media_type = content_type.split(";")[0].strip()
     assert media_type in MEDIA_TYPE.values(), (content_type, body[:300])
     assert b"<html" not in body[:512].lower()
@@ -54,7 +56,7 @@ def check_soap_answer(status: int, content_type: str, body: bytes, version: str)
         assert (status, answered) == (200, version), body[:300]
         assert etree.QName(child).namespace == TNS and child.tag.endswith("Response"), child.tag
         return "response", etree.QName(child).localname
-    assert status == 500, body[:300]
+    assert status == fault_status, body[:300]
     if answered == "11":
         detail, soap_code = child.find("detail"), child.findtext("faultcode")
     else:
@@ -169,7 +171,7 @@ def test_a_gigabyte_body_is_refused_while_reading_and_never_held(one_worker, chu
 
     sent, ended, (status, headers, body) = _stream_huge_body(one_worker, chunked=chunked)
 
-    kind, code = check_soap_answer(status, headers["content-type"], body, "11")
+    kind, code = check_soap_answer(status, headers["content-type"], body, "11", fault_status=413)
     assert (kind, code) == ("fault", "MalformedRequest")
     assert b"4194304 bytes" in body
     # Refused at the limit, not at the end: only the limit and what the socket buffers held went out.
@@ -210,7 +212,8 @@ def test_a_body_with_broken_http_framing_is_a_malformed_request(one_worker, fram
     head = (f"POST /v1/soap11 HTTP/1.1\r\nHost: 127.0.0.1:{one_worker.port}\r\n"
             f"Content-Type: {CONTENT_TYPE['11']}\r\n").encode()
     status, headers, body = _raw_exchange(one_worker, head + framing)
-    assert check_soap_answer(status, headers["content-type"], body, "11") == ("fault", "MalformedRequest")
+    assert check_soap_answer(status, headers["content-type"], body, "11", fault_status=400) == (
+        "fault", "MalformedRequest")
     assert requests.get(one_worker.url + "/healthz", timeout=30).status_code == 200
 
 

@@ -133,8 +133,9 @@ class BufferingWorker(Worker):
         self.loop = asyncio.get_running_loop()
         self.stopping = asyncio.Event()
         self.pool = ThreadPoolExecutor(self.cfg.threads, thread_name_prefix="request")
-        room = asyncio.Semaphore(self.cfg.worker_connections)
-        acceptors = [asyncio.create_task(self._accept(listener, room)) for listener in self.sockets]
+        for listener in self.sockets:
+            listener.setblocking(False)
+        self._accept_from_now()
         while self.alive:
             self.notify()
             if self.ppid != os.getppid():
@@ -148,8 +149,7 @@ class BufferingWorker(Worker):
             except TimeoutError:
                 pass
         self.alive = False
-        for acceptor in acceptors:
-            acceptor.cancel()
+        self._pause_accepting()
         await self._finish_connections()
         self.pool.shutdown(wait=True)
 
@@ -164,25 +164,47 @@ class BufferingWorker(Worker):
         for task in self.connections:
             task.cancel()
 
-    async def _accept(self, listener, room: asyncio.Semaphore) -> None:
-        listener.setblocking(False)
-        while True:
-            await room.acquire()
+    # Connections are accepted in a reader callback that also starts their task: nothing can come
+    # between the two, so no accepted connection is ever dropped (as one could be by cancelling a task
+    # that awaits an accept already made), and stopping is removing the callback.
+
+    def _accept_from_now(self) -> None:
+        for listener in self.sockets:
+            self.loop.add_reader(listener.fileno(), self._accept, listener)
+
+    def _pause_accepting(self) -> None:
+        for listener in self.sockets:
+            self.loop.remove_reader(listener.fileno())
+
+    def _accept(self, listener) -> None:
+        while len(self.connections) < self.cfg.worker_connections:
             try:
-                client, peer = await self.loop.sock_accept(listener.sock)
+                client, peer = listener.accept()
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                return
             except OSError as error:
-                room.release()
-                if error.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                    await asyncio.sleep(0.1)  # out of descriptors or memory: let connections close
-                continue
-            except BaseException:
-                room.release()
-                raise
+                if error.errno not in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    raise
+                # Out of descriptors or memory: give connections a moment to close.
+                self._pause_accepting()
+                self.loop.call_later(0.1, self._resume_accepting)
+                return
             if client.family in (socket.AF_INET, socket.AF_INET6):
                 client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            task = asyncio.create_task(self._connection(client, peer, listener.getsockname()))
+            task = self.loop.create_task(self._connection(client, peer, listener.getsockname()))
             self.connections.add(task)
-            task.add_done_callback(lambda done: (self.connections.discard(done), room.release()))
+            task.add_done_callback(self._connection_closed)
+        self._pause_accepting()  # at the limit; _connection_closed resumes
+
+    def _connection_closed(self, task: asyncio.Task) -> None:
+        full = len(self.connections) >= self.cfg.worker_connections
+        self.connections.discard(task)
+        if full:
+            self._resume_accepting()
+
+    def _resume_accepting(self) -> None:
+        if self.alive:
+            self._accept_from_now()
 
     # --- one connection ---
 

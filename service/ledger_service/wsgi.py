@@ -80,7 +80,9 @@ class LedgerApplication:
         if endpoint is None:
             return self._other(path, environ, start) if refusal is None else _plain_refusal(refusal, environ, start)
         try:
-            return endpoint(environ, start) if refusal is None else endpoint.fault(environ, start, refusal.error)
+            if refusal is not None:
+                return endpoint.fault(environ, start, refusal.error, status=refusal.status)
+            return endpoint(environ, start)
         finally:
             self.metrics.observe(environ.get(OPERATION), int(status_seen[0][:3]) if status_seen else 500,
                                  environ.get(FAULT_CODE), time.perf_counter() - started)
