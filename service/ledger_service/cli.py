@@ -10,6 +10,7 @@ from .adapters.database import Database
 from .domain.errors import LedgerError
 from .logs import configure
 from .service_layer import admin
+from .service_layer.failed_logins import FailedLoginBudget
 from .service_layer.passwords import generate_password
 from .service_layer.secret_box import KEY_VARIABLE, SecretBox, SecretKeyError
 
@@ -19,6 +20,7 @@ EXIT_USAGE = 2
 
 def _serve(args, database: Database) -> int:
     SecretBox.from_environment()  # a malformed LEDGER_SECRET_KEY stops here, said in a sentence
+    FailedLoginBudget.from_environment()  # and so does a malformed LEDGER_FAILED_LOGINS_* budget
     state = database.schema_state()
     if state == "empty":
         print("empty database: migrating it first", file=sys.stderr)

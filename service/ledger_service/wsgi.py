@@ -12,6 +12,7 @@ from spyne.protocol.soap import Soap11, Soap12
 
 from .adapters.database import Database
 from .metrics import Metrics
+from .service_layer.failed_logins import FailedLoginBudget
 from .service_layer.secret_box import SecretBox
 from .service_layer.services import Ledger
 from .soap import docs
@@ -42,7 +43,8 @@ def contracts() -> dict[str, Contract]:
 class LedgerApplication:
     def __init__(self, database: Database | None = None, limits: Limits | None = None):
         self.database = database or Database()
-        self.ledger = Ledger(self.database, secret_box=SecretBox.from_environment())
+        self.ledger = Ledger(self.database, secret_box=SecretBox.from_environment(),
+                             failed_logins=FailedLoginBudget.from_environment())
         limits = limits or Limits.from_environment()
         built = {binding: (spyne_application(binding), path) for binding, path in ENDPOINTS.items()}
         served = {binding: build_contract(app, path) for binding, (app, path) in built.items()}

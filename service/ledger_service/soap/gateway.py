@@ -25,6 +25,11 @@ ACCEPTED_CONTENT_TYPES = {"text/xml", "application/soap+xml", "application/xml"}
 log = logging.getLogger(__name__)
 
 
+def _client_address(environ: dict) -> str | None:
+    """Where the request came from: the client a trusted proxy names, else the peer."""
+    return environ.get("ledger.client_address") or environ.get("REMOTE_ADDR")
+
+
 def _base_url(environ: dict) -> str:
     host = environ.get("HTTP_HOST") or f"{environ['SERVER_NAME']}:{environ['SERVER_PORT']}"
     return f"{environ.get('wsgi.url_scheme', 'http')}://{host}"
@@ -70,7 +75,7 @@ class SoapEndpoint:
         environ[OPERATION] = descriptor.operation_name
         caller = credentials(root, self.envelope_ns)
         environ[CLIENT] = caller.username if caller else None
-        call = Call(self.ledger, RequestContext(caller, environ.get(REQUEST_ID)))
+        call = Call(self.ledger, RequestContext(caller, environ.get(REQUEST_ID), _client_address(environ)))
         try:
             result = descriptor.function(call, *codec.read_arguments(descriptor.in_message, operation))
         except LedgerError as error:
