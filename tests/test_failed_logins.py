@@ -11,6 +11,7 @@ import itertools
 import re
 import statistics
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -263,20 +264,49 @@ def test_buckets_full_again_are_pruned_by_the_next_failure(kind, request, tmp_pa
     now = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
     first, second = budget.subjects("first", "192.0.2.1"), budget.subjects("second", "192.0.2.2")
 
+    def count_failure(subjects, seconds: int) -> None:
+        moment = now + timedelta(seconds=seconds)
+        database.run(lambda store: budget.count_failure(store, subjects, lambda: moment), write=True)
+
     def buckets() -> dict[str, int]:
         return dict(database.run(lambda store: store.connection.execute(
             select(FailedLoginBucketRow.subject, FailedLoginBucketRow.milli_tokens)).all(), write=False))
 
-    database.run(lambda store: budget.count_failure(store, first, now), write=True)
+    count_failure(first, 0)
     assert buckets() == {first.username: MILLI, first.address: 0}
     # An empty username bucket takes 12 s to fill (two tokens, one every 6 s): last touched 11 s before the
     # next failure, the first's buckets may not be full yet, and stay.
-    database.run(lambda store: budget.count_failure(store, first, now + timedelta(seconds=1)), write=True)
-    database.run(lambda store: budget.count_failure(store, second, now + timedelta(seconds=12)), write=True)
+    count_failure(first, 1)
+    count_failure(second, 12)
     assert set(buckets()) == {first.username, first.address, second.username, second.address}
     # Touched longer ago than that, they are full, and another subject's failure drops them.
-    database.run(lambda store: budget.count_failure(store, second, now + timedelta(seconds=14)), write=True)
+    count_failure(second, 14)
     assert set(buckets()) == {second.username, second.address}
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_failures_counted_at_the_same_time_are_each_counted(kind, request, tmp_path_factory):
+    """The lock the count takes, with far more contention than live servers make: 8 threads, each with
+    connections of its own, count 20 failures apiece for one username, from addresses of their own."""
+    budget = FailedLoginBudget(per_username=RateLimit(per_minute=1, burst=1000), per_address=RateLimit(1, 1000))
+    database = Database(database_url(kind, request, tmp_path_factory))
+    request.addfinalizer(database.dispose)
+    database.migrate()
+    started = datetime.now(timezone.utc)
+
+    def count(thread: int) -> None:
+        subjects = budget.subjects("target", f"192.0.2.{thread}")
+        for _ in range(20):
+            database.run(lambda store: budget.count_failure(store, subjects, lambda: datetime.now(timezone.utc)),
+                         write=True)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(count, range(8)))
+    refilled = (datetime.now(timezone.utc) - started).total_seconds() * MILLI / 60 + 1
+    [left] = database.run(lambda store: store.connection.execute(
+        select(FailedLoginBucketRow.milli_tokens).where(
+            FailedLoginBucketRow.subject == budget.subjects("target", None).username)).one(), write=False)
+    assert 840 * MILLI <= left <= 840 * MILLI + refilled
 
 
 def test_a_malformed_budget_stops_serve_in_a_sentence(tmp_path):

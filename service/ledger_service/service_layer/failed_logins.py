@@ -22,6 +22,7 @@ import ipaddress
 import os
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Callable
 
 from ..domain.errors import FaultCode, LedgerError
 from ..domain.rate_limits import Bucket, RateLimit, admit
@@ -105,11 +106,15 @@ class FailedLoginBudget:
                               f"too many failed authentications {what}; retry after {spent[what]} s",
                               retry_after=spent[what])
 
-    def count_failure(self, store, subjects: LoginSubjects, now: datetime) -> None:
-        """Takes a token from both buckets (an empty one stays empty), and prunes buckets full again."""
+    def count_failure(self, store, subjects: LoginSubjects, clock: Callable[[], datetime]) -> None:
+        """Takes a token from both buckets (an empty one stays empty), and prunes buckets full again.
+        The clock is read once the buckets are locked: of failures counted at the same time, each then
+        sees the time of the one counted before it, or later."""
         limits = {subjects.username: self.per_username, subjects.address: self.per_address}
+        before = clock()
         buckets = store.failed_login_buckets_for_update(
-            {subject: Bucket.full(limit, now) for subject, limit in limits.items()})
+            {subject: Bucket.full(limit, before) for subject, limit in limits.items()})
+        now = clock()
         store.save_failed_login_buckets({subject: admit(limit, buckets[subject], now).bucket
                                          for subject, limit in limits.items()})
         store.prune_failed_login_buckets(now - max(self.per_username.time_to_fill, self.per_address.time_to_fill),

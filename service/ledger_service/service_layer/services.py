@@ -214,7 +214,7 @@ def use_case(*, write: bool) -> Callable:
                     token_taken = True
                     return self.database.run(attempt, write=write)
             except _FailedAuthentication:
-                self.database.run(lambda store: self.failed_logins.count_failure(store, login, self.clock()),
+                self.database.run(lambda store: self.failed_logins.count_failure(store, login, self.clock),
                                   write=True)
                 raise _authentication_failed() from None
 
