@@ -54,6 +54,9 @@ FAULT_CODES = {
     "ReferenceConflict", "EntryNotFound", "PeriodClosed", "InsufficientBalance", "NotPending", "PendingExpired",
     "AlreadyReversed", "NotReversible", "Unavailable", "InternalError",
 }
+# For servers whose tests fail to authenticate on purpose more often than the default budgets of failed
+# authentications allow (10 per username, 30 per address): a larger budget, the feature unchanged.
+MANY_FAILED_LOGINS = {"LEDGER_FAILED_LOGINS_BURST_PER_USERNAME": "1000", "LEDGER_FAILED_LOGINS_BURST_PER_ADDRESS": "1000"}
 _names = itertools.count(1)
 
 
@@ -376,14 +379,17 @@ def fault_code(call, *args, **kwargs) -> str:
     return fault_detail(caught.value)["code"]
 
 
+def password_text(username: str, password: str) -> str:
+    """A wsse:Security header block holding a PasswordText UsernameToken."""
+    return (f'<wsse:Security xmlns:wsse="{WSSE_NS}"><wsse:UsernameToken>'
+            f"<wsse:Username>{username}</wsse:Username><wsse:Password>{password}</wsse:Password>"
+            "</wsse:UsernameToken></wsse:Security>")
+
+
 def envelope(version: str, body: str, username: str | None = ADMIN, password: str = ADMIN_PASSWORD,
              header_extra: str = "") -> bytes:
     """A raw SOAP envelope around `body`, with a PasswordText UsernameToken unless username is None."""
-    security = ""
-    if username is not None:
-        security = (f'<wsse:Security xmlns:wsse="{WSSE_NS}"><wsse:UsernameToken>'
-                    f"<wsse:Username>{username}</wsse:Username><wsse:Password>{password}</wsse:Password>"
-                    "</wsse:UsernameToken></wsse:Security>")
+    security = password_text(username, password) if username is not None else ""
     return (f'<?xml version="1.0" encoding="UTF-8"?><env:Envelope xmlns:env="{SOAP_ENV[version]}" '
             f'xmlns:l="{TNS}"><env:Header>{security}{header_extra}</env:Header><env:Body>{body}</env:Body>'
             "</env:Envelope>").encode()

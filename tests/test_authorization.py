@@ -22,7 +22,7 @@ from zeep.plugins import HistoryPlugin
 from zeep.transports import Transport
 from zeep.wsse.username import UsernameToken
 
-from conftest import ADMIN, ADMIN_PASSWORD, TNS, cli, envelope, fault_detail, start_server, unique
+from conftest import ADMIN, ADMIN_PASSWORD, MANY_FAILED_LOGINS, TNS, cli, envelope, fault_detail, start_server, unique
 
 CALLERS = ["nobody", "reader", "poster", "admin", "sysadmin"]
 # The matrix on the caller's own book, that is the book where reader, poster and admin hold their role
@@ -210,7 +210,7 @@ REQUESTS_AFTER_DISABLING = 20
 
 @pytest.fixture(scope="module")
 def four_workers(request, tmp_path_factory):
-    return start_server(request, tmp_path_factory, "sqlite", workers=4)
+    return start_server(request, tmp_path_factory, "sqlite", workers=4, extra_env=MANY_FAILED_LOGINS)
 
 
 def ledger_fault_code(response: requests.Response) -> str | None:

@@ -21,7 +21,8 @@ from zeep import Client, Settings
 from zeep.transports import Transport
 from zeep.wsse.username import UsernameToken
 
-from conftest import BACKENDS, CONTENT_TYPE, TNS, WSSE_NS, cli, envelope, fault_code, post_raw, start_server, unique
+from conftest import (BACKENDS, CONTENT_TYPE, MANY_FAILED_LOGINS, TNS, WSSE_NS, cli, envelope, fault_code, post_raw,
+                      start_server, unique)
 from ledger_service.adapters.orm import ClientRow
 
 WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
@@ -181,7 +182,8 @@ def test_the_database_holds_no_plaintext_secret(digest_server, book):
 
 @pytest.mark.parametrize("kind", BACKENDS)
 def test_a_replay_is_refused_across_workers(request, tmp_path_factory, kind):
-    server = start_server(request, tmp_path_factory, kind, workers=4, extra_env={"LEDGER_SECRET_KEY": KEY})
+    server = start_server(request, tmp_path_factory, kind, workers=4,
+                          extra_env={"LEDGER_SECRET_KEY": KEY, **MANY_FAILED_LOGINS})
     book_code = server.new_book().code
     name, password = add_client(server, f"{book_code}:reader")
     document = trial_balance(book_code, "11", digest_header(name, password))

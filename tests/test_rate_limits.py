@@ -55,6 +55,13 @@ def test_the_bucket_refills_continuously_up_to_its_burst():
     assert Bucket(10_000, T0).refilled(limit, T0).milli_tokens == 4000
 
 
+@pytest.mark.parametrize("limit", [RateLimit(10, 10), RateLimit(7, 3), RateLimit(600_000, 1)])
+def test_an_empty_bucket_is_full_after_its_time_to_fill_and_not_before(limit):
+    assert Bucket(0, T0).refilled(limit, T0 + limit.time_to_fill).milli_tokens == limit.capacity
+    almost = T0 + limit.time_to_fill - timedelta(microseconds=1)
+    assert Bucket(0, T0).refilled(limit, almost).milli_tokens < limit.capacity
+
+
 def test_refilling_often_loses_no_more_than_a_microsecond_each_time():
     limit = RateLimit(per_minute=7, burst=1000)
     step_by_step = Bucket(0, T0)

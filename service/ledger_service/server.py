@@ -15,6 +15,8 @@ from gunicorn.app.base import Application
 from . import metrics, sweeper
 from .addresses import Addresses, AddressSettingError
 from .logs import JsonFormatter, configure
+from .service_layer.admin import AdminError
+from .service_layer.failed_logins import FailedLoginBudget
 from .service_layer.secret_box import SecretBox, SecretKeyError
 from .soap.environ_keys import CLIENT, CLIENT_ADDRESS, FAULT_CODE, OPERATION, REQUEST_ID
 
@@ -44,11 +46,12 @@ class JsonAccessLog(glogging.Logger):
 
 def settings_error() -> str | None:
     """What keeps the service from starting, said in a sentence: a malformed LEDGER_SECRET_KEY,
-    LEDGER_PUBLIC_URL or LEDGER_TRUSTED_PROXIES."""
+    LEDGER_PUBLIC_URL, LEDGER_TRUSTED_PROXIES or LEDGER_FAILED_LOGINS_* budget."""
     try:
         SecretBox.from_environment()
         Addresses.from_environment()
-    except (SecretKeyError, AddressSettingError) as error:
+        FailedLoginBudget.from_environment()
+    except (SecretKeyError, AddressSettingError, AdminError) as error:
         return str(error)
     return None
 

@@ -15,6 +15,7 @@ from . import logs
 from .adapters.database import Database
 from .addresses import Addresses, InvalidAddress
 from .metrics import Metrics
+from .service_layer.failed_logins import FailedLoginBudget
 from .service_layer.secret_box import SecretBox
 from .service_layer.services import Ledger
 from .soap import docs
@@ -47,7 +48,8 @@ class LedgerApplication:
                  addresses: Addresses | None = None):
         self.addresses = addresses or Addresses.from_environment()
         self.database = database or Database()
-        self.ledger = Ledger(self.database, secret_box=SecretBox.from_environment())
+        self.ledger = Ledger(self.database, secret_box=SecretBox.from_environment(),
+                             failed_logins=FailedLoginBudget.from_environment())
         limits = limits or Limits.from_environment()
         built = {binding: (spyne_application(binding), path) for binding, path in ENDPOINTS.items()}
         served = {binding: build_contract(app, path) for binding, (app, path) in built.items()}

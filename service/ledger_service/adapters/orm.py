@@ -39,6 +39,19 @@ class RateBucketRow(Base):
     refilled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class FailedLoginBucketRow(Base):
+    """The budget of failed authentications of one username or one source address, as a token bucket
+    shared by every worker on every host. No row is a full bucket."""
+
+    __tablename__ = "failed_login_buckets"
+    # SHA-256 (hex) of which it is and the username or address: bounded in size whatever a request
+    # sends, and no name or password typed into the username field is kept as it was sent.
+    subject: Mapped[str] = mapped_column(String(64), primary_key=True)
+    milli_tokens: Mapped[int] = mapped_column(BigInteger)
+    # Buckets untouched for longer than a refill takes are full again, and pruned by this index.
+    refilled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
 class SeenNonceRow(Base):
     """WS-Security nonces already accepted, kept until their Created time is out of the window."""
 

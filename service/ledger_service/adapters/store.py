@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Iterable, Sequence
 
-from sqlalchemy import Connection, and_, any_, bindparam, delete, func, insert, select, tuple_, update
+from sqlalchemy import Connection, and_, any_, bindparam, delete, func, insert, literal_column, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 
@@ -41,6 +41,7 @@ from .orm import (
     BookRow,
     ClientRow,
     EntryRow,
+    FailedLoginBucketRow,
     GrantRow,
     HoldRow,
     LineRow,
@@ -84,6 +85,14 @@ class Caller:
     client: ClientRecord
     role: Role | None
     book: "StoredBook | None"
+
+
+@dataclass(frozen=True)
+class FailedLoginBuckets:
+    """The failed-authentication buckets of a request's username and source address (None: full)."""
+
+    username: Bucket | None
+    address: Bucket | None
 
 
 @dataclass(frozen=True)
@@ -138,13 +147,40 @@ _LIVE_ACCOUNT_COLUMNS = _ACCOUNT_COLUMNS[:-2] + (
     (AccountRow.pending_debits - _expired_holds(Side.DEBIT)).label("pending_debits"),
     (AccountRow.pending_credits - _expired_holds(Side.CREDIT)).label("pending_credits"),
 )
+_USERNAME_BUCKET = aliased(FailedLoginBucketRow, name="username_bucket")
+_ADDRESS_BUCKET = aliased(FailedLoginBucketRow, name="address_bucket")
+_FAILED_LOGIN_BUCKET_COLUMNS = (_USERNAME_BUCKET.milli_tokens, _USERNAME_BUCKET.refilled_at,
+                                _ADDRESS_BUCKET.milli_tokens, _ADDRESS_BUCKET.refilled_at)
+
+
+def _login(*columns):
+    """`columns` of the client named :name, and the failed-login buckets of :username_key and
+    :address_key, in one row: built on a one-row source, so that a name no client has still yields
+    its row (the client's columns null) and meets its budget in the same query as a known one."""
+    return (
+        select(*columns, *_FAILED_LOGIN_BUCKET_COLUMNS)
+        .select_from(select(literal_column("1").label("one")).subquery("login"))
+        .outerjoin(ClientRow, ClientRow.name == bindparam("name"))
+        .outerjoin(_USERNAME_BUCKET, _USERNAME_BUCKET.subject == bindparam("username_key"))
+        .outerjoin(_ADDRESS_BUCKET, _ADDRESS_BUCKET.subject == bindparam("address_key"))
+    )
+
+
+def _failed_login_buckets(row) -> FailedLoginBuckets:
+    """The buckets at the end of a row from `_login`."""
+    username_tokens, username_refilled, address_tokens, address_refilled = row[-len(_FAILED_LOGIN_BUCKET_COLUMNS):]
+    return FailedLoginBuckets(
+        Bucket(username_tokens, utc(username_refilled)) if username_tokens is not None else None,
+        Bucket(address_tokens, utc(address_refilled)) if address_tokens is not None else None,
+    )
+
+
 _CALLER = (
-    select(*_CLIENT_COLUMNS, GrantRow.role, BookRow.id, BookRow.code, BookRow.name, BookRow.closed_through)
-    .select_from(ClientRow)
+    _login(*_CLIENT_COLUMNS, GrantRow.role, BookRow.id, BookRow.code, BookRow.name, BookRow.closed_through)
     .outerjoin(BookRow, BookRow.code == bindparam("book_code"))
     .outerjoin(GrantRow, and_(GrantRow.client_id == ClientRow.id, GrantRow.book_id == BookRow.id))
-    .where(ClientRow.name == bindparam("name"))
 )
+_CLIENT_SECRET = _login(ClientRow.id, ClientRow.secret_ciphertext)
 _BOOK = select(BookRow.id, BookRow.code, BookRow.name, BookRow.closed_through).where(BookRow.code == bindparam("code"))
 _BOOK_FOR_UPDATE = _BOOK.with_for_update()
 _ACCOUNT = select(*_LIVE_ACCOUNT_COLUMNS).where(AccountRow.book_id == bindparam("book_id"),
@@ -227,15 +263,19 @@ class Store:
 
     # --- clients and grants ---
 
-    def caller(self, name: str, book_code: str | None) -> Caller | None:
-        """The client named `name`, with the book `book_code` (if it exists) and the client's role on it,
-        in one query: every request needs all three before anything else."""
-        row = self._run(_CALLER, {"name": name, "book_code": book_code}).first()
-        if row is None:
-            return None
-        role, book_id, *book = row[len(_CLIENT_COLUMNS):]
+    def caller(self, name: str, book_code: str | None, username_key: str,
+               address_key: str) -> tuple[Caller | None, FailedLoginBuckets]:
+        """The client named `name` (None: no such client), with the book `book_code` (if it exists) and
+        the client's role on it, and the failed-login buckets of the request's username and address, in
+        one query: every request needs all of them before anything else."""
+        row = self._run(_CALLER, {"name": name, "book_code": book_code, "username_key": username_key,
+                                  "address_key": address_key}).one()
+        buckets = _failed_login_buckets(row)
+        if row[0] is None:
+            return None, buckets
+        role, book_id, *book = row[len(_CLIENT_COLUMNS):-len(_FAILED_LOGIN_BUCKET_COLUMNS)]
         book = StoredBook(book_id, Book(*book)) if book_id is not None else None
-        return Caller(ClientRecord.of(row), Role[role] if role else None, book)
+        return Caller(ClientRecord.of(row), Role[role] if role else None, book), buckets
 
     def client(self, name: str) -> ClientRecord | None:
         row = self._run(select(*_CLIENT_COLUMNS).where(ClientRow.name == name)).first()
@@ -247,10 +287,13 @@ class Store:
                                      disabled=False, created_at=now).returning(ClientRow.id)
         ).scalar_one()
 
-    def client_secret(self, name: str) -> tuple[int, bytes | None] | None:
-        """The client's id and its encrypted secret (None when it has none), for PasswordDigest."""
-        row = self._run(select(ClientRow.id, ClientRow.secret_ciphertext).where(ClientRow.name == name)).first()
-        return (row[0], row[1]) if row else None
+    def client_secret(self, name: str, username_key: str,
+                      address_key: str) -> tuple[tuple[int, bytes | None] | None, FailedLoginBuckets]:
+        """The client's id and its encrypted secret (None when it has none; None for both when there is
+        no such client), for PasswordDigest, and the request's failed-login buckets, in one query."""
+        row = self._run(_CLIENT_SECRET, {"name": name, "username_key": username_key,
+                                         "address_key": address_key}).one()
+        return ((row[0], row[1]) if row[0] is not None else None), _failed_login_buckets(row)
 
     def secret_ciphertexts(self) -> list[tuple[int, str, bytes]]:
         return [tuple(row) for row in self._run(
@@ -299,6 +342,44 @@ class Store:
             self._run(insert(RateBucketRow).values(client_id=client_id, **values))
         else:
             self._run(update(RateBucketRow).where(RateBucketRow.client_id == client_id).values(**values))
+
+    def failed_login_buckets_for_update(self, fresh: dict[str, Bucket]) -> dict[str, Bucket]:
+        """The failed-login buckets of these subjects, locked until commit, each made `fresh[subject]`
+        (a full bucket) if it has no row yet.
+
+        One statement creates the missing rows and locks the others: INSERT .. ON CONFLICT DO UPDATE
+        with an update that changes nothing. A bucket's row may not exist yet and no other row stands
+        for it (a rate-limited client's bucket is locked through the client's row; a username may be
+        nobody's), so FOR UPDATE could lock nothing, and two first failures would both count from
+        full. On PostgreSQL the upsert waits for any transaction that holds the row (or is inserting
+        it), then locks it, FOR NO KEY UPDATE, and hands back its latest committed values, even when
+        that transaction updated it or pruned it meanwhile: every failure on every worker and host
+        is counted once, in turn. The rows are taken in subject order, so that two transactions never
+        wait on each other in a cycle. (SQLite: a writer holds the whole database anyway.)"""
+        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        statement = dialect_insert(FailedLoginBucketRow).values([
+            dict(subject=subject, milli_tokens=fresh[subject].milli_tokens, refilled_at=fresh[subject].refilled_at)
+            for subject in sorted(fresh)])
+        rows = self._run(statement.on_conflict_do_update(
+            index_elements=[FailedLoginBucketRow.subject],
+            set_={"milli_tokens": FailedLoginBucketRow.milli_tokens},
+        ).returning(FailedLoginBucketRow.subject, FailedLoginBucketRow.milli_tokens, FailedLoginBucketRow.refilled_at))
+        return {subject: Bucket(milli_tokens, utc(refilled_at)) for subject, milli_tokens, refilled_at in rows}
+
+    def save_failed_login_buckets(self, buckets: dict[str, Bucket]) -> None:
+        """Stores buckets locked by `failed_login_buckets_for_update`."""
+        table = FailedLoginBucketRow.__table__
+        self._run(update(table).where(table.c.subject == bindparam("key"))
+                  .values(milli_tokens=bindparam("tokens"), refilled_at=bindparam("at")),
+                  [dict(key=subject, tokens=bucket.milli_tokens, at=bucket.refilled_at)
+                   for subject, bucket in sorted(buckets.items())])
+
+    def prune_failed_login_buckets(self, full_before: datetime, at_most: int) -> None:
+        """Drops up to `at_most` buckets left alone since before `full_before`, full again by then: no
+        row stands for a full bucket. Rows another transaction holds are skipped (it is using them)."""
+        stale = (select(FailedLoginBucketRow.subject).where(FailedLoginBucketRow.refilled_at < full_before)
+                 .limit(at_most).with_for_update(skip_locked=True))
+        self._run(delete(FailedLoginBucketRow).where(FailedLoginBucketRow.subject.in_(stale)))
 
     def disable_client(self, client_id: int) -> None:
         self._run(update(ClientRow).where(ClientRow.id == client_id).values(disabled=True))

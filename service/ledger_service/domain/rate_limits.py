@@ -41,6 +41,11 @@ class RateLimit:
     def capacity(self) -> int:
         return self.burst * MILLI
 
+    @property
+    def time_to_fill(self) -> timedelta:
+        """How long an empty bucket takes to fill: a bucket left alone that long is full."""
+        return timedelta(microseconds=_ceil_div(self.capacity * _MICROSECONDS_PER_MINUTE_PER_MILLI, self.per_minute))
+
     def __str__(self) -> str:
         rate = f"{self.per_minute // 60}/s" if self.per_minute % 60 == 0 else f"{self.per_minute}/min"
         return f"{rate} burst {self.burst}"

@@ -3,7 +3,9 @@
 A digest is checked, and its nonce spent, in a short write transaction of its own before the use
 case's transaction begins: the nonce stays spent even when the use case then fails or only reads,
 and every worker on every host sees it in `seen_nonces`. A nonce is kept until its Created time has
-left the window (plus a margin for hosts whose clocks differ a little), then pruned.
+left the window (plus a margin for hosts whose clocks differ a little), then pruned. The lookup
+also reads the request's failed-login budgets (failed_logins.py), refused before anything is computed
+once they are spent; a failure here is counted where every failure is, by the use case.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
+from .failed_logins import FailedLoginBudget, LoginSubjects
 from .secret_box import SecretBox
 
 WINDOW = timedelta(minutes=5)
@@ -46,13 +49,16 @@ def nonce_key(username: str, nonce: bytes) -> str:
 
 
 class DigestVerifier:
-    def __init__(self, database, box: SecretBox | None, clock: Callable[[], datetime]):
+    def __init__(self, database, box: SecretBox | None, clock: Callable[[], datetime],
+                 failed_logins: FailedLoginBudget):
         self.database = database
         self.box = box
         self.clock = clock
+        self.failed_logins = failed_logins
 
-    def admit(self, credentials) -> int | None:
-        """The id of the client whose PasswordDigest this is, once its nonce is spent; None for any failure."""
+    def admit(self, credentials, login: LoginSubjects | None) -> int | None:
+        """The id of the client whose PasswordDigest this is, once its nonce is spent; None for any failure
+        (the use case counts it against the `login` budgets). RateLimited while they are spent."""
         if credentials is None or credentials.password_type != "PasswordDigest" or self.box is None:
             return None
         now = self.clock()
@@ -62,7 +68,9 @@ class DigestVerifier:
         box = self.box
 
         def work(store) -> int | None:
-            found = store.client_secret(credentials.username)
+            found, failed_logins = store.client_secret(credentials.username, login.username, login.address)
+            # Before the digest is computed: a spent budget is refused whatever the digest.
+            self.failed_logins.ensure_open(failed_logins, now)
             # Decrypt and digest whatever was found, so that unknown clients take as long as known ones.
             secret = box.decrypt(found[1] if found else None)
             expected = password_digest(credentials.nonce, credentials.created, secret or "")

@@ -45,6 +45,7 @@ from ..domain.model import (
     trial_balance,
 )
 from . import page_tokens
+from .failed_logins import FailedLoginBudget, LoginSubjects
 from .password_digest import DigestVerifier
 from .passwords import PasswordVerifier
 from .secret_box import SecretBox
@@ -78,6 +79,9 @@ def authentication_failed() -> LedgerError:
 class RequestContext:
     credentials: Credentials | None
     request_id: str | None = None
+    # Where the request came from (the peer, or the client a trusted proxy names): whose budget of
+    # failed authentications it spends.
+    client_address: str | None = None
 
 
 @dataclass
@@ -91,6 +95,8 @@ class _Transaction:
     client_id: int | None = field(default=None)
     # The client whose PasswordDigest was checked, and its nonce spent, before this transaction began.
     digest_client_id: int | None = None
+    # The failed-login buckets the request's credentials draw on.
+    login: LoginSubjects | None = None
     # Whether this request already took its token from a rate-limited client's bucket.
     token_taken: bool = False
 
@@ -100,16 +106,21 @@ class _Transaction:
 
     def authenticate(self, book_code: str | None = None):
         credentials = self.request.credentials
-        caller = self.store.caller(credentials.username, book_code) if credentials else None
-        if credentials is not None and credentials.password_type == "PasswordDigest":
+        if credentials is None:
+            raise authentication_failed()
+        caller, failed_logins = self.store.caller(credentials.username, book_code, self.login.username,
+                                                  self.login.address)
+        # Before any password is hashed: a spent budget is refused whatever the password.
+        self.ledger.failed_logins.ensure_open(failed_logins, self.now)
+        if credentials.password_type == "PasswordDigest":
             password_matches = caller is not None and caller.client.id == self.digest_client_id
         else:
             # The password is checked whatever else is wrong, so that every failure takes the same time.
-            password_matches = credentials is not None and self.ledger.passwords.verify(
+            password_matches = self.ledger.passwords.verify(
                 credentials.username, credentials.password, caller.client.password_hash if caller else None
             ) and credentials.password_type == "PasswordText"
         if not password_matches or caller.client.disabled:
-            raise authentication_failed()
+            raise _FailedAuthentication()
         if caller.client.rate_limit is not None and not self.token_taken:
             raise _TokenNeeded(caller.client.id)
         self.client_id = caller.client.id
@@ -174,25 +185,39 @@ class _TokenNeeded(Exception):
         self.client_id = client_id
 
 
+class _FailedAuthentication(Exception):
+    """The credentials did not authenticate, and the failure is not counted yet. `use_case` counts it
+    against the username's and the address's budgets in a transaction of its own, committed although
+    the request fails (the use case's own rolls back, or only reads), then answers
+    AuthenticationFailed, whatever was wrong."""
+
+
 def use_case(*, write: bool) -> Callable:
     def decorate(method):
         @functools.wraps(method)
         def run(self: "Ledger", request: RequestContext, *args, **kwargs):
-            digest_client_id = self.digests.admit(request.credentials)
+            credentials = request.credentials
+            login = self.failed_logins.subjects(credentials.username, request.client_address) if credentials else None
+            digest_client_id = self.digests.admit(credentials, login)
 
             token_taken = False
 
             def attempt(store):
                 tx = _Transaction(self, store, request, self.clock(), digest_client_id=digest_client_id,
-                                  token_taken=token_taken)
+                                  login=login, token_taken=token_taken)
                 return method(self, tx, *args, **kwargs)
 
             try:
-                return self.database.run(attempt, write=write)
-            except _TokenNeeded as needed:
-                self._take_token(needed.client_id)
-                token_taken = True
-                return self.database.run(attempt, write=write)
+                try:
+                    return self.database.run(attempt, write=write)
+                except _TokenNeeded as needed:
+                    self._take_token(needed.client_id)
+                    token_taken = True
+                    return self.database.run(attempt, write=write)
+            except _FailedAuthentication:
+                self.database.run(lambda store: self.failed_logins.count_failure(store, login, self.clock),
+                                  write=True)
+                raise authentication_failed() from None
 
         return run
 
@@ -282,11 +307,12 @@ def _page_size(page_size: int | None) -> int:
 
 class Ledger:
     def __init__(self, database, clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
-                 secret_box: SecretBox | None = None):
+                 secret_box: SecretBox | None = None, failed_logins: FailedLoginBudget = FailedLoginBudget()):
         self.database = database
         self.clock = clock
         self.passwords = PasswordVerifier()
-        self.digests = DigestVerifier(database, secret_box, clock)
+        self.failed_logins = failed_logins
+        self.digests = DigestVerifier(database, secret_box, clock, failed_logins)
         self._page_token_key: bytes | None = None
 
     def _take_token(self, client_id: int) -> None:

@@ -16,7 +16,7 @@ from ..service_layer.services import RequestContext
 from . import codec
 from .contract import Contract
 from .envelope import Limits, RequestRefused, credentials, malformed, parse, read_body, read_envelope, validate
-from .environ_keys import CLIENT, FAULT_CODE, OPERATION, REQUEST_ID
+from .environ_keys import CLIENT, CLIENT_ADDRESS, FAULT_CODE, OPERATION, REQUEST_ID
 from .faults import SOAP11_ENV, envelope, fault_envelope, http_headers, http_status, internal_error
 from .operations import Call
 
@@ -73,7 +73,7 @@ class SoapEndpoint:
         environ[OPERATION] = descriptor.operation_name
         caller = credentials(request.token)
         environ[CLIENT] = caller.username if caller else None
-        call = Call(self.ledger, RequestContext(caller, environ.get(REQUEST_ID)))
+        call = Call(self.ledger, RequestContext(caller, environ.get(REQUEST_ID), environ.get(CLIENT_ADDRESS)))
         try:
             result = descriptor.function(call, *codec.read_arguments(descriptor.in_message, operation))
         except LedgerError as error:

@@ -1,0 +1,121 @@
+"""The budget of failed authentications, per username and per source address, shared by every worker.
+
+Every failed authentication (a wrong password or digest, an unknown username, a disabled client, a
+replayed nonce, a Created outside the window) takes a token from two token buckets
+(domain/rate_limits.py): its username's, whether or not a client has that name, so that an unknown
+name behaves exactly as a known one in time, text and budget; and its source address's. While either
+is empty, a request with that username or from that address is refused with RateLimited before its
+password is hashed or its digest computed, whatever the password: a guesser costs the service a
+query, not a hash.
+
+The buckets are rows of failed_login_buckets, read by the query that first looks the request's
+username up (`_login` in adapters/store.py), so that checking them costs a successful request no
+round trip. A failure is counted after its attempt, in a short write transaction of its own that
+commits although the request fails. Checking and counting are apart: requests that arrive together
+all pass the check before the first of them is counted, so beyond the budget a burst has at most as
+many hashes computed as the service runs requests at once, and each of those is counted.
+"""
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable
+
+from ..domain.errors import FaultCode, LedgerError
+from ..domain.rate_limits import Bucket, RateLimit, admit
+from .admin import AdminError, parse_rate_limit
+
+# A client that keeps failing is usually one whose secret was rotated without it, and it is fixed
+# within a minute of the new secret reaching it; a guesser gets ten tries a minute at one username.
+DEFAULT_PER_USERNAME = RateLimit(per_minute=10, burst=10)
+# Enough for a few clients sharing an address (a NAT, a batch host) to fail at once; a guesser's
+# address costs the service at most half a password hash a second.
+DEFAULT_PER_ADDRESS = RateLimit(per_minute=30, burst=30)
+PRUNE_AT_MOST = 100
+
+
+@dataclass(frozen=True)
+class LoginSubjects:
+    """The keys, in failed_login_buckets, of the two buckets one authentication attempt draws on."""
+
+    username: str
+    address: str
+
+
+def _subject(kind: str, value: str) -> str:
+    return hashlib.sha256(f"{kind}:{value}".encode(errors="surrogatepass")).hexdigest()
+
+
+def budgeted_address(address: str | None) -> str:
+    """The address whose budget a request spends: an IPv4 address itself (also when IPv4-mapped), an
+    IPv6 one by its /64 network, since one host is commonly given a whole /64 and could otherwise
+    take a fresh address for every guess. A peer without an IP address (a Unix socket) is ''."""
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return address or ""
+    if ip.version == 6 and ip.ipv4_mapped is None:
+        return str(ipaddress.ip_network((ip, 64), strict=False))
+    return str(ip.ipv4_mapped if ip.version == 6 else ip)
+
+
+def _limit_from_environment(rate_variable: str, burst_variable: str, default: RateLimit) -> RateLimit:
+    rate = os.environ.get(rate_variable, f"{default.per_minute}/min")
+    burst = os.environ.get(burst_variable, str(default.burst))
+    if not (burst.isascii() and burst.isdigit()):
+        raise AdminError(f"{burst_variable} is a number of failed authentications, not {burst!r}")
+    try:
+        return parse_rate_limit(rate, int(burst))
+    except AdminError as error:
+        raise AdminError(f"{rate_variable} and {burst_variable}: {error}") from None
+
+
+@dataclass(frozen=True)
+class FailedLoginBudget:
+    per_username: RateLimit = DEFAULT_PER_USERNAME
+    per_address: RateLimit = DEFAULT_PER_ADDRESS
+
+    @classmethod
+    def from_environment(cls) -> "FailedLoginBudget":
+        """From LEDGER_FAILED_LOGINS_[BURST_]PER_USERNAME and ..._PER_ADDRESS (docs/operations.md)."""
+        return cls(
+            _limit_from_environment("LEDGER_FAILED_LOGINS_PER_USERNAME", "LEDGER_FAILED_LOGINS_BURST_PER_USERNAME",
+                                    DEFAULT_PER_USERNAME),
+            _limit_from_environment("LEDGER_FAILED_LOGINS_PER_ADDRESS", "LEDGER_FAILED_LOGINS_BURST_PER_ADDRESS",
+                                    DEFAULT_PER_ADDRESS),
+        )
+
+    def subjects(self, username: str, address: str | None) -> LoginSubjects:
+        return LoginSubjects(_subject("username", username), _subject("address", budgeted_address(address)))
+
+    def ensure_open(self, buckets, now: datetime) -> None:
+        """Refuses the request with RateLimited while its username's or its address's budget
+        (`buckets`, a store.FailedLoginBuckets) is spent, saying when the longer wait ends."""
+        waits = {
+            what: admit(limit, bucket, now).retry_after
+            for what, limit, bucket in (("for this username", self.per_username, buckets.username),
+                                        ("from this address", self.per_address, buckets.address))
+        }
+        spent = {what: wait for what, wait in waits.items() if wait is not None}
+        if spent:
+            what = max(spent, key=spent.__getitem__)
+            raise LedgerError(FaultCode.RateLimited,
+                              f"too many failed authentications {what}; retry after {spent[what]} s",
+                              retry_after=spent[what])
+
+    def count_failure(self, store, subjects: LoginSubjects, clock: Callable[[], datetime]) -> None:
+        """Takes a token from both buckets (an empty one stays empty), and prunes buckets full again.
+        The clock is read once the buckets are locked: of failures counted at the same time, each then
+        sees the time of the one counted before it, or later."""
+        limits = {subjects.username: self.per_username, subjects.address: self.per_address}
+        before = clock()
+        buckets = store.failed_login_buckets_for_update(
+            {subject: Bucket.full(limit, before) for subject, limit in limits.items()})
+        now = clock()
+        store.save_failed_login_buckets({subject: admit(limit, buckets[subject], now).bucket
+                                         for subject, limit in limits.items()})
+        store.prune_failed_login_buckets(now - max(self.per_username.time_to_fill, self.per_address.time_to_fill),
+                                         PRUNE_AT_MOST)
