@@ -213,3 +213,21 @@ def test_a_connection_that_sends_nothing_is_closed_after_the_keepalive_time(edge
         started = time.monotonic()
         assert sock.recv(1) == b""
         assert time.monotonic() - started < 10
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_client_that_expects_100_continue_is_told_to_send_its_body_or_refused_before(edge_server, version):
+    body = envelope(version, get_balance("B"))
+    with socket.create_connection(("127.0.0.1", edge_server.port), timeout=30) as sock:
+        sock.sendall(head(edge_server, version, b"Expect: 100-continue\r\n",
+                          framing=b"Content-Length: %d\r\n" % len(body)))
+        assert sock.recv(65536).startswith(b"HTTP/1.1 100 ")
+        sock.sendall(body)
+        status, headers, answer = _read_response(sock)
+    assert check_soap_answer(status, headers["content-type"], answer, version) == ("fault", "BookNotFound")
+    with socket.create_connection(("127.0.0.1", edge_server.port), timeout=30) as sock:
+        sock.sendall(head(edge_server, version, b"Expect: 100-continue\r\n", framing=b"Content-Length: %d\r\n" % (
+            5 * MIB)))
+        status, headers, answer = _read_response(sock)  # at once, with no 100 Continue before it
+    assert check_soap_answer(status, headers["content-type"], answer, version, fault_status=413) == (
+        "fault", "MalformedRequest")

@@ -260,7 +260,7 @@ class BufferingWorker(Worker):
             if declared is not None and declared > self.limits.max_body_bytes:
                 raise self._too_large()
             if protocol.they_are_waiting_for_100_continue:
-                writer.write(protocol.send(h11.InformationalResponse(status_code=100)))
+                writer.write(protocol.send(h11.InformationalResponse(status_code=100, headers=[])))
             body = await self._read_body(reader, protocol, deadline)
         except HttpRefusal as refusal:
             raise refusal.read_from(head) from None
