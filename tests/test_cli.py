@@ -1,10 +1,13 @@
 """The ledger-service command: serve, migrate, books and clients, run as a user runs them."""
+import os
 import sqlite3
+import subprocess
+import sys
 
 import pytest
 import requests
 
-from conftest import LiveServer, cli, fault_code, unique
+from conftest import LiveServer, cli, fault_code, free_port, unique
 
 
 @pytest.fixture
@@ -91,3 +94,37 @@ def test_healthz_reports_the_database(sqlite_server):
     response = requests.get(sqlite_server.url + "/healthz", timeout=10)
     assert (response.status_code, response.json()) == (200, {"status": "ok"})
     assert requests.get(sqlite_server.url + "/nowhere", timeout=10).status_code == 404
+
+
+def _in(directory, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """The command as a user types it in `directory`, with no LEDGER_DATABASE_URL unless `env` sets one."""
+    environment = {key: value for key, value in os.environ.items() if key != "LEDGER_DATABASE_URL"}
+    return subprocess.run([sys.executable, "-m", "ledger_service.cli", *args], cwd=directory, text=True,
+                          capture_output=True, env={**environment, **(env or {})}, timeout=120)
+
+
+def test_a_command_that_finds_no_database_says_where_it_looked_and_what_to_do(tmp_path):
+    service_directory, elsewhere = tmp_path / "service", tmp_path / "elsewhere"
+    service_directory.mkdir(), elsewhere.mkdir()
+    assert _in(service_directory, "migrate").returncode == 0
+    assert (service_directory / "var" / "ledger.db").exists()
+
+    lost = _in(elsewhere, "clients", "add", "admin", "--system-admin")
+    assert lost.returncode == 1, lost.stderr
+    assert str(elsewhere / "var" / "ledger.db") in lost.stderr
+    for remedy in ("LEDGER_DATABASE_URL", "ledger-service migrate", "ledger-service serve"):
+        assert remedy in lost.stderr, lost.stderr
+    assert "try again" not in lost.stderr
+    assert list(elsewhere.iterdir()) == []  # no empty var/ left behind
+
+    found = _in(service_directory, "clients", "add", "admin", "--system-admin")
+    assert found.returncode == 0, found.stderr
+
+
+def test_a_database_without_the_schema_or_out_of_reach_is_named(tmp_path, postgres_databases):
+    empty = _in(tmp_path, "clients", "list", env={"LEDGER_DATABASE_URL": postgres_databases.create()})
+    assert empty.returncode == 1 and "has no schema yet: run `ledger-service migrate`" in empty.stderr, empty.stderr
+    nowhere = f"postgresql://ledger:secret@127.0.0.1:{free_port()}/ledger"
+    down = _in(tmp_path, "clients", "list", env={"LEDGER_DATABASE_URL": nowhere})
+    assert down.returncode == 1 and "cannot be reached" in down.stderr and "try again" in down.stderr, down.stderr
+    assert "secret" not in down.stderr and "ledger:***@127.0.0.1" in down.stderr

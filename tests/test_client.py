@@ -416,7 +416,8 @@ def test_the_command_posts_from_arguments_and_from_files(sqlite_server, cli_book
                                    "--description", "by hand", "cash:DEBIT:12.34", "sales:CREDIT:12.34:memo here",
                                    "--format", "json", server=sqlite_server)
     assert posted.returncode == 0, posted.stderr
-    assert [(e["reference"], e["status"]) for e in json.loads(posted.stdout)] == [("CLI-1", "POSTED")]
+    # One entry posted from its lines is one object; a file's entries are a list, however many.
+    assert (json.loads(posted.stdout)["reference"], json.loads(posted.stdout)["status"]) == ("CLI-1", "POSTED")
 
     entries = tmp_path / "entries.csv"
     entries.write_text("reference,effectiveDate,description,account,side,amount,memo\n"
@@ -435,9 +436,44 @@ def test_the_command_posts_from_arguments_and_from_files(sqlite_server, cli_book
     from_json = ledger_client_command("post", cli_book, "--file", str(document), "--format", "csv", server=sqlite_server)
     assert from_json.returncode == 0, from_json.stderr
     assert from_json.stdout.splitlines()[1].startswith("J-1,") and "PENDING" in from_json.stdout
+    as_list = ledger_client_command("post", cli_book, "--file", str(document), "--format", "json", server=sqlite_server)
+    assert [entry["reference"] for entry in json.loads(as_list.stdout)] == ["J-1"]
 
     with LedgerClient(sqlite_server.url, ADMIN, ADMIN_PASSWORD) as client:
         assert client.get_balance(cli_book, "cash").balance == Decimal("265.84")
+
+
+def test_the_command_settles_reverses_and_shows_entries(sqlite_server, cli_book):
+    def run(*args: str):
+        result = ledger_client_command(*args, server=sqlite_server)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    for reference in ("HOLD-1", "HOLD-2"):
+        run("post", cli_book, "--reference", reference, "--date", "2026-03-01", "--pending", "--timeout", "3600",
+            "cash:DEBIT:5.00", "sales:CREDIT:5.00")
+    committed = json.loads(run("commit", cli_book, "HOLD-1", "--format", "json"))
+    assert (committed["reference"], committed["status"]) == ("HOLD-1", "POSTED")
+    assert [line["amount"] for line in committed["lines"]] == ["5.00", "5.00"]
+    voided = run("void", cli_book, "HOLD-2", "--reason", "customer cancelled", "--format", "csv").splitlines()
+    assert voided[0] == "reference,status,account,side,amount,currency,memo"
+    assert voided[1:] == ["HOLD-2,VOIDED,cash,DEBIT,5.00,USD,", "HOLD-2,VOIDED,sales,CREDIT,5.00,USD,"]
+    reversal = run("reverse", cli_book, "HOLD-1", "HOLD-1-R", "--reason", "posted twice")
+    assert reversal.splitlines()[0] == "HOLD-1-R POSTED effective 2026-03-01, reversal of HOLD-1"
+    assert "posted twice" in reversal and "CREDIT" in reversal
+    shown = json.loads(run("entry", cli_book, "HOLD-1", "--format", "json"))
+    assert (shown["status"], shown["reversedBy"]) == ("POSTED", "HOLD-1-R")
+    again = ledger_client_command("commit", cli_book, "HOLD-2", server=sqlite_server)
+    assert again.returncode == 3 and again.stderr.startswith("NotPending:"), again.stderr
+    unknown = ledger_client_command("entry", cli_book, "NOPE", server=sqlite_server)
+    assert unknown.returncode == 3 and unknown.stderr.startswith("EntryNotFound:")
+
+
+def test_the_trial_balance_table_ends_with_a_total_per_currency(sqlite_server, cli_book):
+    table = ledger_client_command("trial-balance", cli_book, server=sqlite_server)
+    assert table.returncode == 0, table.stderr
+    total = table.stdout.splitlines()[-1].split()
+    assert total[0] == "total" and total.count("USD") == 1, table.stdout
 
 
 def test_the_command_exit_status_says_what_went_wrong(sqlite_server, cli_book, tmp_path):

@@ -93,6 +93,9 @@ def test_commit_posts_what_was_reserved_once(server):
     assert [(line.reference, line.side, line.amount, line.runningBalance) for line in page.lines.line] == [
         ("FUND", "DEBIT", Decimal("100.00"), Decimal("100.00")), ("HOLD-1", "CREDIT", Decimal("30.00"), Decimal("70.00"))]
     assert book.service.GetEntry(book.code, "HOLD-1").status == "POSTED"
+    # a committed entry no longer lapses, so it says no time when it would have
+    assert pending.pendingExpiresAt is not None
+    assert committed.pendingExpiresAt is None and book.service.GetEntry(book.code, "HOLD-1").pendingExpiresAt is None
 
     # committing again is the same success and posts nothing; voiding it now is too late
     again = book.service.CommitPending(book.code, "HOLD-1")
@@ -109,9 +112,9 @@ def test_commit_posts_what_was_reserved_once(server):
 def test_void_releases_the_reservation_and_records_why(server):
     book = server.new_book(cash=("ASSET", "USD", True), sales=("INCOME", "USD"), expense=("EXPENSE", "USD"))
     book.post("FUND", SALE)
-    pending = book.post("HOLD-1", WITHDRAWAL, pending=True)
+    pending = book.post("HOLD-1", WITHDRAWAL, pending=True, pendingTimeoutSeconds=600)
     voided = book.service.VoidPending(book.code, "HOLD-1", "customer cancelled")
-    assert (voided.id, voided.status) == (pending.id, "VOIDED")
+    assert (voided.id, voided.status, voided.pendingExpiresAt) == (pending.id, "VOIDED", None)
     assert balance_of(book, "cash") == (Decimal("100.00"), ZERO, ZERO, ZERO, Decimal("100.00"), Decimal("100.00"))
     assert balance_of(book, "expense") == (ZERO,) * 6
     assert statement_references(book, "cash") == ["FUND"]
@@ -145,7 +148,8 @@ def test_an_expired_entry_is_released_for_every_read_at_once(server):
             settle()
         assert (fault_detail(caught.value)["code"], fault_detail(caught.value)["field"]) == (
             "PendingExpired", "reference")
-    assert book.service.GetEntry(book.code, "HOLD-1").status == "EXPIRED"
+    expired = book.service.GetEntry(book.code, "HOLD-1")
+    assert (expired.status, expired.pendingExpiresAt) == ("EXPIRED", entry.pendingExpiresAt)
     # what it held is available again
     book.post("SPEND", [("expense", "DEBIT", "100.00"), ("cash", "CREDIT", "100.00")])
     assert balance_of(book, "cash") == (Decimal("100.00"), Decimal("100.00"), ZERO, ZERO, ZERO, ZERO)

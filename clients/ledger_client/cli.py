@@ -1,4 +1,5 @@
-"""`ledger-client`: balances, statements, trial balances and accounts from the command line, and posting.
+"""`ledger-client`: balances, statements, trial balances, accounts and entries from the command line;
+posting, committing, voiding and reversing.
 
 Credentials come from the environment (LEDGER_CLIENT_URL, LEDGER_CLIENT_USERNAME, LEDGER_CLIENT_PASSWORD)
 or a config file (LEDGER_CLIENT_CONFIG, default ~/.config/soap-ledger/client.ini, section [ledger] with
@@ -160,7 +161,7 @@ def trial_balance(client: LedgerClient, args, out) -> None:
     found = client.get_trial_balance(args.book, args.as_of)
     rows = [record(row) for row in found.rows]
     if args.format == "table":
-        table(rows + [{"account": f"total {total.currency}", "name": "", "type": "", "currency": total.currency,
+        table(rows + [{"account": "total", "name": "", "type": "", "currency": total.currency,
                        "debit": total.debit, "credit": total.credit} for total in found.totals], out)
     else:
         emit(rows, args.format, out, whole=record(found))
@@ -172,14 +173,52 @@ def accounts(client: LedgerClient, args, out) -> None:
 
 
 def post(client: LedgerClient, args, out) -> None:
-    entries = entries_from_file(args.file) if args.file else [entry_from_arguments(args)]
-    if len(entries) == 1:
-        posted = [client.post_entry(args.book, entries[0])]
+    """One entry from its lines (JSON: the entry), or a file's entries, all or none (JSON: a list,
+    however many the file holds)."""
+    if not args.file:
+        posted = client.post_entry(args.book, entry_from_arguments(args))
+        emit([_entry_summary(posted)], args.format, out, whole=record(posted))
+        return
+    posted = [result.entry for result in client.post_entries(args.book, entries_from_file(args.file), atomic=True)]
+    emit([_entry_summary(e) for e in posted], args.format, out, whole=[record(e) for e in posted])
+
+
+def _entry_summary(entry) -> dict:
+    return {"reference": entry.reference, "id": entry.id, "effectiveDate": entry.effective_date,
+            "status": entry.status, "recordedAt": entry.recorded_at}
+
+
+def show_entry(entry, form: str, out) -> None:
+    """An entry: a table of its lines under a line that names it; CSV one row per line; JSON the whole."""
+    whole = record(entry)
+    rows = [{"reference": entry.reference, "status": entry.status, **record(line)} for line in entry.lines]
+    if form == "table":
+        named = [f"{entry.reference} {_text(entry.status)} effective {_text(entry.effective_date)}"]
+        named += [f"{label} {value}" for label, value in (("reversal of", entry.reversal_of),
+                                                          ("reversed by", entry.reversed_by)) if value]
+        print(", ".join(named), file=out)
+        if entry.description:
+            print(entry.description, file=out)
+        table([record(line) for line in entry.lines], out)
     else:
-        posted = [result.entry for result in client.post_entries(args.book, entries, atomic=True)]
-    rows = [{"reference": e.reference, "id": e.id, "effectiveDate": e.effective_date, "status": e.status,
-             "recordedAt": e.recorded_at} for e in posted]
-    emit(rows, args.format, out, whole=[record(e) for e in posted])
+        emit(rows, form, out, whole=whole)
+
+
+def get_entry(client: LedgerClient, args, out) -> None:
+    show_entry(client.get_entry(args.book, args.reference), args.format, out)
+
+
+def commit(client: LedgerClient, args, out) -> None:
+    show_entry(client.commit_pending(args.book, args.reference), args.format, out)
+
+
+def void(client: LedgerClient, args, out) -> None:
+    show_entry(client.void_pending(args.book, args.reference, args.reason), args.format, out)
+
+
+def reverse(client: LedgerClient, args, out) -> None:
+    show_entry(client.reverse_entry(args.book, args.reference, args.reversal_reference, args.date, args.reason),
+               args.format, out)
 
 
 def entry_from_arguments(args) -> EntryInput:
@@ -277,6 +316,19 @@ def parser() -> argparse.ArgumentParser:
     sub.add_argument("--description")
     sub.add_argument("--pending", action="store_true", help="reserve the amounts (two-phase)")
     sub.add_argument("--timeout", type=int, help="seconds before a pending entry expires")
+    sub = command("entry", get_entry, "one entry, by its reference")
+    sub.add_argument("reference")
+    sub = command("commit", commit, "post what a pending entry reserved")
+    sub.add_argument("reference")
+    sub = command("void", void, "release what a pending entry reserved")
+    sub.add_argument("reference")
+    sub.add_argument("--reason")
+    sub = command("reverse", reverse, "post the entry that undoes a posted one, under a new reference")
+    sub.add_argument("reference")
+    sub.add_argument("reversal_reference")
+    sub.add_argument("--date", type=_day, help="the reversal's effective date (default: the original's, or the "
+                                               "first open day after a closed period)")
+    sub.add_argument("--reason", help="the reversal's description")
     return top
 
 

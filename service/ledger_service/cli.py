@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from .adapters.database import Database
+from .adapters.database import Database, sqlite_file
 from .domain.errors import LedgerError
 from .logs import configure
 from .service_layer import admin
@@ -27,12 +27,14 @@ def _serve(args, database: Database) -> int:
     if problem:
         log.error("%s", problem)
         return EXIT_FAILED
-    state = database.schema_state()
+    file = sqlite_file(database.url)
+    state = "empty" if file is not None and not file.exists() else database.schema_state()
     if state == "empty":
-        log.info("empty database: migrating it first")
+        log.info("empty database: migrating it first", extra={"database": database.location})
         database.migrate()
     elif state == "outdated":
-        log.error("the database schema is older than this release: run `ledger-service migrate` first")
+        log.error("the database schema is older than this release: run `ledger-service migrate` first",
+                  extra={"database": database.location})
         return EXIT_FAILED
     database.dispose()
     run(bind=args.bind, workers=args.workers)
@@ -41,7 +43,7 @@ def _serve(args, database: Database) -> int:
 
 def _migrate(args, database: Database) -> int:
     database.migrate()
-    print("database schema is up to date")
+    print(f"database schema is up to date ({database.location})")
     return 0
 
 
@@ -339,6 +341,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     database = None if getattr(args, "no_database", False) else Database()
     try:
+        if database is not None and args.run not in (_serve, _migrate):
+            problem = database.unready()
+            if problem:
+                print(f"ledger-service: {problem}", file=sys.stderr)
+                return EXIT_FAILED
         return args.run(args, database)
     except (admin.AdminError, LedgerError, SecretKeyError) as error:
         print(f"ledger-service: {error}", file=sys.stderr)

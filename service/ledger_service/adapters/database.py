@@ -18,7 +18,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from ..domain.errors import FaultCode, LedgerError
@@ -53,10 +53,15 @@ def create_ledger_engine(url: str) -> Engine:
     return create_engine(url, pool_size=5, max_overflow=10, pool_timeout=10, hide_parameters=True)
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL, absolute (a relative one is relative to the working directory)."""
+    if not _driver_url(url).startswith("sqlite"):
+        return None
+    path = make_url(url).database
+    return Path(path).absolute() if path and path != ":memory:" else None
+
+
 def _sqlite_engine(url: str) -> Engine:
-    path = url.split(":///", 1)[-1]
-    if path and path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
 
     @event.listens_for(engine, "connect")
@@ -160,7 +165,40 @@ class Database:
         config.set_main_option("sqlalchemy.url", _driver_url(self.url).replace("%", "%%"))
         return config
 
+    @property
+    def location(self) -> str:
+        """Where the database is, as an operator would look for it: a SQLite file's absolute path, or the
+        URL without its password."""
+        file = sqlite_file(self.url)
+        return str(file) if file else make_url(_driver_url(self.url)).render_as_string(hide_password=True)
+
+    def unready(self) -> str | None:
+        """Why the commands that administer the ledger cannot use this database yet, and what to do,
+        in a sentence; None when it is there and migrated. A missing SQLite file is not created."""
+        file = sqlite_file(self.url)
+        if file is not None and not file.exists():
+            default = "" if os.environ.get("LEDGER_DATABASE_URL") else (
+                " (LEDGER_DATABASE_URL is not set, and the default ./var/ledger.db is relative to the directory"
+                " a command runs in)")
+            return (f"there is no ledger database at {file}{default}: run the command from the directory where "
+                    "`ledger-service serve` runs, set LEDGER_DATABASE_URL to the service's database, or create "
+                    "one here with `ledger-service migrate`")
+        try:
+            state = self.schema_state()
+        except DBAPIError as error:
+            return (f"the ledger database at {self.location} cannot be reached ({type(error.orig).__name__}); "
+                    "check LEDGER_DATABASE_URL, and try again once the database is up")
+        if state == "empty":
+            return f"the ledger database at {self.location} has no schema yet: run `ledger-service migrate`"
+        if state == "outdated":
+            return (f"the ledger database at {self.location} is older than this release: "
+                    "run `ledger-service migrate`")
+        return None
+
     def migrate(self) -> None:
+        file = sqlite_file(self.url)
+        if file is not None:
+            file.parent.mkdir(parents=True, exist_ok=True)
         with self.engine.begin() as connection:
             config = self._alembic_config()
             config.attributes["connection"] = connection

@@ -414,6 +414,12 @@ class Entry:
     # Recorded as a pending (two-phase) entry, whatever became of it since.
     two_phase: bool = False
 
+    @property
+    def lapses_at(self) -> datetime | None:
+        """When a pending entry's reservation lapses (or lapsed), while that still says something: a
+        committed or voided entry no longer lapses, so it has none."""
+        return self.pending_expires_at if self.status in (EntryStatus.PENDING, EntryStatus.EXPIRED) else None
+
 
 def entry_status(two_phase: bool, outcome: EntryStatus | None, expires_at: datetime | None,
                  now: datetime) -> EntryStatus:

@@ -44,7 +44,7 @@ def entry(value: model.Entry) -> Record:
         description=value.description, status=value.status.value,
         lines=[Record(account=line.account, side=line.side.value, amount=line.amount, currency=line.currency,
                       memo=line.memo) for line in value.lines],
-        pendingExpiresAt=value.pending_expires_at, reversalOf=value.reversal_of, reversedBy=value.reversed_by,
+        pendingExpiresAt=value.lapses_at, reversalOf=value.reversal_of, reversedBy=value.reversed_by,
     )
 
 
