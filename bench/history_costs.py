@@ -28,8 +28,11 @@ from throughput import (
 )
 
 from ledger_service.adapters.database import Database
-from ledger_service.domain.model import EntryInput, LineInput, MAX_LINES, Side
-from ledger_service.service_layer.services import Credentials, Ledger, RequestContext
+from ledger_service.domain.accounts import Side
+from ledger_service.domain.entries import EntryInput, LineInput
+from ledger_service.domain.limits import MAX_LINES
+from ledger_service.service_layer.context import Credentials, RequestContext
+from ledger_service.wsgi import serving_ledger
 
 ADMIN = "history-admin"
 PASSWORD = "history-benchmark-password"
@@ -50,7 +53,7 @@ def open_accounts(server: LedgerServer) -> None:
 def fill_history(database_url: str, lines: int, days: int) -> float:
     """Posts `lines` debit lines to `busy` (and one to `quiet`), spread over `days` dates; seconds taken."""
     database = Database(database_url)
-    ledger = Ledger(database)
+    posting = serving_ledger(database).entries
     request = RequestContext(Credentials(ADMIN, PASSWORD), "history-fill")
     per_entry = MAX_LINES - 1
     entries = -(-lines // per_entry)
@@ -59,9 +62,9 @@ def fill_history(database_url: str, lines: int, days: int) -> float:
         count = min(per_entry, lines - number * per_entry)
         effective = FIRST_DAY + timedelta(days=number * days // entries)
         debits = tuple(LineInput("busy", Side.DEBIT, LINE_AMOUNT) for _ in range(count))
-        ledger.post_entry(request, BOOK, EntryInput(f"H-{number}", effective,
+        posting.post_entry(request, BOOK, EntryInput(f"H-{number}", effective,
                                                     debits + (LineInput("funding", Side.CREDIT, LINE_AMOUNT * count),)))
-    ledger.post_entry(request, BOOK, EntryInput("Q-1", FIRST_DAY, (LineInput("quiet", Side.DEBIT, LINE_AMOUNT),
+    posting.post_entry(request, BOOK, EntryInput("Q-1", FIRST_DAY, (LineInput("quiet", Side.DEBIT, LINE_AMOUNT),
                                                                   LineInput("funding", Side.CREDIT, LINE_AMOUNT))))
     database.dispose()
     return time.perf_counter() - started

@@ -34,9 +34,9 @@ from zeep.exceptions import Fault
 from zeep.transports import Transport
 from zeep.wsse.username import UsernameToken
 
+from ledger_service import admin
 from ledger_service.adapters.database import Database
-from ledger_service.domain.model import Role
-from ledger_service.service_layer import admin
+from ledger_service.domain.access import Role
 
 POSTGRES_URL = os.environ.get("LEDGER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REQUIRE_POSTGRES = os.environ.get("LEDGER_REQUIRE_POSTGRES") == "1"

@@ -5,15 +5,15 @@ from decimal import Decimal
 import pytest
 from lxml import etree
 
+from ledger_service.adapters import page_tokens
+from ledger_service.domain.accounts import AccountSpec, AccountStatus, AccountType, Side, open_account
+from ledger_service.domain.books import Book
 from ledger_service.domain.currencies import CURRENCIES, currency
+from ledger_service.domain.entries import EntryInput, LineInput, apply_postings, prepare_postings
 from ledger_service.domain.errors import FaultCode, LedgerError
-from ledger_service.domain.model import (
-    AccountSpec, AccountStatus, AccountType, Book, EntryInput, LineInput, Side, apply_postings, open_account,
-    prepare_postings, trial_balance,
-)
-from ledger_service.service_layer import page_tokens
-from ledger_service.soap.envelope import RequestRefused, field_path, validate
-from ledger_service.soap.faults import SOAP11_ENV
+from ledger_service.domain.reports import trial_balance
+from ledger_service.soap.envelope import RequestRefused, schema_error_location, validate
+from ledger_service.soap.faults import SOAP11_ENV, field_path
 from ledger_service.wsgi import contracts
 
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -39,7 +39,7 @@ def refused(code: FaultCode, call, *args) -> LedgerError:
     ("BHD", "0.001", 1), ("CLF", "1.2345", 12345), ("USD", "12345678901234.56", 1234567890123456),
 ])
 def test_amounts_convert_exactly_to_minor_units(code, text, minor):
-    assert currency(code).to_minor(Decimal(text), "f") == minor
+    assert currency(code).to_minor(Decimal(text), ("f",)) == minor
 
 
 @pytest.mark.parametrize("code, text", [
@@ -47,7 +47,8 @@ def test_amounts_convert_exactly_to_minor_units(code, text, minor):
     ("USD", "NaN"), ("USD", "Infinity"),
 ])
 def test_amounts_that_do_not_fit_are_refused_never_rounded(code, text):
-    assert refused(FaultCode.InvalidAmount, currency(code).to_minor, Decimal(text), "line.amount").field == "line.amount"
+    assert refused(FaultCode.InvalidAmount, currency(code).to_minor, Decimal(text),
+                   ("line", "amount")).location == ("line", "amount")
 
 
 def test_minor_units_come_back_with_the_currencys_places():
@@ -83,9 +84,11 @@ def test_line_rules_name_the_offending_line():
     accounts = {"cash": account("cash"), "sales": account("sales", AccountType.INCOME)}
     book = Book("B", "B")
     assert refused(FaultCode.AccountNotFound, prepare_postings, book,
-                   entry(("cash", Side.DEBIT, "1"), ("nope", Side.CREDIT, "1")), accounts).field == "entry.lines[1].account"
+                   entry(("cash", Side.DEBIT, "1"), ("nope", Side.CREDIT, "1")), accounts).location == (
+        "entry", "lines", 1, "account")
     assert refused(FaultCode.InvalidAmount, prepare_postings, book,
-                   entry(("cash", Side.DEBIT, "1.001"), ("sales", Side.CREDIT, "1")), accounts).field == "entry.lines[0].amount"
+                   entry(("cash", Side.DEBIT, "1.001"), ("sales", Side.CREDIT, "1")), accounts).location == (
+        "entry", "lines", 0, "amount")
     refused(FaultCode.TooFewLines, prepare_postings, book, entry(("cash", Side.DEBIT, "1")), accounts)
     refused(FaultCode.TooManyLines, prepare_postings, book, entry(*[("cash", Side.DEBIT, "1")] * 1001), accounts)
     accounts["sales"].status = AccountStatus.CLOSED
@@ -119,7 +122,7 @@ def test_guarded_account_reaches_zero_but_never_below():
     assert wallet.balance == 0
     error = refused(FaultCode.InsufficientBalance, apply_postings,
                     prepare_postings(book, entry(("income", Side.DEBIT, "0.01"), ("wallet", Side.CREDIT, "0.01")), accounts))
-    assert error.field == "entry.lines[1].amount"
+    assert error.location == ("entry", "lines", 1, "amount")
 
 
 def test_only_an_empty_account_closes():
@@ -165,7 +168,7 @@ def test_page_tokens_are_bound_to_their_query_and_cannot_be_forged():
     payload, signature = token.split(".")
     forged = page_tokens.encode(b"x" * 32, query, {"running": 10**9})
     for bad in (forged, payload + "." + signature[::-1], "garbage", token + "x"):
-        assert refused(FaultCode.SchemaValidation, page_tokens.decode, key, query, bad).field == "pageToken"
+        assert refused(FaultCode.SchemaValidation, page_tokens.decode, key, query, bad).location == ("pageToken",)
     refused(FaultCode.SchemaValidation, page_tokens.decode, key, {**query, "account": "other"}, token)
 
 
@@ -177,7 +180,7 @@ def test_page_tokens_are_bound_to_their_query_and_cannot_be_forged():
     ("/s:Envelope/s:Body", None),
 ])
 def test_schema_error_paths_become_contract_field_paths(path, field):
-    assert field_path(path) == field
+    assert field_path(schema_error_location(path)) == field
 
 
 CONTRACT_SCHEMA = contracts()["soap11"].schema(SOAP11_ENV)
@@ -198,4 +201,5 @@ def test_a_missing_element_is_named_as_the_offending_field(body, field):
     [operation] = root[0]
     with pytest.raises(RequestRefused) as caught:
         validate(CONTRACT_SCHEMA, root, operation, frozenset({operation.tag}))
-    assert (caught.value.error.code, caught.value.error.field) == (FaultCode.SchemaValidation, field)
+    assert (caught.value.error.code, field_path(caught.value.error.location)) == (FaultCode.SchemaValidation, field)
+

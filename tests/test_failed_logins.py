@@ -26,7 +26,7 @@ from ledger_service.adapters.database import Database
 from ledger_service.adapters.orm import FailedLoginBucketRow
 from ledger_service.domain.rate_limits import MILLI, RateLimit
 from ledger_service.service_layer.failed_logins import FailedLoginBudget, budgeted_address
-from ledger_service.service_layer.passwords import hash_password
+from ledger_service.adapters.passwords import hash_password
 from test_faults import expect_fault
 from test_password_digest import KEY, add_client, digest_header
 from test_rate_limits import all_at_once, expect_rate_limited
@@ -266,7 +266,7 @@ def test_buckets_full_again_are_pruned_by_the_next_failure(kind, request, tmp_pa
 
     def count_failure(subjects, seconds: int) -> None:
         moment = now + timedelta(seconds=seconds)
-        database.run(lambda store: budget.count_failure(store, subjects, lambda: moment), write=True)
+        database.run(lambda stores: budget.count_failure(stores.access, subjects, lambda: moment), write=True)
 
     def buckets() -> dict[str, int]:
         return dict(database.run(lambda store: store.connection.execute(
@@ -297,7 +297,7 @@ def test_failures_counted_at_the_same_time_are_each_counted(kind, request, tmp_p
     def count(thread: int) -> None:
         subjects = budget.subjects("target", f"192.0.2.{thread}")
         for _ in range(20):
-            database.run(lambda store: budget.count_failure(store, subjects, lambda: datetime.now(timezone.utc)),
+            database.run(lambda stores: budget.count_failure(stores.access, subjects, lambda: datetime.now(timezone.utc)),
                          write=True)
 
     with ThreadPoolExecutor(8) as pool:

@@ -12,7 +12,7 @@ import requests
 
 from conftest import ADMIN, ADMIN_PASSWORD, cli, envelope, post_raw, start_server, unique
 from ledger_service.domain.rate_limits import MILLI, Bucket, RateLimit, admit
-from ledger_service.service_layer.admin import AdminError, parse_rate_limit
+from ledger_service.service_layer.admin_input import AdminError, parse_rate_limit
 from test_faults import read_fault
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)

@@ -15,7 +15,10 @@ from zeep.exceptions import Fault
 
 from conftest import fault_code, fault_detail, unique
 from ledger_service.domain.errors import FaultCode, LedgerError
-from ledger_service.domain.model import Book, Entry, EntryInput, EntryStatus, Line, LineInput, Side, reversal_of
+from ledger_service.domain.accounts import Side
+from ledger_service.domain.books import Book
+from ledger_service.domain.entries import Entry, EntryInput, EntryStatus, Line, LineInput
+from ledger_service.domain.reversals import reversal_of
 
 SALE = [("cash", "DEBIT", "100.25"), ("sales", "CREDIT", "100.25")]
 

@@ -7,12 +7,13 @@ import sys
 import time
 from pathlib import Path
 
+from . import admin
+from .adapters.csv_files import CsvFile, ImportFileError
 from .adapters.database import Database, sqlite_file
+from .adapters.passwords import generate_password
+from .adapters.secret_box import KEY_VARIABLE, SecretBox, SecretKeyError
 from .domain.errors import LedgerError
 from .logs import configure
-from .service_layer import admin
-from .service_layer.passwords import generate_password
-from .service_layer.secret_box import KEY_VARIABLE, SecretBox, SecretKeyError
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -181,27 +182,25 @@ class _ProgressBar:
 
 
 def _import(args, database: Database) -> int:
-    from .service_layer import imports
-    from .service_layer.services import Ledger
-
-    path = Path(args.file)
+    file = CsvFile(Path(args.file))
     kind = args.kind
-    load = imports.import_accounts if kind == "accounts" else imports.import_entries
+    load = admin.import_accounts if kind == "accounts" else admin.import_entries
+    started = time.monotonic()
     try:
-        bar = _ProgressBar(imports.count_rows(path))
+        bar = _ProgressBar(file.count_rows())
         try:
-            report = load(Ledger(database), args.book, path, bar)
+            report = load(database, args.book, file, bar)
         finally:
             bar.close()
-    except (imports.ImportFileError, OSError) as error:
+    except (ImportFileError, OSError) as error:
         print(f"ledger-service: {error}", file=sys.stderr)
         return EXIT_FAILED
     for line, reason in report.refused:
-        print(f"{path}:{line}: {reason}", file=sys.stderr)
+        print(f"{file.path}:{line}: {reason}", file=sys.stderr)
     done, unchanged = ("opened", "already open") if kind == "accounts" else ("posted", "already posted")
-    seconds = time.monotonic() - bar.started
+    seconds = time.monotonic() - started
     print(f"{kind} of book {args.book}: {report.done} {done}, {report.unchanged} {unchanged}, "
-          f"{len(report.refused)} refused, of {report.rows} in {path.name} ({seconds:.1f} s)")
+          f"{len(report.refused)} refused, of {report.rows} in {file.path.name} ({seconds:.1f} s)")
     return EXIT_FAILED if report.refused else 0
 
 

@@ -15,9 +15,9 @@ from gunicorn.app.base import Application
 from . import metrics, sweeper
 from .addresses import Addresses, AddressSettingError
 from .logs import JsonFormatter, configure
-from .service_layer.admin import AdminError
+from .adapters.secret_box import SecretBox, SecretKeyError
 from .service_layer.failed_logins import FailedLoginBudget
-from .service_layer.secret_box import SecretBox, SecretKeyError
+from .service_layer.admin_input import AdminError
 from .soap.environ_keys import CLIENT, CLIENT_ADDRESS, FAULT_CODE, OPERATION, REQUEST_ID
 
 CONFIG = Path(__file__).with_name("gunicorn.conf.py")

@@ -39,7 +39,7 @@ def _sweep_forever(ledger, interval: float) -> None:
         # Jitter keeps the workers of a host from all sweeping at the same moment.
         time.sleep(interval * random.uniform(0.5, 1.5))
         try:
-            while ledger.release_expired_holds(ACCOUNTS_PER_PASS) == ACCOUNTS_PER_PASS:
+            while ledger.pending.release_expired_holds(ACCOUNTS_PER_PASS) == ACCOUNTS_PER_PASS:
                 pass
         except LedgerError as error:  # the database is down; the next pass tries again
             log.warning("releasing expired holds failed: %s", error)

@@ -15,9 +15,11 @@ from . import logs
 from .adapters.database import Database
 from .addresses import Addresses, InvalidAddress
 from .metrics import Metrics
+from .adapters import page_tokens, password_digest
+from .adapters.passwords import PasswordHashes
+from .adapters.secret_box import SecretBox
 from .service_layer.failed_logins import FailedLoginBudget
-from .service_layer.secret_box import SecretBox
-from .service_layer.services import Ledger
+from .service_layer.ledger import Ledger
 from .soap import docs
 from .soap.contract import ENDPOINTS, Contract, build_contract
 from .soap.envelope import Limits
@@ -38,6 +40,13 @@ def spyne_application(binding: str) -> Application:
                        out_protocol=protocol())
 
 
+def serving_ledger(database: Database, secret_box: SecretBox | None = None,
+                   failed_logins: FailedLoginBudget = FailedLoginBudget()) -> Ledger:
+    """The use cases on the adapters a worker serves them with (the two modules implement their ports)."""
+    return Ledger(database, passwords=PasswordHashes(), digests=password_digest, page_tokens=page_tokens,
+                  secret_box=secret_box, failed_logins=failed_logins)
+
+
 def contracts() -> dict[str, Contract]:
     """The WSDL of each binding, as the service serves it and as wsdl/ holds it."""
     return {binding: build_contract(spyne_application(binding), path) for binding, path in ENDPOINTS.items()}
@@ -48,8 +57,8 @@ class LedgerApplication:
                  addresses: Addresses | None = None):
         self.addresses = addresses or Addresses.from_environment()
         self.database = database or Database()
-        self.ledger = Ledger(self.database, secret_box=SecretBox.from_environment(),
-                             failed_logins=FailedLoginBudget.from_environment())
+        self.ledger = serving_ledger(self.database, secret_box=SecretBox.from_environment(),
+                                     failed_logins=FailedLoginBudget.from_environment())
         limits = limits or Limits.from_environment()
         built = {binding: (spyne_application(binding), path) for binding, path in ENDPOINTS.items()}
         served = {binding: build_contract(app, path) for binding, (app, path) in built.items()}

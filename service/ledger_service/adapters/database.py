@@ -1,8 +1,9 @@
 """Engines, transactions and migrations.
 
-`Database.run` is the unit of work: one use case in one transaction, committed if it returns,
-rolled back if it raises, and run again from the start when the database reports a conflict that
-a retry resolves (two writers inserting one reference, a deadlock, a serialization failure).
+`Database.run` is the unit of work (service_layer/ports.py's UnitOfWork): one use case in one
+transaction, committed if it returns, rolled back if it raises, and run again from the start when the
+database reports a conflict that a retry resolves (two writers inserting one reference, a deadlock, a
+serialization failure).
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from sqlalchemy import Engine, create_engine, event, inspect, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from ..domain.errors import FaultCode, LedgerError
-from .store import Store
+from .stores import SqlStores
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -124,7 +125,7 @@ class Database:
         return self.engine.dialect.name == "postgresql"
 
     @contextmanager
-    def _transaction(self, write: bool) -> Iterator[Store]:
+    def _transaction(self, write: bool) -> Iterator[SqlStores]:
         options = {"ledger_write": write}
         if self.is_postgresql and not write:
             # One snapshot for every query a read makes: a statement's opening balance, lines and
@@ -132,13 +133,13 @@ class Database:
             options["isolation_level"] = "REPEATABLE READ"
         with self.engine.connect().execution_options(**options) as connection:
             with connection.begin():
-                yield Store(connection)
+                yield SqlStores(connection)
 
-    def run(self, work: Callable[[Store], T], *, write: bool) -> T:
+    def run(self, work: Callable[[SqlStores], T], *, write: bool) -> T:
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                with self._transaction(write) as store:
-                    return work(store)
+                with self._transaction(write) as stores:
+                    return work(stores)
             except DBAPIError as error:
                 if attempt < ATTEMPTS and _retryable(error):
                     log.info("retrying after a conflict", extra={"attempt": attempt, **error_summary(error)})

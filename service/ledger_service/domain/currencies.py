@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from .errors import FaultCode, LedgerError
+from .errors import FaultCode, LedgerError, Location
 
 # Largest magnitude of a single amount or balance in minor units: it must fit a signed 64-bit
 # column with room left for sums of many such amounts.
@@ -32,7 +32,7 @@ class Currency:
     code: str
     minor_units: int
 
-    def to_minor(self, amount: Decimal, field: str) -> int:
+    def to_minor(self, amount: Decimal, location: Location) -> int:
         """The amount in minor units; InvalidAmount if it is not positive or needs finer precision."""
         try:
             minor = amount.scaleb(self.minor_units)
@@ -43,12 +43,12 @@ class Currency:
             raise LedgerError(
                 FaultCode.InvalidAmount,
                 f"{amount} has more decimal places than {self.code} allows ({self.minor_units})",
-                field,
+                location,
             )
         if minor <= 0:
-            raise LedgerError(FaultCode.InvalidAmount, f"amount must be greater than zero, got {amount}", field)
+            raise LedgerError(FaultCode.InvalidAmount, f"amount must be greater than zero, got {amount}", location)
         if minor >= MAX_MINOR_UNITS:
-            raise LedgerError(FaultCode.InvalidAmount, f"{amount} {self.code} exceeds the largest amount", field)
+            raise LedgerError(FaultCode.InvalidAmount, f"{amount} {self.code} exceeds the largest amount", location)
         return int(minor)
 
     def to_decimal(self, minor: int) -> Decimal:
@@ -64,8 +64,8 @@ def _table() -> dict[str, Currency]:
 CURRENCIES = _table()
 
 
-def currency(code: str, field: str = "currency") -> Currency:
+def currency(code: str, location: Location = ("currency",)) -> Currency:
     try:
         return CURRENCIES[code]
     except KeyError:
-        raise LedgerError(FaultCode.UnknownCurrency, f"{code!r} is not an ISO 4217 currency code", field) from None
+        raise LedgerError(FaultCode.UnknownCurrency, f"{code!r} is not an ISO 4217 currency code", location) from None

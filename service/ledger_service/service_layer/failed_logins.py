@@ -9,7 +9,7 @@ password is hashed or its digest computed, whatever the password: a guesser cost
 query, not a hash.
 
 The buckets are rows of failed_login_buckets, read by the query that first looks the request's
-username up (`_login` in adapters/store.py), so that checking them costs a successful request no
+username up (`_login` in adapters/stores/access.py), so that checking them costs a successful request no
 round trip. A failure is counted after its attempt, in a short write transaction of its own that
 commits although the request fails. Checking and counting are apart: requests that arrive together
 all pass the check before the first of them is counted, so beyond the budget a burst has at most as
@@ -26,7 +26,8 @@ from typing import Callable
 
 from ..domain.errors import FaultCode, LedgerError
 from ..domain.rate_limits import Bucket, RateLimit, admit
-from .admin import AdminError, parse_rate_limit
+from .admin_input import AdminError, parse_rate_limit
+from .ports import AccessStore, FailedLoginBuckets, LoginSubjects
 
 # A client that keeps failing is usually one whose secret was rotated without it, and it is fixed
 # within a minute of the new secret reaching it; a guesser gets ten tries a minute at one username.
@@ -35,14 +36,6 @@ DEFAULT_PER_USERNAME = RateLimit(per_minute=10, burst=10)
 # address costs the service at most half a password hash a second.
 DEFAULT_PER_ADDRESS = RateLimit(per_minute=30, burst=30)
 PRUNE_AT_MOST = 100
-
-
-@dataclass(frozen=True)
-class LoginSubjects:
-    """The keys, in failed_login_buckets, of the two buckets one authentication attempt draws on."""
-
-    username: str
-    address: str
 
 
 def _subject(kind: str, value: str) -> str:
@@ -91,9 +84,9 @@ class FailedLoginBudget:
     def subjects(self, username: str, address: str | None) -> LoginSubjects:
         return LoginSubjects(_subject("username", username), _subject("address", budgeted_address(address)))
 
-    def ensure_open(self, buckets, now: datetime) -> None:
-        """Refuses the request with RateLimited while its username's or its address's budget
-        (`buckets`, a store.FailedLoginBuckets) is spent, saying when the longer wait ends."""
+    def ensure_open(self, buckets: FailedLoginBuckets, now: datetime) -> None:
+        """Refuses the request with RateLimited while its username's or its address's budget is spent,
+        saying when the longer wait ends."""
         waits = {
             what: admit(limit, bucket, now).retry_after
             for what, limit, bucket in (("for this username", self.per_username, buckets.username),
@@ -106,7 +99,7 @@ class FailedLoginBudget:
                               f"too many failed authentications {what}; retry after {spent[what]} s",
                               retry_after=spent[what])
 
-    def count_failure(self, store, subjects: LoginSubjects, clock: Callable[[], datetime]) -> None:
+    def count_failure(self, store: AccessStore, subjects: LoginSubjects, clock: Callable[[], datetime]) -> None:
         """Takes a token from both buckets (an empty one stays empty), and prunes buckets full again.
         The clock is read once the buckets are locked: of failures counted at the same time, each then
         sees the time of the one counted before it, or later."""

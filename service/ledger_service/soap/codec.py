@@ -84,7 +84,7 @@ class _List:
             try:
                 items.append(self.item.read(child))
             except LedgerError as error:
-                raise _located(error, f"[{position}]")
+                raise error.within(position)
         return items
 
     def write(self, parent, tag: str, values) -> None:
@@ -113,7 +113,7 @@ class _Complex:
             try:
                 values[name] = None if child is None else plan.read(child)
             except LedgerError as error:
-                raise _located(error, name)
+                raise error.within(name)
         return Record(**values)
 
     def write(self, parent, tag: str, value) -> None:
@@ -124,13 +124,6 @@ class _Complex:
             field = getattr(value, name, None)
             if field is not None:
                 plan.write(element, tag, field)
-
-
-def _located(error: LedgerError, step: str) -> LedgerError:
-    """Names the input a refusal is about by its path (entry.lines[1].amount), one step outwards."""
-    inner = error.field or ""
-    error.field = step + ("" if not inner or inner.startswith("[") else ".") + inner
-    return error
 
 
 def _qualified(model, name: str) -> str:

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from ..domain.errors import FaultCode, LedgerError
-from ..service_layer.admin import CLIENT_NAME_MAX, PASSWORD_MAX
-from ..service_layer.services import Credentials, authentication_failed
+from ..domain.errors import FaultCode, LedgerError, Location
+from ..domain.limits import MAX_CLIENT_NAME, MAX_PASSWORD
+from ..service_layer.authentication import authentication_failed
+from ..service_layer.context import Credentials
 from .faults import SOAP11_ENV, SOAP12_ENV
 from .types import NAMESPACE
 
@@ -233,7 +234,7 @@ def credentials(token: etree._Element | None) -> Credentials | None:
     created = token.findtext(f"{{{WSU}}}Created")
     created = created.strip() if created is not None else None
     nonce = _nonce(token)
-    if (len(username) > CLIENT_NAME_MAX or (password is not None and len(password.text or "") > PASSWORD_MAX)
+    if (len(username) > MAX_CLIENT_NAME or (password is not None and len(password.text or "") > MAX_PASSWORD)
             or len(created or "") > MAX_CREATED_CHARACTERS or len(nonce or b"") > MAX_NONCE_BYTES):
         raise RequestRefused(authentication_failed())
     if password is None:
@@ -254,35 +255,38 @@ def _nonce(token: etree._Element) -> bytes | None:
         return None
 
 
-def field_path(path: str | None) -> str | None:
-    """An lxml error path in an envelope (/soap:Envelope/soap:Body/tns:PostEntry/tns:entry/tns:lines/
-    tns:line[2]/tns:amount) as a contract field path (entry.lines[1].amount)."""
+def schema_error_location(path: str | None) -> Location:
+    """Where in the request an lxml error path points (/soap:Envelope/soap:Body/tns:PostEntry/tns:entry/
+    tns:lines/tns:line[2]/tns:amount is ("entry", "lines", 1, "amount"))."""
     if not path:
-        return None
+        return ()
     steps = [re.sub(r"^[^:]*:", "", step) for step in path.strip("/").split("/")][3:]
-    field: list[str] = []
+    location: list[str | int] = []
     for step in steps:
         name, _, index = step.partition("[")
-        if name in _LIST_ITEMS and field and field[-1] == _LIST_ITEMS[name]:
-            field[-1] += f"[{int(index.rstrip(']') or 1) - 1}]"
+        if name in _LIST_ITEMS and location and location[-1] == _LIST_ITEMS[name]:
+            location.append(int(index.rstrip("]") or 1) - 1)
         else:
-            field.append(name)
-    return ".".join(field) or None
+            location.append(name)
+    return tuple(location)
 
 
 _EXPECTED = re.compile(r"Expected is \( \{[^}]*\}(\w+) \)")
 
 
-def _offending_field(error) -> str | None:
+def _offending_field(error) -> Location:
     """The input the error is about. When a required element is missing, lxml points at the element
     where it stopped (the next sibling, or the parent when nothing follows): name the missing one."""
-    field = field_path(error.path)
+    location = schema_error_location(error.path)
     expected = _EXPECTED.search(error.message)
     if expected is None:
-        return field
+        return location
     if "not expected" in error.message:
-        field = field.rpartition(".")[0] if field else None
-    return ".".join(filter(None, [field, expected.group(1)]))
+        # lxml stopped at the element after the missing one: leave that element (and its position) out.
+        while location and isinstance(location[-1], int):
+            location = location[:-1]
+        location = location[:-1]
+    return (*location, expected.group(1))
 
 
 def validate(schema: etree.XMLSchema, root: etree._Element, operation: etree._Element,

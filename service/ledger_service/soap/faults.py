@@ -10,7 +10,7 @@ from __future__ import annotations
 from lxml import etree
 from spyne import Fault, Integer32, Unicode
 
-from ..domain.errors import FaultCode, LedgerError
+from ..domain.errors import FaultCode, LedgerError, Location
 from . import codec
 from .types import NAMESPACE, Entry, Reference, _Model, optional, required
 
@@ -54,9 +54,19 @@ def _tns(name: str) -> str:
     return f"{{{NAMESPACE}}}{name}"
 
 
+def field_path(location: Location) -> str | None:
+    """Where a refusal applies as the contract's field path: ("entry", "lines", 1, "amount") is
+    entry.lines[1].amount."""
+    path = ""
+    for step in location:
+        path += f"[{step}]" if isinstance(step, int) else f".{step}" if path else step
+    return path or None
+
+
 def fault_record(error: LedgerError) -> codec.Record:
     """`error` as the fields of tns:LedgerFault."""
-    return codec.Record(code=error.code.value, message=error.message, field=error.field, index=error.index)
+    return codec.Record(code=error.code.value, message=error.message, field=field_path(error.location),
+                        index=error.index)
 
 
 def envelope(envelope_ns: str) -> tuple[etree._Element, etree._Element]:

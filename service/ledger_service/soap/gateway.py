@@ -12,7 +12,7 @@ from spyne import Application
 
 from ..addresses import Addresses, InvalidAddress
 from ..domain.errors import FaultCode, LedgerError
-from ..service_layer.services import RequestContext
+from ..service_layer.context import RequestContext
 from . import codec
 from .contract import Contract
 from .envelope import Limits, RequestRefused, credentials, malformed, parse, read_body, read_envelope, validate

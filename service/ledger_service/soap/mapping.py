@@ -5,16 +5,19 @@ as the type the operation returns, and reads requests into records of the same n
 """
 from __future__ import annotations
 
-from ..domain import model
+from ..domain.accounts import Account, AccountPage, Side
+from ..domain.books import Book
+from ..domain.entries import Entry, EntryAudit, EntryInput, LineInput
+from ..domain.reports import Balance, Statement, TrialBalance
 from .codec import Record
 from .faults import fault_record
 
 
-def book(value: model.Book) -> Record:
+def book(value: Book) -> Record:
     return Record(code=value.code, name=value.name, closedThrough=value.closed_through)
 
 
-def account(value: model.Account) -> Record:
+def account(value: Account) -> Record:
     return Record(
         code=value.code, name=value.name, type=value.type.value, currency=value.currency.code,
         parentCode=value.parent_code, noNegativeBalance=value.no_negative_balance, status=value.status.value,
@@ -22,23 +25,23 @@ def account(value: model.Account) -> Record:
     )
 
 
-def account_page(value: model.AccountPage) -> Record:
+def account_page(value: AccountPage) -> Record:
     return Record(accounts=[account(a) for a in value.accounts], nextPageToken=value.next_page_token)
 
 
-def entry_input(value: Record) -> model.EntryInput:
-    return model.EntryInput(
+def entry_input(value: Record) -> EntryInput:
+    return EntryInput(
         reference=value.reference,
         effective_date=value.effectiveDate,
         description=value.description,
-        lines=tuple(model.LineInput(line.account, model.Side(line.side), line.amount, line.memo)
+        lines=tuple(LineInput(line.account, Side(line.side), line.amount, line.memo)
                     for line in value.lines),
         pending=bool(value.pending),
         pending_timeout_seconds=value.pendingTimeoutSeconds,
     )
 
 
-def entry(value: model.Entry) -> Record:
+def entry(value: Entry) -> Record:
     return Record(
         id=value.id, reference=value.reference, effectiveDate=value.effective_date, recordedAt=value.recorded_at,
         description=value.description, status=value.status.value,
@@ -54,13 +57,13 @@ def entry_results(values) -> list[Record]:
                    fault=fault_record(value.error) if value.error is not None else None) for value in values]
 
 
-def entry_audit(value: model.EntryAudit) -> Record:
+def entry_audit(value: EntryAudit) -> Record:
     return Record(reference=value.reference, postedBy=value.posted_by, requestId=value.request_id,
                   recordedAt=value.recorded_at, settledBy=value.settled_by, settledRequestId=value.settled_request_id,
                   settledAt=value.settled_at, voidReason=value.void_reason)
 
 
-def balance(value: model.Balance) -> Record:
+def balance(value: Balance) -> Record:
     return Record(
         account=value.account, currency=value.currency, asOf=value.as_of, postedDebits=value.posted_debits,
         postedCredits=value.posted_credits, pendingDebits=value.pending_debits, pendingCredits=value.pending_credits,
@@ -68,7 +71,7 @@ def balance(value: model.Balance) -> Record:
     )
 
 
-def statement(value: model.Statement) -> Record:
+def statement(value: Statement) -> Record:
     return Record(
         account=value.account, currency=value.currency, fromDate=value.from_date, toDate=value.to_date,
         openingBalance=value.opening_balance, closingBalance=value.closing_balance,
@@ -79,7 +82,7 @@ def statement(value: model.Statement) -> Record:
     )
 
 
-def trial_balance(value: model.TrialBalance) -> Record:
+def trial_balance(value: TrialBalance) -> Record:
     return Record(
         asOf=value.as_of,
         rows=[Record(account=row.account, name=row.name, type=row.type.value, currency=row.currency, debit=row.debit,

@@ -10,6 +10,8 @@ from __future__ import annotations
 from spyne import Array, Boolean, ComplexModel, Date, DateTime, Decimal, Enum, Integer32, Unicode
 from spyne.model import ModelBase
 
+from ..domain.limits import MAX_PAGE_SIZE, MIN_PAGE_SIZE, MIN_PENDING_TIMEOUT_SECONDS
+
 NAMESPACE = "urn:soap-ledger:v1"
 
 
@@ -43,8 +45,9 @@ Description = _text("Description", 500)
 Memo = _text("Memo", 200)
 CurrencyCode = _text("CurrencyCode", 3, "[A-Z]{3}")
 PageToken = _text("PageToken", 1000)
-PageSize = Integer32(ge=1, le=1000, type_name="PageSize", __namespace__=NAMESPACE)
-TimeoutSeconds = Integer32(ge=1, type_name="TimeoutSeconds", __namespace__=NAMESPACE)
+PageSize = Integer32(ge=MIN_PAGE_SIZE, le=MAX_PAGE_SIZE, type_name="PageSize", __namespace__=NAMESPACE)
+# At most MAX_PENDING_TIMEOUT_SECONDS: xs:int's largest value, which the type itself bounds.
+TimeoutSeconds = Integer32(ge=MIN_PENDING_TIMEOUT_SECONDS, type_name="TimeoutSeconds", __namespace__=NAMESPACE)
 # Amounts are written in plain notation with the currency's exact places; never 1E+2.
 Money = Decimal(str_format="{:f}")
 

@@ -1,4 +1,4 @@
-"""Client secrets: stored as scrypt hashes, checked in constant time.
+"""Client passwords as the store keeps them: scrypt hashes, checked in constant time.
 
 scrypt is slow on purpose, so a worker remembers for a while which (client, password) pairs it has
 verified against which stored hash. It keeps only an HMAC of the password under a key that lives in
@@ -44,12 +44,17 @@ def generate_password() -> str:
     return secrets.token_urlsafe(24)
 
 
-class PasswordVerifier:
+class PasswordHashes:
+    """The Passwords port (service_layer/ports.py), with this worker's memory of passwords verified."""
+
     def __init__(self) -> None:
         self._key = secrets.token_bytes(32)
         self._unknown_client = hash_password(secrets.token_urlsafe(16))
         self._verified: OrderedDict[tuple[str, str], tuple[bytes, float]] = OrderedDict()
         self._lock = threading.Lock()
+
+    def hash(self, password: str) -> str:
+        return hash_password(password)
 
     def verify(self, name: str, password: str, stored: str | None) -> bool:
         """Whether `password` matches the `stored` hash. With no stored hash (no such client) the hash is

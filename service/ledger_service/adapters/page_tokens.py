@@ -2,7 +2,7 @@
 
 A token is bound to the query that made it, so it cannot be replayed against another account or
 date range, and it carries the running balance at its cursor, so page 10,000 is served with one
-index range scan, like page 1.
+index range scan, like page 1. This module is the PageTokens port (service_layer/ports.py).
 """
 from __future__ import annotations
 
@@ -42,5 +42,5 @@ def decode(key: bytes, query: dict, token: str) -> dict:
         content = None
     if content is None or content.get("q") != query:
         raise LedgerError(FaultCode.SchemaValidation,
-                          "pageToken was not issued for this query; start again without a pageToken", "pageToken")
+                          "pageToken was not issued for this query; start again without a pageToken", ("pageToken",))
     return content["c"]

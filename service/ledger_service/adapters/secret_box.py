@@ -21,6 +21,8 @@ class SecretKeyError(Exception):
 
 
 class SecretBox:
+    """The SecretBox port (service_layer/ports.py) on Fernet."""
+
     def __init__(self, keys: str):
         try:
             fernets = [Fernet(key.strip().encode()) for key in keys.split(",") if key.strip()]
@@ -49,6 +51,9 @@ class SecretBox:
             return None
         return secret.decode() if ciphertext else None
 
-    def rekey(self, ciphertext: bytes) -> bytes:
-        """The same secret encrypted under the first key. Raises InvalidToken when no key decrypts it."""
-        return self._fernet.rotate(ciphertext)
+    def rekey(self, ciphertext: bytes) -> bytes | None:
+        """The same secret encrypted under the first key; None when no key decrypts it."""
+        try:
+            return self._fernet.rotate(ciphertext)
+        except InvalidToken:
+            return None

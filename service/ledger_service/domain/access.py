@@ -1,0 +1,100 @@
+"""Who may do what: the roles a client holds on a book, the role each operation needs, and the audit
+of who made a write."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum, IntEnum
+from types import MappingProxyType
+from typing import Mapping
+
+from .books import Book, book_not_found
+from .errors import FaultCode, LedgerError
+from .rate_limits import RateLimit
+
+
+class Role(IntEnum):
+    """What a client may do in one book; each role includes the ones below it."""
+
+    reader = 1
+    poster = 2
+    admin = 3
+
+
+class SystemRole(Enum):
+    """Not a role on a book but what a client is (`clients add --system-admin`): one that manages books."""
+
+    system_admin = "system administrator"
+
+
+# The role each operation of the contract needs on the book it names (docs/contract.md#security): the
+# use cases authorize by it, and /docs lists it.
+REQUIRED_ROLE: Mapping[str, Role | SystemRole] = MappingProxyType({
+    "CreateBook": SystemRole.system_admin,
+    "OpenAccount": Role.admin,
+    "GetAccount": Role.reader,
+    "ListAccounts": Role.reader,
+    "CloseAccount": Role.admin,
+    "PostEntry": Role.poster,
+    "PostEntries": Role.poster,
+    "CommitPending": Role.poster,
+    "VoidPending": Role.poster,
+    "ReverseEntry": Role.poster,
+    "GetEntry": Role.reader,
+    "GetEntryAudit": Role.reader,
+    "GetBalance": Role.reader,
+    "GetStatement": Role.reader,
+    "GetTrialBalance": Role.reader,
+    "ClosePeriod": Role.admin,
+})
+
+
+def role_label(required: Role | SystemRole) -> str:
+    """How the contract's documents name what an operation needs: "reader", "poster", "admin" or
+    "system administrator"."""
+    return required.value if isinstance(required, SystemRole) else required.name
+
+
+@dataclass(frozen=True)
+class Audit:
+    """Who made a write: every row a request adds records the client and the request."""
+
+    client_id: int | None
+    request_id: str | None
+
+
+@dataclass(frozen=True)
+class Client:
+    """A client of the service as it is registered: its password only as a hash."""
+
+    id: int
+    name: str
+    password_hash: str
+    system_admin: bool
+    disabled: bool
+    rate_limit: RateLimit | None = None
+
+
+@dataclass(frozen=True)
+class Caller:
+    """A client as one request sees it: who, the book it asked about (None: no such book), and its role
+    there (None: no grant)."""
+
+    client: Client
+    role: Role | None
+    book: Book | None
+
+
+def ensure_allowed(operation: str, caller: Caller, book_code: str | None = None) -> None:
+    """Refuses `caller` unless it holds what `operation` needs (REQUIRED_ROLE) on the book `book_code`.
+    A caller without a grant learns nothing about the book, in the same words whether it exists or
+    not, except a system administrator, who manages books and may learn that one does not exist."""
+    required = REQUIRED_ROLE[operation]
+    if isinstance(required, SystemRole):
+        if not caller.client.system_admin:
+            raise LedgerError(FaultCode.NotAuthorized, "only a system administrator can create books")
+        return
+    if caller.role is None and caller.client.system_admin and caller.book is None:
+        raise book_not_found(book_code)
+    if caller.role is None or caller.role < required:
+        raise LedgerError(FaultCode.NotAuthorized,
+                          f"client {caller.client.name} needs the {required.name} role on book {book_code}", ("book",))

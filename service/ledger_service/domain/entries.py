@@ -1,0 +1,333 @@
+"""Journal entries: what a caller submits, the rules every posting obeys, the entries recorded, and the
+pending (two-phase) ones' reservations, settlement and expiry."""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from enum import Enum
+from typing import Iterable, Mapping
+
+from .accounts import Account, Side
+from .books import Book
+from .currencies import Currency
+from .errors import FaultCode, LedgerError, Location
+from .limits import MAX_BATCH, MAX_LINES, MAX_PENDING_TIMEOUT_SECONDS, MIN_LINES, MIN_PENDING_TIMEOUT_SECONDS
+
+# An account's running totals are 64-bit integers of minor units in the database.
+MAX_ACCOUNT_TOTAL = 2**63 - 1
+
+
+class EntryStatus(str, Enum):
+    POSTED = "POSTED"
+    PENDING = "PENDING"
+    VOIDED = "VOIDED"
+    EXPIRED = "EXPIRED"
+
+
+@dataclass(frozen=True)
+class LineInput:
+    account: str
+    side: Side
+    amount: Decimal
+    memo: str | None = None
+
+
+@dataclass(frozen=True)
+class EntryInput:
+    reference: str
+    effective_date: date
+    lines: tuple[LineInput, ...]
+    description: str | None = None
+    # A pending (two-phase) entry reserves its amounts until CommitPending posts them, VoidPending
+    # releases them, or its timeout passes (no timeout: it waits for one of the two).
+    pending: bool = False
+    pending_timeout_seconds: int | None = None
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """What makes two submissions of one reference "the same entry": equal amounts in any notation.
+        (An entry posted at once is fingerprinted as before pending entries existed, so that a retry of
+        one recorded by an earlier release still matches.)"""
+        content = [
+            self.effective_date.isoformat(),
+            self.description or "",
+            [[line.account, line.side.value, str(line.amount.normalize()), line.memo or ""] for line in self.lines],
+        ]
+        if self.pending:
+            content.append(["pending", self.pending_timeout_seconds])
+        return hashlib.sha256(json.dumps(content, separators=(",", ":")).encode()).hexdigest()
+
+    def expires_at(self, recorded_at: datetime) -> datetime | None:
+        """When a pending entry recorded at `recorded_at` lapses, if it has a timeout."""
+        if self.pending_timeout_seconds is None:
+            return None
+        return recorded_at + timedelta(seconds=self.pending_timeout_seconds)
+
+    @property
+    def account_codes(self) -> set[str]:
+        return {line.account for line in self.lines}
+
+
+@dataclass(frozen=True)
+class Posting:
+    """One validated line of an entry, in minor units of its account's currency."""
+
+    position: int
+    account: Account
+    side: Side
+    minor: int
+    memo: str | None
+
+
+def _line(position: int, *field: str) -> Location:
+    return ("entry", "lines", position, *field)
+
+
+def prepare_postings(book: Book, entry: EntryInput, accounts: Mapping[str, Account]) -> list[Posting]:
+    """Every rule an entry must pass before it touches a balance; the first one broken is raised."""
+    if len(entry.lines) < MIN_LINES:
+        raise LedgerError(FaultCode.TooFewLines, f"an entry needs at least {MIN_LINES} lines", ("entry", "lines"))
+    if len(entry.lines) > MAX_LINES:
+        raise LedgerError(FaultCode.TooManyLines, f"an entry holds at most {MAX_LINES} lines", ("entry", "lines"))
+    if entry.pending_timeout_seconds is not None:
+        if not entry.pending:
+            raise LedgerError(FaultCode.SchemaValidation, "pendingTimeoutSeconds applies to a pending entry only",
+                              ("entry", "pendingTimeoutSeconds"))
+        if not MIN_PENDING_TIMEOUT_SECONDS <= entry.pending_timeout_seconds <= MAX_PENDING_TIMEOUT_SECONDS:
+            raise LedgerError(FaultCode.SchemaValidation,
+                              f"pendingTimeoutSeconds must lie between {MIN_PENDING_TIMEOUT_SECONDS} and "
+                              f"{MAX_PENDING_TIMEOUT_SECONDS}", ("entry", "pendingTimeoutSeconds"))
+    book.ensure_open_on(entry.effective_date, ("entry", "effectiveDate"))
+    postings = []
+    for position, line in enumerate(entry.lines):
+        account = accounts.get(line.account)
+        if account is None:
+            raise LedgerError(FaultCode.AccountNotFound, f"account {line.account} does not exist in book {book.code}",
+                              _line(position, "account"))
+        account.ensure_open(_line(position, "account"))
+        minor = account.currency.to_minor(line.amount, _line(position, "amount"))
+        postings.append(Posting(position, account, line.side, minor, line.memo))
+    _ensure_balanced(postings)
+    return postings
+
+
+def _ensure_balanced(postings: list[Posting]) -> None:
+    net: dict[Currency, int] = defaultdict(int)
+    for posting in postings:
+        net[posting.account.currency] += posting.minor if posting.side is Side.DEBIT else -posting.minor
+    off = [f"{c.code} debits exceed credits by {c.to_decimal(n)}" if n > 0 else
+           f"{c.code} credits exceed debits by {c.to_decimal(-n)}"
+           for c, n in sorted(net.items(), key=lambda item: item[0].code) if n]
+    if off:
+        raise LedgerError(FaultCode.Unbalanced, "entry is unbalanced: " + "; ".join(off), ("entry", "lines"))
+
+
+def apply_postings(postings: Iterable[Posting], *, pending: bool = False) -> None:
+    """Moves the accounts' posted balances (a pending entry: reserves the amounts instead), refusing to
+    take a guarded account below zero, counting every pending amount that would reduce it."""
+    postings = list(postings)
+    for posting in postings:
+        (posting.account.hold if pending else posting.account.post)(posting.side, posting.minor)
+    for posting in postings:
+        account = posting.account
+        _ensure_within_total(posting)
+        if account.no_negative_balance and posting.side is not account.normal_side and account.available_balance < 0:
+            raise LedgerError(
+                FaultCode.InsufficientBalance,
+                f"account {account.code} would go below zero: available "
+                f"{account.currency.to_decimal(account.available_balance)} {account.currency.code} after this entry",
+                _line(posting.position, "amount"),
+            )
+
+
+def _ensure_within_total(posting: Posting) -> None:
+    account = posting.account
+    debits_side = posting.side is Side.DEBIT
+    largest = max(account.posted_debits if debits_side else account.posted_credits,
+                  account.pending_debits if debits_side else account.pending_credits)
+    if largest > MAX_ACCOUNT_TOTAL:
+        raise LedgerError(
+            FaultCode.InvalidAmount,
+            f"account {account.code}'s total {posting.side.value.lower()}s would exceed the largest amount "
+            "an account can hold",
+            _line(posting.position, "amount"),
+        )
+
+
+def apply_or_undo(postings: list[Posting], *, pending: bool = False) -> None:
+    """`apply_postings`, leaving the accounts as they were when a rule refuses the entry: one entry of a
+    batch that fails must not count for the entries after it."""
+    before = [(a, a.totals()) for a in {id(p.account): p.account for p in postings}.values()]
+    try:
+        apply_postings(postings, pending=pending)
+    except LedgerError:
+        for account, totals in before:
+            account.restore(totals)
+        raise
+
+
+def commit_postings(postings: Iterable[Posting]) -> None:
+    """Posts what a pending entry reserved. The available balance does not move (a reduction leaves the
+    pending column for the posted one), so no guard can be broken by it."""
+    for posting in postings:
+        posting.account.release(posting.side, posting.minor)
+        posting.account.post(posting.side, posting.minor)
+        _ensure_within_total(posting)
+
+
+def release_postings(postings: Iterable[Posting]) -> None:
+    """Gives back what a pending entry reserved: a voided or lapsed entry moves no balance."""
+    for posting in postings:
+        posting.account.release(posting.side, posting.minor)
+
+
+def ensure_batch_size(count: int) -> None:
+    if count > MAX_BATCH:
+        raise LedgerError(FaultCode.BatchTooLarge, f"a batch holds at most {MAX_BATCH} entries; this one has {count}",
+                          ("entries",))
+
+
+def ensure_replay(reference: str, same_content: bool, location: Location) -> None:
+    """Invariant 4 (docs/contract.md#invariants): a reference already used is a replay when the content
+    is the same (answered with the entry first recorded, posting nothing), else ReferenceConflict."""
+    if not same_content:
+        raise LedgerError(FaultCode.ReferenceConflict, f"reference {reference} was already used for a different entry",
+                          location)
+
+
+def entry_not_found(reference: str) -> LedgerError:
+    return LedgerError(FaultCode.EntryNotFound, f"no entry has reference {reference}", ("reference",))
+
+
+@dataclass(frozen=True)
+class Line:
+    account: str
+    side: Side
+    amount: Decimal
+    currency: str
+    memo: str | None = None
+
+
+@dataclass(frozen=True)
+class Entry:
+    # The entry's public id (the contract's Entry.id).
+    id: str
+    reference: str
+    effective_date: date
+    recorded_at: datetime
+    description: str | None
+    status: EntryStatus
+    lines: tuple[Line, ...]
+    pending_expires_at: datetime | None = None
+    reversal_of: str | None = None
+    reversed_by: str | None = None
+    # Recorded as a pending (two-phase) entry, whatever became of it since.
+    two_phase: bool = False
+    # The fingerprint of the content it was recorded with (EntryInput.fingerprint), and its row id.
+    fingerprint: str | None = None
+    row_id: int | None = None
+
+    @property
+    def lapses_at(self) -> datetime | None:
+        """When a pending entry's reservation lapses (or lapsed), while that still says something: a
+        committed or voided entry no longer lapses, so it has none."""
+        return self.pending_expires_at if self.status in (EntryStatus.PENDING, EntryStatus.EXPIRED) else None
+
+
+def recorded_entry(entry: EntryInput, postings: Iterable[Posting], public_id: str, row_id: int,
+                   recorded_at: datetime, reversal_of: str | None = None) -> Entry:
+    """The entry `entry` became when it was recorded at `recorded_at` with these postings."""
+    return Entry(
+        id=public_id, reference=entry.reference, effective_date=entry.effective_date, recorded_at=recorded_at,
+        description=entry.description, status=EntryStatus.PENDING if entry.pending else EntryStatus.POSTED,
+        lines=tuple(Line(p.account.code, p.side, p.account.currency.to_decimal(p.minor), p.account.currency.code,
+                         p.memo) for p in postings),
+        pending_expires_at=entry.expires_at(recorded_at) if entry.pending else None,
+        reversal_of=reversal_of, two_phase=entry.pending, fingerprint=entry.fingerprint, row_id=row_id,
+    )
+
+
+@dataclass(frozen=True)
+class EntryOutcome:
+    """One entry's result in a batch: the entry posted (or the original, for a replay), or why not.
+    `new`: posted by this batch, rather than found under its reference."""
+
+    reference: str
+    entry: Entry | None = None
+    error: LedgerError | None = None
+    new: bool = False
+
+
+def has_lapsed(expires_at: datetime | None, now: datetime) -> bool:
+    """The expiry rule (docs/contract.md#invariants, invariant 9): a pending entry's reservation is live
+    while now < expires_at and has lapsed from expires_at on, that instant included; one without a
+    timeout never lapses. The store asks the same in SQL (adapters/stores/holds.py, `lapsed_by`)."""
+    return expires_at is not None and expires_at <= now
+
+
+def entry_status(two_phase: bool, outcome: EntryStatus | None, expires_at: datetime | None,
+                 now: datetime) -> EntryStatus:
+    """What an entry is now: one posted at once stays POSTED; a pending one is what CommitPending or
+    VoidPending made it, else EXPIRED from the moment its timeout passes (whether or not anything has
+    run since), else PENDING."""
+    if not two_phase:
+        return EntryStatus.POSTED
+    if outcome is not None:
+        return outcome
+    return EntryStatus.EXPIRED if has_lapsed(expires_at, now) else EntryStatus.PENDING
+
+
+def needs_settling(book: Book, entry: Entry, outcome: EntryStatus) -> bool:
+    """Whether a pending entry is to be settled now with `outcome` (POSTED: CommitPending, VOIDED:
+    VoidPending). False for a retry: the entry already has that outcome. Only a PENDING entry can be
+    settled; one that lapsed is PendingExpired; and a commit must fall in an open period."""
+    verb = "committed" if outcome is EntryStatus.POSTED else "voided"
+    if not entry.two_phase:
+        raise LedgerError(FaultCode.NotPending, f"entry {entry.reference} was posted, not pending; it cannot be {verb}",
+                          ("reference",))
+    if entry.status is outcome:
+        return False
+    if entry.status is EntryStatus.EXPIRED:
+        raise pending_expired(entry.reference, entry.pending_expires_at)
+    if entry.status is not EntryStatus.PENDING:
+        raise LedgerError(FaultCode.NotPending,
+                          f"entry {entry.reference} is already {entry.status.value}; it cannot be {verb}",
+                          ("reference",))
+    if outcome is EntryStatus.POSTED:
+        book.ensure_open_on(entry.effective_date, ("reference",))
+    return True
+
+
+def pending_expired(reference: str, expired_at: datetime | None = None) -> LedgerError:
+    """A pending entry that lapsed (at `expired_at`, when known) and can be settled no more."""
+    when = f" at {expired_at.isoformat()}" if expired_at is not None else ""
+    return LedgerError(FaultCode.PendingExpired,
+                       f"pending entry {reference} expired{when} and its amounts were released", ("reference",))
+
+
+def held_postings(entry: Entry, accounts: Mapping[str, Account]) -> list[Posting]:
+    """A pending entry's lines as postings on the (locked) accounts they reserve amounts on."""
+    return [Posting(position, accounts[line.account], line.side,
+                    accounts[line.account].currency.to_minor(line.amount, _line(position, "amount")), line.memo)
+            for position, line in enumerate(entry.lines)]
+
+
+@dataclass(frozen=True)
+class EntryAudit:
+    """Who wrote an entry and when: the client's name and the request's id (None when no client did);
+    for a pending entry that was committed or voided, also who settled it, in which request, when, and
+    the reason given for a void."""
+
+    reference: str
+    posted_by: str | None
+    request_id: str | None
+    recorded_at: datetime
+    settled_by: str | None = None
+    settled_request_id: str | None = None
+    settled_at: datetime | None = None
+    void_reason: str | None = None

@@ -1,0 +1,20 @@
+"""Every numeric limit of the contract, in one place: the rules below enforce them, and the contract's
+schema (soap/types.py) declares the ones it can."""
+from __future__ import annotations
+
+# Lines in one entry (docs/contract.md#invariants, invariant 1).
+MIN_LINES = 2
+MAX_LINES = 1000
+# Entries in one PostEntries batch (and in one chunk of an operator's import).
+MAX_BATCH = 1000
+# Items on one page of ListAccounts and GetStatement.
+MIN_PAGE_SIZE = 1
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+# A pending entry's pendingTimeoutSeconds; the largest is xs:int's, the contract's type of the field
+# (about 68 years), so the schema's own type enforces it.
+MIN_PENDING_TIMEOUT_SECONDS = 1
+MAX_PENDING_TIMEOUT_SECONDS = 2**31 - 1
+# What a UsernameToken may carry: a client's name, and its password.
+MAX_CLIENT_NAME = 64
+MAX_PASSWORD = 1024

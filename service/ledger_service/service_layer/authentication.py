@@ -1,0 +1,184 @@
+"""Who is calling: every use case runs through `Authentication.run`, which establishes the caller from
+the request's UsernameToken (PasswordText or PasswordDigest), spends a rate-limited client's token and
+counts a failure against the failed-login budget, each of these writes in a short transaction of its own
+(docs/contract.md#security)."""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Callable, TypeVar
+
+from ..domain.access import Caller
+from ..domain.errors import FaultCode, LedgerError
+from ..domain.rate_limits import admit
+from .context import Context, Credentials, RequestContext
+from .failed_logins import FailedLoginBudget
+from .ports import LoginSubjects, PasswordDigests, Passwords, SecretBox, Stores, UnitOfWork
+
+T = TypeVar("T")
+
+# A PasswordDigest's Created must lie this close to now; its nonce is kept until Created has left the
+# window, plus a margin for hosts whose clocks differ a little.
+DIGEST_WINDOW = timedelta(minutes=5)
+CLOCK_SKEW = timedelta(minutes=1)
+PRUNE_NONCES_AT_MOST = 100
+
+
+def authentication_failed() -> LedgerError:
+    """The one refusal of every failed authentication, whatever failed: it tells nothing more."""
+    return LedgerError(FaultCode.AuthenticationFailed, "authentication failed")
+
+
+class _TokenNeeded(Exception):
+    """A rate-limited client authenticated, and its request has not taken a token yet.
+
+    The token must be spent in a transaction of its own, committed whatever the use case then does: a
+    refused or failing request counts too, and reads run in read-only snapshots. It cannot be spent in
+    a second transaction nested in the use case's, since on SQLite a writing use case already holds the
+    database's one write lock. So authenticating (which every use case does first, before it reads or
+    writes anything else) stops the attempt, `run` spends the token, then runs the use case again,
+    once, without stopping; retries after a conflict do not spend another. A limited client pays one
+    extra short transaction and its first authentication query twice; an unlimited one pays nothing,
+    and a caller that fails authentication never reaches, nor learns anything of, the bucket.
+    """
+
+    def __init__(self, client_id: int):
+        super().__init__(client_id)
+        self.client_id = client_id
+
+
+class _FailedAuthentication(Exception):
+    """The credentials did not authenticate, and the failure is not counted yet. `run` counts it against
+    the username's and the address's budgets in a transaction of its own, committed although the
+    request fails (the use case's own rolls back, or only reads), then answers AuthenticationFailed,
+    whatever was wrong."""
+
+
+@dataclass
+class _SignIn:
+    """One request's credentials, checked in each attempt at its use case (`Context.authenticate`)."""
+
+    passwords: Passwords
+    failed_logins: FailedLoginBudget
+    credentials: Credentials | None
+    login: LoginSubjects | None
+    # The client whose PasswordDigest was checked, and its nonce spent, before the use case began.
+    digest_client_id: int | None = None
+    # Whether this request already took its token from a rate-limited client's bucket.
+    token_taken: bool = False
+
+    def __call__(self, stores: Stores, book_code: str | None, now: datetime) -> Caller:
+        credentials = self.credentials
+        if credentials is None:
+            raise authentication_failed()
+        caller, failed_logins = stores.access.caller(credentials.username, book_code, self.login)
+        # Before any password is hashed: a spent budget is refused whatever the password.
+        self.failed_logins.ensure_open(failed_logins, now)
+        stored = caller.client.password_hash if caller else None
+        if credentials.password_type == "PasswordDigest":
+            password_matches = caller is not None and caller.client.id == self.digest_client_id
+        else:
+            # The password is checked whatever else is wrong, so that every failure takes the same time.
+            password_matches = self.passwords.verify(
+                credentials.username, credentials.password, stored) and credentials.password_type == "PasswordText"
+        if not password_matches or caller.client.disabled:
+            raise _FailedAuthentication()
+        if caller.client.rate_limit is not None and not self.token_taken:
+            raise _TokenNeeded(caller.client.id)
+        return caller
+
+
+class Authentication:
+    def __init__(self, unit_of_work: UnitOfWork, clock: Callable[[], datetime], passwords: Passwords,
+                 failed_logins: FailedLoginBudget, digests: PasswordDigests, secret_box: SecretBox | None = None):
+        self.unit_of_work = unit_of_work
+        self.clock = clock
+        self.passwords = passwords
+        self.failed_logins = failed_logins
+        self.digests = digests
+        # Without a secret box no client's secret can be recovered, and no PasswordDigest checked.
+        self.secret_box = secret_box
+
+    def run(self, request: RequestContext, operation: str, work: Callable[[Context], T], *, write: bool) -> T:
+        """`work` as the use case of `operation`, in one transaction, for the caller `request` names."""
+        credentials = request.credentials
+        login = self.failed_logins.subjects(credentials.username, request.client_address) if credentials else None
+        sign_in = _SignIn(self.passwords, self.failed_logins, credentials, login, self._admit_digest(credentials, login))
+
+        def attempt(stores: Stores) -> T:
+            return work(Context(stores, self.clock(), self.clock, request.request_id, operation, sign_in))
+
+        try:
+            try:
+                return self.unit_of_work.run(attempt, write=write)
+            except _TokenNeeded as needed:
+                self._take_token(needed.client_id)
+                sign_in.token_taken = True
+                return self.unit_of_work.run(attempt, write=write)
+        except _FailedAuthentication:
+            self.unit_of_work.run(lambda stores: self.failed_logins.count_failure(stores.access, login, self.clock),
+                                  write=True)
+            raise authentication_failed() from None
+
+    def _admit_digest(self, credentials: Credentials | None, login: LoginSubjects | None) -> int | None:
+        """The id of the client whose PasswordDigest this is, once its nonce is spent, in a short write
+        transaction of its own before the use case's begins: the nonce stays spent even when the use
+        case then fails or only reads, and every worker on every host sees it. None for any failure
+        (the use case counts it against the `login` budgets). The lookup also reads those budgets,
+        refused with RateLimited before anything is computed once they are spent."""
+        if credentials is None or credentials.password_type != "PasswordDigest" or self.secret_box is None:
+            return None
+        now = self.clock()
+        created = self.digests.created_at(credentials.created)
+        if created is None or not credentials.nonce or abs(now - created) > DIGEST_WINDOW:
+            return None
+        box = self.secret_box
+
+        def work(stores: Stores) -> int | None:
+            found, failed_logins = stores.access.client_secret(credentials.username, login)
+            # Before the digest is computed: a spent budget is refused whatever the digest.
+            self.failed_logins.ensure_open(failed_logins, now)
+            # Decrypt and digest whatever was found, so that unknown clients take as long as known ones.
+            secret = box.decrypt(found[1] if found else None)
+            if not self.digests.matches(credentials.nonce, credentials.created, credentials.password, secret) \
+                    or found is None:
+                return None
+            if not stores.access.spend_nonce(credentials.username, credentials.nonce,
+                                             created + DIGEST_WINDOW + CLOCK_SKEW):
+                return None  # a replay
+            stores.access.prune_nonces(now, PRUNE_NONCES_AT_MOST)
+            return found[0]
+
+        return self.unit_of_work.run(work, write=True)
+
+    def _take_token(self, client_id: int) -> None:
+        """Spends one token of the client's bucket, or refuses the request with RateLimited."""
+        def spend(stores: Stores) -> None:
+            limit, bucket = stores.access.rate_bucket(client_id)
+            if limit is None:
+                return  # lifted since the request authenticated
+            admission = admit(limit, bucket, self.clock())
+            if not admission.admitted:
+                raise LedgerError(FaultCode.RateLimited,
+                                  f"over the rate limit of {limit}; retry after {admission.retry_after} s",
+                                  retry_after=admission.retry_after)
+            stores.access.save_rate_bucket(client_id, admission.bucket, new=bucket is None)
+
+        self.unit_of_work.run(spend, write=True)
+
+
+def use_case(operation: str, *, write: bool) -> Callable:
+    """A method `(self, context, ...)` of a room of use cases as the use case of the contract's
+    `operation`, called `(self, request, ...)`: in one transaction, for the caller the request names,
+    who must hold what REQUIRED_ROLE says `operation` needs. The room has its `authentication`."""
+    def decorate(method):
+        @functools.wraps(method)
+        def run(self, request: RequestContext, *args, **kwargs):
+            return self.authentication.run(request, operation, lambda context: method(self, context, *args, **kwargs),
+                                           write=write)
+
+        run.operation = operation
+        return run
+
+    return decorate

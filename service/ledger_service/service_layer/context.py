@@ -1,0 +1,86 @@
+"""One attempt at a use case: the transaction's stores, one clock reading for every row it writes, and
+who is calling once that is established."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable
+
+from ..domain.access import Audit, Caller, ensure_allowed
+from ..domain.books import Book, book_not_found
+from .ports import Stores
+
+
+def utc_now() -> datetime:
+    """The clock every use case reads, unless it is given another."""
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What a request's WS-Security UsernameToken carried."""
+
+    username: str
+    password: str
+    password_type: str = "PasswordText"
+    # PasswordDigest's nonce (None when absent or not Base64) and Created timestamp, as sent.
+    nonce: bytes | None = None
+    created: str | None = None
+
+    def __repr__(self) -> str:
+        return f"Credentials({self.username!r}, {self.password_type})"
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    credentials: Credentials | None
+    request_id: str | None = None
+    # Where the request came from (the peer, or the client a trusted proxy names): whose budget of
+    # failed authentications it spends.
+    client_address: str | None = None
+
+
+# Who the request's credentials authenticate, in this transaction, asking about a book (None: none).
+Authenticate = Callable[[Stores, "str | None", datetime], Caller]
+
+
+@dataclass
+class Context:
+    """What a use case works with in one transaction. `operation` names the contract operation it serves
+    (what the caller must hold is REQUIRED_ROLE's, domain/access.py); None with no `authenticate`: an
+    operator's command, which no client makes."""
+
+    stores: Stores
+    now: datetime
+    clock: Callable[[], datetime]
+    request_id: str | None
+    operation: str | None = None
+    authenticate: Authenticate | None = None
+    client_id: int | None = None
+
+    @property
+    def audit(self) -> Audit:
+        return Audit(self.client_id, self.request_id)
+
+    def caller(self, book_code: str | None = None) -> Caller:
+        """The authenticated caller, allowed what `operation` needs (on `book_code`, if it names one)."""
+        caller = self.authenticate(self.stores, book_code, self.now)
+        self.client_id = caller.client.id
+        ensure_allowed(self.operation, caller, book_code)
+        return caller
+
+    def book(self, code: str, *, for_update: bool = False) -> Book:
+        """The book `code`, once the caller is allowed the operation on it."""
+        if self.authenticate is not None:
+            caller = self.caller(code)
+            if not for_update:
+                return caller.book
+        book = self.stores.books.book(code, for_update=for_update)
+        if book is None:
+            raise book_not_found(code)
+        return book
+
+    def read_clock(self) -> None:
+        """Reads the clock again: a decision that depends on time (has a pending entry expired?) taken
+        after locks are held is then taken as late as it can be."""
+        self.now = self.clock()

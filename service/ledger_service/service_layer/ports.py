@@ -1,0 +1,196 @@
+"""The ports the use cases reach the outside through: a store per job, the unit of work that gives one
+transaction's stores, and the cryptography, page tokens and import files they use. adapters/ implements
+them; nothing here knows SQL, a file format or a cipher."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Callable, Iterable, Iterator, NamedTuple, Protocol, Sequence, TypeVar
+
+from ..domain.access import Audit, Caller, Client, Role
+from ..domain.accounts import Account, AccountSpec, AccountType, Side
+from ..domain.books import Book
+from ..domain.entries import Entry, EntryAudit, EntryInput, EntryStatus, Posting
+from ..domain.errors import LedgerError
+from ..domain.rate_limits import Bucket, RateLimit
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class LoginSubjects:
+    """The keys of the two failed-login buckets one authentication attempt draws on."""
+
+    username: str
+    address: str
+
+
+@dataclass(frozen=True)
+class FailedLoginBuckets:
+    """The failed-authentication buckets of a request's username and source address (None: full)."""
+
+    username: Bucket | None
+    address: Bucket | None
+
+
+class AccessStore(Protocol):
+    """What authenticating a request reads and spends: the caller, nonces, rate and failed-login buckets."""
+
+    def caller(self, name: str, book_code: str | None,
+               subjects: LoginSubjects) -> tuple[Caller | None, FailedLoginBuckets]: ...
+    def client_secret(self, name: str,
+                      subjects: LoginSubjects) -> tuple[tuple[int, bytes | None] | None, FailedLoginBuckets]: ...
+    def spend_nonce(self, username: str, nonce: bytes, keep_until: datetime) -> bool: ...
+    def prune_nonces(self, now: datetime, at_most: int) -> None: ...
+    def rate_bucket(self, client_id: int) -> tuple[RateLimit | None, Bucket | None]: ...
+    def save_rate_bucket(self, client_id: int, bucket: Bucket, *, new: bool) -> None: ...
+    def failed_login_buckets_for_update(self, fresh: dict[str, Bucket]) -> dict[str, Bucket]: ...
+    def save_failed_login_buckets(self, buckets: dict[str, Bucket]) -> None: ...
+    def prune_failed_login_buckets(self, full_before: datetime, at_most: int) -> None: ...
+    def server_secret(self, name: str) -> bytes | None: ...
+
+
+class ClientStore(Protocol):
+    """The registered clients, their grants, limits and stored secrets: what an operator manages."""
+
+    def client(self, name: str) -> Client | None: ...
+    def clients(self) -> list[tuple[Client, list[tuple[str, Role]]]]: ...
+    def add_client(self, name: str, password_hash: str, system_admin: bool, now: datetime) -> int: ...
+    def disable_client(self, client_id: int) -> None: ...
+    def grant(self, client_id: int, book_id: int, role: Role) -> None: ...
+    def set_rate_limit(self, client_id: int, limit: RateLimit | None) -> None: ...
+    def secret_ciphertexts(self) -> list[tuple[int, str, bytes]]: ...
+    def set_secret_ciphertext(self, client_id: int, ciphertext: bytes | None) -> None: ...
+
+
+class BookStore(Protocol):
+    def book(self, code: str, *, for_update: bool = False) -> Book | None: ...
+    def add_book(self, book: Book, now: datetime, audit: Audit) -> int: ...
+    def close_period(self, book: Book, now: datetime, audit: Audit) -> None: ...
+
+
+class AccountStore(Protocol):
+    def account(self, book_id: int, code: str, now: datetime) -> Account | None: ...
+    def accounts(self, book_id: int, type: AccountType | None, code_prefix: str | None, after_code: str | None,
+                 limit: int, now: datetime) -> list[Account]: ...
+    def book_accounts(self, book_id: int, now: datetime) -> list[Account]: ...
+    def for_update(self, book: Book, codes: Iterable[str], now: datetime) -> dict[str, Account]: ...
+    def add_account(self, book_id: int, account: Account, audit: Audit) -> int: ...
+    def close_account(self, account: Account, now: datetime, audit: Audit) -> None: ...
+
+
+@dataclass(frozen=True)
+class NewEntry:
+    """An entry to record: its input, its postings, and the entry it reverses, if it is a reversal."""
+
+    entry: EntryInput
+    postings: Sequence[Posting]
+    reverses: Entry | None = None
+
+
+class EntryStore(Protocol):
+    def entry(self, book_id: int, reference: str, now: datetime) -> Entry | None: ...
+    def entries(self, book_id: int, references: Iterable[str], now: datetime) -> dict[str, Entry]: ...
+    def add_entries(self, book_id: int, entries: Sequence[NewEntry], now: datetime, audit: Audit) -> list[Entry]: ...
+    def settle_pending(self, entry: Entry, postings: Sequence[Posting], outcome: EntryStatus, reason: str | None,
+                       now: datetime, audit: Audit) -> bool: ...
+    def entry_audit(self, book_id: int, reference: str) -> EntryAudit | None: ...
+    def release_expired_holds(self, now: datetime, at_most: int) -> int: ...
+    def refresh_statistics(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class StatementRow:
+    """A posted line of an account, as a statement lists it (amount in minor units)."""
+
+    entry_id: int
+    position: int
+    reference: str
+    effective_date: date
+    description: str | None
+    side: Side
+    amount: int
+
+
+class ReportStore(Protocol):
+    def totals_as_of(self, account_ids: Sequence[int], as_of: date) -> dict[int, tuple[int, int]]: ...
+    def statement_rows(self, account_id: int, from_date: date, to_date: date,
+                       after: tuple[date, int, int] | None, limit: int) -> list[StatementRow]: ...
+
+
+class Stores(Protocol):
+    """The stores of one transaction."""
+
+    access: AccessStore
+    clients: ClientStore
+    books: BookStore
+    accounts: AccountStore
+    entries: EntryStore
+    reports: ReportStore
+
+
+class UnitOfWork(Protocol):
+    def run(self, work: Callable[[Stores], T], *, write: bool) -> T:
+        """`work` in one transaction: committed if it returns, rolled back if it raises, and run again
+        from the start after a conflict that a retry resolves."""
+
+
+class Passwords(Protocol):
+    """Clients' passwords as the store keeps them: slow hashes, compared in constant time."""
+
+    def hash(self, password: str) -> str: ...
+    def verify(self, name: str, password: str, stored: str | None) -> bool:
+        """Whether `password` is the one `stored` was made from; with no stored hash (no such client),
+        as long as a wrong password takes, so that the time tells nothing."""
+
+
+class SecretBox(Protocol):
+    """Client secrets the server can recover (for PasswordDigest), encrypted under keys outside the database."""
+
+    def encrypt(self, secret: str) -> bytes: ...
+    def decrypt(self, ciphertext: bytes | None) -> str | None:
+        """The secret, or None when there is none or no key decrypts it, after the same work."""
+    def rekey(self, ciphertext: bytes) -> bytes | None:
+        """The same secret encrypted under the first key; None when no key decrypts it."""
+
+
+class PasswordDigests(Protocol):
+    """WS-Security UsernameToken PasswordDigest."""
+
+    def created_at(self, created: str | None) -> datetime | None:
+        """A token's Created as an aware UTC moment; None when it is not an xs:dateTime."""
+    def matches(self, nonce: bytes, created: str, digest: str, password: str | None) -> bool:
+        """Whether `digest` is the token's digest of `password`, computed (and compared in constant
+        time) even when there is no password, so that the time tells nothing."""
+
+
+class PageTokens(Protocol):
+    """Opaque page tokens: a keyset cursor, bound to the query that made it and signed under `key`."""
+
+    def encode(self, key: bytes, query: dict, cursor: dict) -> str: ...
+    def decode(self, key: bytes, query: dict, token: str) -> dict:
+        """The cursor; SchemaValidation unless this server made `token` for this very query."""
+
+
+class AccountLine(NamedTuple):
+    """An account of an import file: the line it is on, and what it says or why it cannot be read."""
+
+    line: int
+    spec: AccountSpec | LedgerError
+
+
+class EntryLines(NamedTuple):
+    """An entry of an import file: its first line, how many it spans, its reference, and what they say
+    or why they cannot be read (then `line` is the first line that cannot)."""
+
+    line: int
+    lines: int
+    reference: str
+    entry: EntryInput | LedgerError
+
+
+class ImportFile(Protocol):
+    """A file an operator loads (`ledger-service import`), read one item at a time."""
+
+    def accounts(self) -> Iterator[AccountLine]: ...
+    def entries(self) -> Iterator[EntryLines]: ...
