@@ -1,11 +1,12 @@
 """Who is calling: every use case runs through `Authentication.run`, which establishes the caller from
-the request's UsernameToken (PasswordText or PasswordDigest), spends a rate-limited client's token and
-counts a failure against the failed-login budget, each of these writes in a short transaction of its own
-(docs/contract.md#security)."""
+the request's UsernameToken (PasswordText or PasswordDigest), spends a rate-limited client's token, counts
+a failure against the failed-login budget, and replaces an outdated password hash, each of these writes
+in a short transaction of its own (docs/contract.md#security)."""
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable, TypeVar
 
@@ -17,6 +18,7 @@ from .failed_logins import FailedLoginBudget
 from .ports import LoginSubjects, PasswordDigests, Passwords, SecretBox, Stores, UnitOfWork
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 # A PasswordDigest's Created must lie this close to now; its nonce is kept until Created has left the
 # window, plus a margin for hosts whose clocks differ a little.
@@ -67,6 +69,8 @@ class _SignIn:
     digest_client_id: int | None = None
     # Whether this request already took its token from a rate-limited client's bucket.
     token_taken: bool = False
+    # A PasswordText client whose stored hash is outdated: (its id, that hash).
+    outdated_hash: tuple[int, str] | None = field(default=None, repr=False)
 
     def __call__(self, stores: Stores, book_code: str | None, now: datetime) -> Caller:
         credentials = self.credentials
@@ -84,6 +88,8 @@ class _SignIn:
                 credentials.username, credentials.password, stored) and credentials.password_type == "PasswordText"
         if not password_matches or caller.client.disabled:
             raise _FailedAuthentication()
+        if credentials.password_type == "PasswordText" and self.passwords.needs_rehash(stored):
+            self.outdated_hash = (caller.client.id, stored)
         if caller.client.rate_limit is not None and not self.token_taken:
             raise _TokenNeeded(caller.client.id)
         return caller
@@ -120,6 +126,9 @@ class Authentication:
             self.unit_of_work.run(lambda stores: self.failed_logins.count_failure(stores.access, login, self.clock),
                                   write=True)
             raise authentication_failed() from None
+        finally:
+            if sign_in.outdated_hash is not None:
+                self._rehash(credentials.password, *sign_in.outdated_hash)
 
     def _admit_digest(self, credentials: Credentials | None, login: LoginSubjects | None) -> int | None:
         """The id of the client whose PasswordDigest this is, once its nonce is spent, in a short write
@@ -166,6 +175,19 @@ class Authentication:
             stores.access.save_rate_bucket(client_id, admission.bucket, new=bucket is None)
 
         self.unit_of_work.run(spend, write=True)
+
+    def _rehash(self, password: str, client_id: int, outdated: str) -> None:
+        """Stores the client's password hashed as passwords are hashed now, in place of `outdated`
+        (unless something else replaced that meanwhile), once the use case is over, in a short write
+        transaction of its own: the next login verifies the new hash. The request's answer does not
+        depend on it; should the database fail here, the next successful login tries again."""
+        new = self.passwords.hash(password)
+        try:
+            self.unit_of_work.run(lambda stores: stores.access.replace_password_hash(client_id, outdated, new),
+                                  write=True)
+        except LedgerError as error:
+            log.warning("an outdated password hash was not replaced", extra={"client_id": client_id,
+                                                                              "fault": error.code.value})
 
 
 def use_case(operation: str, *, write: bool) -> Callable:

@@ -47,6 +47,7 @@ class AccessStore(Protocol):
     def failed_login_buckets_for_update(self, fresh: dict[str, Bucket]) -> dict[str, Bucket]: ...
     def save_failed_login_buckets(self, buckets: dict[str, Bucket]) -> None: ...
     def prune_failed_login_buckets(self, full_before: datetime, at_most: int) -> None: ...
+    def replace_password_hash(self, client_id: int, old: str, new: str) -> None: ...
     def server_secret(self, name: str) -> bytes | None: ...
 
 
@@ -142,6 +143,8 @@ class Passwords(Protocol):
     def verify(self, name: str, password: str, stored: str | None) -> bool:
         """Whether `password` is the one `stored` was made from; with no stored hash (no such client),
         as long as a wrong password takes, so that the time tells nothing."""
+    def needs_rehash(self, stored: str) -> bool:
+        """Whether `stored` was made otherwise than `hash` makes hashes now."""
 
 
 class SecretBox(Protocol):

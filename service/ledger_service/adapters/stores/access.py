@@ -167,5 +167,10 @@ class SqlAccessStore(SqlStore):
                  .limit(at_most).with_for_update(skip_locked=True))
         self._run(delete(FailedLoginBucketRow).where(FailedLoginBucketRow.subject.in_(stale)))
 
+    def replace_password_hash(self, client_id: int, old: str, new: str) -> None:
+        """Stores `new` as the client's password hash, if `old` still is (no one changed it meanwhile)."""
+        self._run(update(ClientRow).where(ClientRow.id == client_id, ClientRow.password_hash == old)
+                  .values(password_hash=new))
+
     def server_secret(self, name: str) -> bytes | None:
         return self._run(select(ServerSecretRow.value).where(ServerSecretRow.name == name)).scalar()
