@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shutil
 import sys
 import time
 from pathlib import Path
+
+from tqdm import tqdm
 
 from . import admin
 from .adapters.csv_files import CsvFile, ImportFileError
@@ -157,28 +160,13 @@ def _contract_check(args, database: Database | None) -> int:
     return 0
 
 
-class _ProgressBar:
-    """A progress bar on stderr, redrawn in place, when stderr is a terminal; nothing otherwise."""
-
-    WIDTH = 30
-
-    def __init__(self, total: int, stream=sys.stderr):
-        self.total, self.done, self.stream = max(total, 1), 0, stream
-        self.shown = stream.isatty()
-        self.started = time.monotonic()
-
-    def __call__(self, rows: int) -> None:
-        self.done += rows
-        if self.shown:
-            filled = self.WIDTH * self.done // self.total
-            rate = self.done / max(time.monotonic() - self.started, 1e-6)
-            self.stream.write(f"\r[{'#' * filled}{'.' * (self.WIDTH - filled)}] {self.done:,}/{self.total:,} rows, "
-                              f"{rate:,.0f}/s ")
-            self.stream.flush()
-
-    def close(self) -> None:
-        if self.shown:
-            self.stream.write("\n")
+def _progress_bar(total: int) -> tqdm:
+    """A progress bar on stderr, redrawn in place, when stderr is a terminal; nothing otherwise (tqdm's
+    `disable=None`). The size is shutil's, which falls back to 80x24 where tqdm would hide the bar: on a
+    terminal that reports no size (a pseudo-terminal nobody sized)."""
+    columns, lines = shutil.get_terminal_size()
+    return tqdm(total=total, file=sys.stderr, disable=None, ncols=columns, nrows=lines, ascii=".#", unit=" rows",
+                bar_format="[{bar:30}] {n_fmt}/{total_fmt} rows, {rate_fmt} ")
 
 
 def _import(args, database: Database) -> int:
@@ -187,11 +175,8 @@ def _import(args, database: Database) -> int:
     load = admin.import_accounts if kind == "accounts" else admin.import_entries
     started = time.monotonic()
     try:
-        bar = _ProgressBar(file.count_rows())
-        try:
-            report = load(database, args.book, file, bar)
-        finally:
-            bar.close()
+        with _progress_bar(file.count_rows()) as bar:
+            report = load(database, args.book, file, bar.update)
     except (ImportFileError, OSError) as error:
         print(f"ledger-service: {error}", file=sys.stderr)
         return EXIT_FAILED
