@@ -8,13 +8,10 @@ exactly as it was, and after hostile input the service goes on serving.
 """
 from __future__ import annotations
 
-import base64
-import hashlib
-import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 
 import psycopg
 import pytest
@@ -41,6 +38,7 @@ from conftest import (
     start_server,
     unique,
 )
+from test_password_digest import digest_header
 
 VERSIONS = ["11", "12"]
 MEDIA_TYPE = {"11": "text/xml", "12": "application/soap+xml"}
@@ -50,9 +48,6 @@ SERVER_CODES = {"Unavailable", "InternalError"}
 LEDGER_FAULT_SHAPES = (["code", "message"], ["code", "message", "field"], ["code", "message", "index"],
                        ["code", "message", "field", "index"])
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
-WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
-TOKEN_PROFILE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0"
-MESSAGE_SECURITY = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0"
 NO_SUCH_BOOK = "NOSUCHBOOK"
 ANY = object()
 
@@ -383,18 +378,6 @@ def test_a_body_over_the_size_limit_is_refused_and_the_connection_goes_on(small_
 
 # --- AuthenticationFailed ---
 
-def _digest_header(username: str, password: str) -> str:
-    nonce = os.urandom(16)
-    created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    digest = base64.b64encode(hashlib.sha1(nonce + created.encode() + password.encode()).digest()).decode()
-    return (f'<wsse:Security xmlns:wsse="{WSSE_NS}" xmlns:wsu="{WSU}"><wsse:UsernameToken>'
-            f"<wsse:Username>{username}</wsse:Username>"
-            f'<wsse:Password Type="{TOKEN_PROFILE}#PasswordDigest">{digest}</wsse:Password>'
-            f'<wsse:Nonce EncodingType="{MESSAGE_SECURITY}#Base64Binary">{base64.b64encode(nonce).decode()}'
-            "</wsse:Nonce>"
-            f"<wsu:Created>{created}</wsu:Created></wsse:UsernameToken></wsse:Security>")
-
-
 @pytest.mark.parametrize("version", VERSIONS)
 def test_every_authentication_failure_looks_the_same(server, shared_book, version):
     reader, password = server.add_client(grants={shared_book.code: "reader"})
@@ -415,7 +398,7 @@ def test_every_authentication_failure_looks_the_same(server, shared_book, versio
         "unknown user": envelope(version, operation, unique("nobody"), password),
         "disabled client": envelope(version, operation, disabled, disabled_password),
         # This server has no LEDGER_SECRET_KEY, so no client secret is recoverable for PasswordDigest.
-        "password digest without a secret key": envelope(version, operation, username=None, header_extra=_digest_header(reader, password)),
+        "password digest without a secret key": envelope(version, operation, username=None, header_extra=digest_header(reader, password)),
     }
     responses = {why: post_raw(server, document, version) for why, document in attempts.items()}
     for why, response in responses.items():

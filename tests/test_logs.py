@@ -5,7 +5,6 @@ DETAIL, a reference); and each request's log line names the request id its respo
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
 import signal
@@ -21,6 +20,7 @@ import pytest
 import requests
 
 from conftest import ADMIN, ADMIN_PASSWORD, WSSE_NS, LiveServer, envelope, post_raw, start_server, unique
+from ledger_service.adapters.password_digest import password_digest
 
 PASSWORD = "Quokka-Lantern-7731-zebra"
 WRONG_PASSWORD = "Marmot-Teapot-4406-wrong"
@@ -42,7 +42,7 @@ def digest_header(username: str, password: str) -> tuple[str, str]:
     """A PasswordDigest UsernameToken, and its digest."""
     nonce = os.urandom(16)
     created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    digest = base64.b64encode(hashlib.sha1(nonce + created.encode() + password.encode()).digest()).decode()
+    digest = password_digest(nonce, created, password)
     header = (f'<wsse:Security xmlns:wsse="{WSSE_NS}" xmlns:wsu="{WSU}"><wsse:UsernameToken>'
               f"<wsse:Username>{username}</wsse:Username>"
               f'<wsse:Password Type="{TOKEN_PROFILE}#PasswordDigest">{digest}</wsse:Password>'

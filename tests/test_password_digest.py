@@ -7,7 +7,6 @@ Secrets are kept encrypted under the key and survive its rotation by `clients re
 from __future__ import annotations
 
 import base64
-import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
@@ -24,6 +23,7 @@ from zeep.wsse.username import UsernameToken
 from conftest import (BACKENDS, CONTENT_TYPE, MANY_FAILED_LOGINS, TNS, WSSE_NS, cli, envelope, fault_code, post_raw,
                       start_server, unique)
 from ledger_service.adapters.orm import ClientRow
+from ledger_service.adapters.password_digest import password_digest
 
 WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
 TOKEN_PROFILE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0"
@@ -57,8 +57,7 @@ def digest_header(username: str, password: str, *, created: datetime | None = No
     text as sent (and digested)."""
     nonce = nonce or os.urandom(16)
     stamp = stamp or (created or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    digest = base64.b64encode(hashlib.sha1(nonce + stamp.encode() + (digest_password or password).encode())
-                              .digest()).decode()
+    digest = password_digest(nonce, stamp, digest_password or password)
     return (f'<wsse:Security xmlns:wsse="{WSSE_NS}" xmlns:wsu="{WSU}"><wsse:UsernameToken>'
             f"<wsse:Username>{username}</wsse:Username>"
             f'<wsse:Password Type="{TOKEN_PROFILE}#PasswordDigest">{digest}</wsse:Password>'

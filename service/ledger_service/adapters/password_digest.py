@@ -1,4 +1,5 @@
-"""WS-Security UsernameToken PasswordDigest: Base64(SHA-1(nonce + created + password)).
+"""WS-Security UsernameToken PasswordDigest: Base64(SHA-1(nonce + created + password)), the one place the
+formula is written (the service checks digests with it; the fixtures and the tests make them with it).
 
 This module is the PasswordDigests port (service_layer/ports.py); service_layer/authentication.py checks
 a token's Created window, spends its nonce and counts its failures.
