@@ -1,6 +1,7 @@
 """The ledger's rules and the pure helpers around them, without a server or a database."""
 from datetime import date, datetime, timezone
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from lxml import etree
@@ -11,6 +12,8 @@ from ledger_service.domain.books import Book
 from ledger_service.domain.currencies import CURRENCIES, currency
 from ledger_service.domain.entries import EntryInput, LineInput, apply_postings, prepare_postings
 from ledger_service.domain.errors import FaultCode, LedgerError
+from ledger_service.domain.limits import (MAX_PAGE_SIZE, MAX_PENDING_TIMEOUT_SECONDS, MIN_PAGE_SIZE,
+                                          MIN_PENDING_TIMEOUT_SECONDS)
 from ledger_service.domain.reports import trial_balance
 from ledger_service.soap.envelope import RequestRefused, schema_error_location, validate
 from ledger_service.soap.faults import SOAP11_ENV, field_path
@@ -203,3 +206,20 @@ def test_a_missing_element_is_named_as_the_offending_field(body, field):
         validate(CONTRACT_SCHEMA, root, operation, frozenset({operation.tag}))
     assert (caught.value.error.code, field_path(caught.value.error.location)) == (FaultCode.SchemaValidation, field)
 
+
+def test_the_schema_bounds_page_sizes_and_pending_timeouts_as_the_domain_does():
+    schema = {"xs": "http://www.w3.org/2001/XMLSchema"}
+    wsdl = etree.parse(str(Path(__file__).resolve().parents[1] / "wsdl" / "soap11.wsdl"))
+
+    def restriction(name: str) -> etree._Element:
+        [found] = wsdl.findall(f".//xs:simpleType[@name='{name}']/xs:restriction", schema)
+        return found
+
+    def bound(found: etree._Element, facet: str) -> int:
+        return int(found.find(f"xs:{facet}", schema).get("value"))
+
+    page_size, timeout = restriction("PageSize"), restriction("TimeoutSeconds")
+    assert (bound(page_size, "minInclusive"), bound(page_size, "maxInclusive")) == (MIN_PAGE_SIZE, MAX_PAGE_SIZE)
+    # xs:int bounds the timeout from above, at the domain's largest.
+    assert (timeout.get("base"), bound(timeout, "minInclusive")) == ("xs:int", MIN_PENDING_TIMEOUT_SECONDS)
+    assert MAX_PENDING_TIMEOUT_SECONDS == 2**31 - 1

@@ -17,7 +17,15 @@ from lxml import etree
 from sqlalchemy import text
 from zeep.exceptions import Fault
 
-from conftest import TNS, envelope, fault_code, fault_detail, post_raw, start_server, unique
+from conftest import BACKENDS, TNS, database_url, envelope, fault_code, fault_detail, post_raw, start_server, unique
+from ledger_service import admin
+from ledger_service.adapters import page_tokens, password_digest
+from ledger_service.adapters.database import Database
+from ledger_service.adapters.passwords import PasswordHashes
+from ledger_service.domain.accounts import AccountType, Side
+from ledger_service.domain.entries import EntryInput, EntryStatus, LineInput, has_lapsed
+from ledger_service.service_layer.context import Credentials, RequestContext
+from ledger_service.service_layer.ledger import Ledger
 
 SALE = [("cash", "DEBIT", "100.00"), ("sales", "CREDIT", "100.00")]
 WITHDRAWAL = [("expense", "DEBIT", "30.00"), ("cash", "CREDIT", "30.00")]
@@ -443,3 +451,34 @@ def test_concurrent_holds_never_reserve_more_than_a_guarded_account_holds(postgr
                                         Decimal("25.00") - spent)
     assert all(book.service.GetEntry(book.code, reference).status == status
                for reference, status in results.items() if status != "InsufficientBalance")
+
+
+# --- the expiry rule, one definition: the domain's, and the SQL that follows it ---
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_a_reservation_lapses_at_its_expiry_instant_for_the_domain_and_the_sql_alike(kind, request, tmp_path_factory):
+    """At the microsecond before pendingExpiresAt the entry is PENDING and its amount held (the account's
+    pending totals, which SQL computes); at pendingExpiresAt itself it is EXPIRED (the domain's
+    `has_lapsed`) and released for the same read."""
+    database = Database(database_url(kind, request, tmp_path_factory))
+    request.addfinalizer(database.dispose)
+    database.migrate()
+    admin.add_client(database, "clerk", "pw", True, [])
+    now = [datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)]
+    ledger = Ledger(database, passwords=PasswordHashes(), digests=password_digest, page_tokens=page_tokens,
+                    clock=lambda: now[0])
+    caller = RequestContext(Credentials("clerk", "pw"), "expiry", "192.0.2.9")
+    ledger.books.create_book(caller, "EXP", "Expiry")
+    ledger.accounts.open_account(caller, "EXP", "cash", "Cash", AccountType.ASSET, "USD")
+    ledger.accounts.open_account(caller, "EXP", "sales", "Sales", AccountType.INCOME, "USD")
+    held = ledger.entries.post_entry(caller, "EXP", EntryInput(
+        "HOLD", date(2026, 3, 1), (LineInput("cash", Side.DEBIT, Decimal("5")), LineInput("sales", Side.CREDIT, Decimal("5"))),
+        pending=True, pending_timeout_seconds=60))
+    expires = held.pending_expires_at
+    for moment, lapsed in ((expires - timedelta(microseconds=1), False), (expires, True)):
+        now[0] = moment
+        assert has_lapsed(expires, moment) is lapsed
+        assert ledger.entries.get_entry(caller, "EXP", "HOLD").status is (
+            EntryStatus.EXPIRED if lapsed else EntryStatus.PENDING)
+        pending = ledger.reports.get_balance(caller, "EXP", "cash").pending_debits
+        assert pending == (Decimal("0.00") if lapsed else Decimal("5.00"))
