@@ -13,7 +13,7 @@ import requests
 from lxml import etree
 
 from conftest import TNS, cli
-from ledger_service.soap.compatibility import breaking_changes
+from ledger_service.contract.compatibility import breaking_changes
 from ledger_service.soap.contract import PLACEHOLDER_BASE
 
 ROOT = Path(__file__).resolve().parents[1]

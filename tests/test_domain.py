@@ -13,7 +13,7 @@ from ledger_service.domain.model import (
 )
 from ledger_service.service_layer import page_tokens
 from ledger_service.soap.envelope import RequestRefused, field_path, validate
-from ledger_service.soap.faults import SOAP11_ENV
+from ledger_service.ns import SOAP11_ENV
 from ledger_service.wsgi import contracts
 
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)

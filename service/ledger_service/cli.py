@@ -133,7 +133,7 @@ def _contract_export(args, database: Database | None) -> int:
 
 
 def _contract_check(args, database: Database | None) -> int:
-    from .soap.compatibility import breaking_changes
+    from .contract.compatibility import breaking_changes
 
     baseline, current = Path(args.baseline), Path(args.directory)
     documents = sorted(baseline.glob("*.wsdl"))

@@ -15,17 +15,17 @@ from . import logs
 from .adapters.database import Database
 from .addresses import Addresses, InvalidAddress
 from .metrics import Metrics
+from .ns import SOAP11_ENV, SOAP12_ENV, TNS
 from .service_layer.failed_logins import FailedLoginBudget
 from .service_layer.secret_box import SecretBox
 from .service_layer.services import Ledger
 from .soap import docs
-from .soap.contract import ENDPOINTS, Contract, build_contract
+from .soap.contract import ENDPOINTS, WsdlDocument, build_wsdl
 from .soap.envelope import Limits
 from .soap.environ_keys import CLIENT_ADDRESS, FAULT_CODE, HTTP_REFUSAL, OPERATION, REQUEST_ID
-from .soap.faults import SOAP11_ENV, SOAP12_ENV, http_headers
+from .soap.faults import http_headers
 from .soap.gateway import SoapEndpoint
 from .soap.operations import LedgerService
-from .soap.types import NAMESPACE
 
 _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._\-]{1,64}")
 PROTOCOLS = {"soap11": (Soap11, SOAP11_ENV), "soap12": (Soap12, SOAP12_ENV)}
@@ -34,13 +34,13 @@ PROTOCOLS = {"soap11": (Soap11, SOAP11_ENV), "soap12": (Soap12, SOAP12_ENV)}
 def spyne_application(binding: str) -> Application:
     """The operations as Spyne describes them on one binding, from which its WSDL is written."""
     protocol = PROTOCOLS[binding][0]
-    return Application([LedgerService], tns=NAMESPACE, name="Ledger", in_protocol=protocol(),
+    return Application([LedgerService], tns=TNS, name="Ledger", in_protocol=protocol(),
                        out_protocol=protocol())
 
 
-def contracts() -> dict[str, Contract]:
+def contracts() -> dict[str, WsdlDocument]:
     """The WSDL of each binding, as the service serves it and as wsdl/ holds it."""
-    return {binding: build_contract(spyne_application(binding), path) for binding, path in ENDPOINTS.items()}
+    return {binding: build_wsdl(spyne_application(binding), path) for binding, path in ENDPOINTS.items()}
 
 
 class LedgerApplication:
@@ -52,11 +52,11 @@ class LedgerApplication:
                              failed_logins=FailedLoginBudget.from_environment())
         limits = limits or Limits.from_environment()
         built = {binding: (spyne_application(binding), path) for binding, path in ENDPOINTS.items()}
-        served = {binding: build_contract(app, path) for binding, (app, path) in built.items()}
+        served = {binding: build_wsdl(app, path) for binding, (app, path) in built.items()}
         self.routes = {path: SoapEndpoint(app, served[binding], PROTOCOLS[binding][1], self.ledger, limits,
                                           self.addresses)
                        for binding, (app, path) in built.items()}
-        self.docs = docs.Reference(docs.render(served))
+        self.docs = docs.DocsPage(served)
         self.metrics = Metrics()
         self.metrics.watch_pool(self.database.engine)
 

@@ -15,23 +15,19 @@ from lxml import etree
 from ..domain.errors import FaultCode, LedgerError
 from ..service_layer.admin import CLIENT_NAME_MAX, PASSWORD_MAX
 from ..service_layer.services import Credentials, authentication_failed
-from .faults import SOAP11_ENV, SOAP12_ENV
-from .types import NAMESPACE
+from ..ns import (BASE64_BINARY, PASSWORD_DIGEST, PASSWORD_TEXT, SOAP11_ENV, SOAP11_NEXT_ACTOR, SOAP12_ENV,
+                  SOAP12_NEXT_ROLE, SOAP12_ULTIMATE_RECEIVER, TNS, WSSE, WSU, qualified)
 
-WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
-PASSWORD_TEXT = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordText"
-PASSWORD_DIGEST = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordDigest"
-WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
-BASE64_BINARY = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary"
-SECURITY = f"{{{WSSE}}}Security"
-USERNAME_TOKEN = f"{{{WSSE}}}UsernameToken"
-_TOKEN_PARTS = [f"{{{WSSE}}}Username", f"{{{WSSE}}}Password", f"{{{WSSE}}}Nonce", f"{{{WSU}}}Created"]
+SECURITY = qualified(WSSE, "Security")
+USERNAME_TOKEN = qualified(WSSE, "UsernameToken")
+_TOKEN_PARTS = [qualified(WSSE, "Username"), qualified(WSSE, "Password"), qualified(WSSE, "Nonce"),
+                qualified(WSU, "Created")]
 # The attribute that addresses a header block to a node, and the values that name this service: the
 # next node on the message path (SOAP 1.1, SOAP 1.2) and the ultimate receiver (SOAP 1.2; also what a
 # block without the attribute is addressed to).
 TARGETS = {
-    SOAP11_ENV: ("actor", {"http://schemas.xmlsoap.org/soap/actor/next"}),
-    SOAP12_ENV: ("role", {f"{SOAP12_ENV}/role/next", f"{SOAP12_ENV}/role/ultimateReceiver"}),
+    SOAP11_ENV: ("actor", {SOAP11_NEXT_ACTOR}),
+    SOAP12_ENV: ("role", {SOAP12_NEXT_ROLE, SOAP12_ULTIMATE_RECEIVER}),
 }
 # A UsernameToken's parts are never this long: refused before anything is looked up, hashed or stored.
 MAX_NONCE_BYTES = 1024
@@ -290,8 +286,8 @@ def validate(schema: etree.XMLSchema, root: etree._Element, operation: etree._El
     """The envelope `root`, whose Body holds `operation`, against the envelope schema of the contract."""
     if operation.tag not in operations:
         name = etree.QName(operation).localname
-        raise RequestRefused(LedgerError(FaultCode.SchemaValidation, f"there is no operation {name} in {NAMESPACE}"))
+        raise RequestRefused(LedgerError(FaultCode.SchemaValidation, f"there is no operation {name} in {TNS}"))
     if not schema.validate(root):
         error = schema.error_log.last_error
-        message = error.message.replace(f"{{{NAMESPACE}}}", "")
+        message = error.message.replace(f"{{{TNS}}}", "")
         raise RequestRefused(LedgerError(FaultCode.SchemaValidation, message, _offending_field(error)))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from spyne import Array, Boolean, ComplexModel, Date, DateTime, Decimal, Enum, Integer32, Unicode
 from spyne.model import ModelBase
 
-NAMESPACE = "urn:soap-ledger:v1"
+from ..ns import TNS
 
 
 def _keep_name(model) -> dict:
@@ -33,7 +33,7 @@ def _text(name: str, max_len: int, pattern: str | None = None):
     restrictions = {"min_len": 1, "max_len": max_len}
     if pattern:
         restrictions["pattern"] = pattern
-    return Unicode(type_name=name, __namespace__=NAMESPACE, **restrictions)
+    return Unicode(type_name=name, __namespace__=TNS, **restrictions)
 
 
 Code = _text("Code", 64, r"[A-Za-z0-9][A-Za-z0-9_.:\-]*")
@@ -43,21 +43,21 @@ Description = _text("Description", 500)
 Memo = _text("Memo", 200)
 CurrencyCode = _text("CurrencyCode", 3, "[A-Z]{3}")
 PageToken = _text("PageToken", 1000)
-PageSize = Integer32(ge=1, le=1000, type_name="PageSize", __namespace__=NAMESPACE)
-TimeoutSeconds = Integer32(ge=1, type_name="TimeoutSeconds", __namespace__=NAMESPACE)
+PageSize = Integer32(ge=1, le=1000, type_name="PageSize", __namespace__=TNS)
+TimeoutSeconds = Integer32(ge=1, type_name="TimeoutSeconds", __namespace__=TNS)
 # Amounts are written in plain notation with the currency's exact places; never 1E+2.
 Money = Decimal(str_format="{:f}")
 
 AccountType = Enum("ASSET", "EXPENSE", "LIABILITY", "EQUITY", "INCOME", type_name="AccountType").customize(
-    __namespace__=NAMESPACE)
-Side = Enum("DEBIT", "CREDIT", type_name="Side").customize(__namespace__=NAMESPACE)
+    __namespace__=TNS)
+Side = Enum("DEBIT", "CREDIT", type_name="Side").customize(__namespace__=TNS)
 EntryStatus = Enum("POSTED", "PENDING", "VOIDED", "EXPIRED", type_name="EntryStatus").customize(
-    __namespace__=NAMESPACE)
-AccountStatus = Enum("OPEN", "CLOSED", type_name="AccountStatus").customize(__namespace__=NAMESPACE)
+    __namespace__=TNS)
+AccountStatus = Enum("OPEN", "CLOSED", type_name="AccountStatus").customize(__namespace__=TNS)
 
 
 class _Model(ComplexModel):
-    __namespace__ = NAMESPACE
+    __namespace__ = TNS
 
 
 def _list_of(item, member_name: str):
