@@ -46,7 +46,7 @@ WSSE_NS = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-se
 SOAP_ENV = {"11": "http://schemas.xmlsoap.org/soap/envelope/", "12": "http://www.w3.org/2003/05/soap-envelope"}
 CONTENT_TYPE = {"11": "text/xml; charset=utf-8", "12": "application/soap+xml; charset=utf-8"}
 TNS = "urn:soap-ledger:v1"
-# SPEC section 6's fault codes.
+# The fault codes of docs/contract.md#faults.
 FAULT_CODES = {
     "SchemaValidation", "MalformedRequest", "AuthenticationFailed", "NotAuthorized", "RateLimited", "BookNotFound",
     "BookExists", "AccountNotFound", "AccountExists", "AccountClosed", "AccountNotEmpty", "UnknownCurrency",

@@ -198,3 +198,23 @@ def test_the_sections_others_point_at_are_there():
     assert pointers, "nothing points into docs/contract.md"
     assert {(path, anchor) for path, anchor in pointers if anchor not in headings} == set()
 
+
+def test_the_repository_depends_on_no_outside_specification():
+    """The contract is this document: nothing in the repository sends a reader to a specification it
+    does not hold."""
+    outside = re.compile(r"\bSPEC\b")
+    found = []
+    for folder in ("service", "clients", "tests", "docs", "bench", "deploy", ".ci"):
+        for path in (ROOT / folder).rglob("*"):
+            if path.is_file() and path.suffix in (".py", ".md", ".cfg", ".toml", ".sh", "") and path != Path(__file__):
+                if ".egg-info" in str(path) or "__pycache__" in str(path):
+                    continue
+                try:
+                    content = path.read_text(encoding="utf-8")
+                except UnicodeDecodeError:
+                    continue
+                found += [f"{path.relative_to(ROOT)}:{number}" for number, line in enumerate(content.splitlines(), 1)
+                          if outside.search(line)]
+    found += [f"README.md:{number}" for number, line in enumerate((ROOT / "README.md").read_text().splitlines(), 1)
+              if outside.search(line)]
+    assert found == []

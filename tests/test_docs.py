@@ -1,5 +1,6 @@
-"""/docs (SPEC section 2): the HTML reference generated from the contract at start-up, read over HTTP and
-used in a real headless browser (Debian's chromium), which follows every operation's anchor."""
+"""/docs (docs/contract.md#layout-and-endpoints): the HTML reference generated from the contract at start-up,
+read over HTTP and used in a real headless browser (Debian's chromium), which follows every operation's
+anchor."""
 from __future__ import annotations
 
 from pathlib import Path

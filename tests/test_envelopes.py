@@ -1,5 +1,5 @@
-"""The envelope fixtures in tests/envelopes (SPEC section 10): each case replayed against live servers on
-SQLite and PostgreSQL, one test per case; what they cover; and `ledger-service fixtures run` as QA
+"""The envelope fixtures in tests/envelopes (docs/contract.md#envelope-fixtures): each case replayed against live
+servers on SQLite and PostgreSQL, one test per case; what they cover; and `ledger-service fixtures run` as QA
 runs it, its JUnit report, its diff on a mismatch and its --record."""
 from __future__ import annotations
 

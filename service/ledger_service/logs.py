@@ -22,10 +22,10 @@ from typing import Iterator
 
 from .adapters.database import DATABASE_ERRORS, error_summary
 
-# Spyne logs every fault an operation raises, client mistakes included, with a traceback; the
-# request log line already names the fault code, and unexpected errors are logged with their
-# request id where they are caught.
-_QUIETER = {"spyne.application": logging.CRITICAL}
+# Spyne announces at INFO each Application it builds, which says nothing to an operator: the service
+# builds two a worker at start-up only to describe its operations (wsgi.spyne_application), and
+# nothing of Spyne runs a request, so its loggers have nothing else to say.
+_QUIETER = {"spyne.application": logging.WARNING}
 # What every LogRecord carries; anything else on a record came in `extra` and becomes a field.
 _RECORD_ATTRIBUTES = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 _CHAINED = {True: "\nThe above exception was the direct cause of the following exception:\n\n",

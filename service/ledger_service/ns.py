@@ -4,7 +4,7 @@ The contract's own namespace comes first; the others belong to the standards the
 in (WSDL 1.1, XML Schema, SOAP 1.1 and 1.2, WS-Security 1.0 with its UsernameToken profile).
 """
 
-# The contract: its types, elements and messages (docs/contract.md, "Contract rules").
+# The contract: its types, elements and messages (docs/contract.md#contract-rules).
 TNS = "urn:soap-ledger:v1"
 
 # A WSDL 1.1 document and its bindings.

@@ -214,8 +214,8 @@ def _simple_type_changes(old: Definitions, new: Definitions, travels: dict[str, 
                            f"to {display_name(now.base)}.")
             continue
         ways = travels.get(type_name, set())
-        # A removed enumeration value breaks whichever way it travels (docs/contract.md, "Contract
-        # rules"): in requests v1 clients may send it, and a renamed value is a removal plus an addition.
+        # A removed enumeration value breaks whichever way it travels (docs/contract.md#contract-rules):
+        # in requests v1 clients may send it, and a renamed value is a removal plus an addition.
         if was.values is not None and now.values is not None:
             changes += [f"Enumeration {shown} lost value {value}." for value in was.values if value not in now.values]
         # A new value is harmless in requests (v1 clients never send it), but in responses the enums

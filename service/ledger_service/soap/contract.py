@@ -4,8 +4,9 @@ from those very documents so the two cannot disagree.
 
 Corrections: the one part of each operation's input and output message is named `parameters`, which
 is how .NET, PHP and JAX-WS recognise the wrapped style (Spyne names it after the element; its
-`_wsdl_part_name` option would do it too, but makes every response wrapper a "customized" class that
-Spyne warns about, with a formatted stack trace, on each response); portType operations lose
+`_wsdl_part_name` option renames it too, but only by making each message a customized copy of the
+class the operation declares, where correcting the document keeps the classes the codec reads and
+writes); portType operations lose
 `parameterOrder` (it names the element, not the part, and wsimport warns on it); global elements that no message uses
 are dropped (they only add classes to generated clients); unused namespace declarations go; the
 wsdl:service comes last, where readers of WSDL 1.1 expect it; and the schema's declarations are

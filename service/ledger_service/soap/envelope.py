@@ -83,8 +83,8 @@ def read_body(environ: dict, limits: Limits) -> bytes:
     return environ["wsgi.input"].read(size)
 
 
-# Comments and processing instructions carry nothing in SOAP; kept, they would reach Spyne's
-# deserializer as children of the operation, which it cannot read.
+# Comments and processing instructions carry nothing in SOAP; kept, they would reach the codec as
+# children of the operation's elements, where a list takes each child for one of its items.
 _PARSER = dict(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, dtd_validation=False,
                remove_comments=True, remove_pis=True)
 

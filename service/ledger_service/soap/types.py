@@ -1,4 +1,4 @@
-"""The v1 contract's types, as Spyne models, in the schema order SPEC section 3 gives.
+"""The v1 contract's types, as Spyne models, their fields in the schema order of docs/contract.md#types.
 
 Every field is declared `required` (minOccurs=1, not nillable) or `optional` (minOccurs=0, not
 nillable): Spyne's default of minOccurs=0 nillable=true everywhere would make every generated
