@@ -68,13 +68,16 @@ def test_serve_runs_the_same_gunicorn_configuration():
     assert packaged.read_bytes() == (DEPLOY / "gunicorn.conf.py").read_bytes()
 
 
-def test_the_wheel_carries_the_gunicorn_configuration(tmp_path):
+def test_the_wheel_carries_the_gunicorn_configuration_and_the_docs_page_templates(tmp_path):
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
                             "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, built.stderr
     (wheel,) = tmp_path.glob("soap_ledger-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         assert archive.read("ledger_service/gunicorn.conf.py") == (DEPLOY / "gunicorn.conf.py").read_bytes()
+        templates = ROOT / "service" / "ledger_service" / "soap" / "templates"
+        for template in ("docs.html", "docs.css"):
+            assert archive.read(f"ledger_service/soap/templates/{template}") == (templates / template).read_bytes()
 
 
 class Poster:
