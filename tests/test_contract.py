@@ -551,6 +551,14 @@ def test_contract_check_fails_on_a_breaking_change(tmp_path):
     assert "would break v1 consumers" in result.stderr
 
 
+def test_the_contract_check_needs_neither_spyne_nor_the_database():
+    """contract/ reads WSDL documents as documents: the CI tool loads nothing of the running service."""
+    loaded = subprocess.run([sys.executable, "-c", "import sys, ledger_service.contract.compatibility, "
+                             "ledger_service.contract.tables; print(sorted({'spyne', 'sqlalchemy'} & set(sys.modules)))"],
+                            capture_output=True, text=True, timeout=60)
+    assert (loaded.returncode, loaded.stdout) == (0, "[]\n"), loaded.stderr
+
+
 def test_contract_check_fails_without_a_baseline(tmp_path):
     result = contract_check(ROOT, "--baseline", str(tmp_path))
     assert result.returncode == 1 and "no baseline WSDL" in result.stderr

@@ -4,7 +4,9 @@ all from the reference /docs is built from (reference.py). Each table stands in 
 two markers, which this rewrites and leaves standing:
 
     <!-- generated: faults -->
+
     | code | ... |
+
     <!-- end generated: faults -->
 
 After a change to the contract, run `python -m ledger_service.contract.tables` from the repository's
@@ -75,7 +77,8 @@ def refresh(document: str, reference: ContractReference) -> str:
         if block.search(document) is None:
             raise ValueError(f"the document has no markers for the generated table {name}")
         rows = "\n".join(table(reference))
-        document = block.sub(lambda found: f"{found.group(1)}{rows}\n{found.group(2)}", document)
+        # Blank lines about the table, so that no Markdown reader takes a marker for one of its rows.
+        document = block.sub(lambda found: f"{found.group(1)}\n{rows}\n\n{found.group(2)}", document)
     return document
 
 
