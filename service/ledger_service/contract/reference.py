@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 
 from ..domain.errors import FaultCode
-from .reading import Definitions, Field, display_name, read
+from .reading import Field, display_name, read
 
 # The role each operation needs on the book it names, as the service layer enforces it; CreateBook
 # needs no grant, but a system administrator.
