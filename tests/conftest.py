@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import glob
 import itertools
+import json
 import os
 import pwd
 import shutil
@@ -226,6 +227,26 @@ def private_postgres():
 def cli(*args: str, env: dict | None = None, input: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "ledger_service.cli", *args], input=input, text=True,
                           capture_output=True, env={**os.environ, **(env or {})}, timeout=120)
+
+
+SERVE = [sys.executable, "-m", "ledger_service.cli", "serve", "--bind", "127.0.0.1:0", "--workers", "1"]
+# gunicorn as the systemd unit starts it
+GUNICORN = [sys.executable, "-m", "gunicorn", "--config",
+            str(Path(__file__).resolve().parents[1] / "deploy" / "gunicorn.conf.py")]
+
+
+def assert_refused_to_start(command: list[str], tmp_path, env: dict, variable: str) -> None:
+    """The command exits 1 at once, having written JSON lines only, one of which says what is wrong."""
+    try:
+        result = subprocess.run(command, env={**LiveServer(f"sqlite:///{tmp_path / 'ledger.db'}").env, **env},
+                                cwd=tmp_path, capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{command[2]} started with {env}")
+    assert result.returncode == 1
+    records = [json.loads(line) for line in result.stderr.splitlines()]
+    [error] = [record for record in records if record["level"] == "ERROR"]
+    assert variable in error["message"], error
+    assert "Booting worker" not in result.stderr
 
 
 @dataclass

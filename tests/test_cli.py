@@ -128,3 +128,18 @@ def test_a_database_without_the_schema_or_out_of_reach_is_named(tmp_path, postgr
     down = _in(tmp_path, "clients", "list", env={"LEDGER_DATABASE_URL": nowhere})
     assert down.returncode == 1 and "cannot be reached" in down.stderr and "try again" in down.stderr, down.stderr
     assert "secret" not in down.stderr and "ledger:***@127.0.0.1" in down.stderr
+
+
+@pytest.mark.parametrize("variable, value, says", [
+    ("LEDGER_MAX_XML_DEPTH", "deep", "'deep' is not a whole number"),
+    ("LEDGER_PUBLIC_URL", "ledger.example.com", "must be an absolute http:// or https:// URL"),
+    ("LEDGER_DATABASE_URL", "mysql://root:hunter2@db.example/ledger", "SQLite or PostgreSQL"),
+    ("LEDGER_FAILED_LOGINS_BURST_PER_USERNAME", "many", "'many' is not a whole number"),
+])
+@pytest.mark.parametrize("command", [["migrate"]])
+def test_a_malformed_setting_stops_a_command_in_a_sentence_naming_it(tmp_path, command, variable, value, says):
+    result = _in(tmp_path, *command, env={variable: value})
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.startswith(f"ledger-service: {variable}") and says in result.stderr, result.stderr
+    assert len(result.stderr.splitlines()) == 1 and "hunter2" not in result.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing done

@@ -1,4 +1,5 @@
-"""`ledger-service`: run, migrate and administer the ledger. Every command reads LEDGER_DATABASE_URL."""
+"""`ledger-service`: run, migrate and administer the ledger. Every command reads the LEDGER_* settings
+(LEDGER_DATABASE_URL above all) once, as it starts, and stops at a malformed one."""
 from __future__ import annotations
 
 import argparse
@@ -12,7 +13,8 @@ from .domain.errors import LedgerError
 from .logs import configure
 from .service_layer import admin
 from .service_layer.passwords import generate_password
-from .service_layer.secret_box import KEY_VARIABLE, SecretBox, SecretKeyError
+from .service_layer.secret_box import KEY_VARIABLE
+from .settings import Settings, SettingError
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -20,13 +22,9 @@ log = logging.getLogger(__name__)
 
 
 def _serve(args, database: Database) -> int:
-    from .server import run, settings_error
+    from .server import run
 
-    configure("INFO")  # what serve writes is the service's log, JSON like the workers'
-    problem = settings_error()
-    if problem:
-        log.error("%s", problem)
-        return EXIT_FAILED
+    configure(args.settings.log_level or "INFO")  # what serve writes is the service's log, JSON like the workers'
     file = sqlite_file(database.url)
     state = "empty" if file is not None and not file.exists() else database.schema_state()
     if state == "empty":
@@ -61,7 +59,7 @@ def _read_password(from_stdin: bool) -> tuple[str, bool]:
 
 def _clients_add(args, database: Database) -> int:
     password, generated = _read_password(args.password_stdin)
-    secret_box = SecretBox.from_environment()
+    secret_box = args.settings.secret_key
     admin.add_client(database, args.name, password, args.system_admin, [admin.Grant.parse(g) for g in args.grant],
                      secret_box=secret_box, rate_limit=_rate_limit(args))
     if generated:
@@ -74,7 +72,7 @@ def _clients_add(args, database: Database) -> int:
 
 
 def _clients_rekey(args, database: Database) -> int:
-    secret_box = SecretBox.from_environment()
+    secret_box = args.settings.secret_key
     if secret_box is None:
         print(f"ledger-service: {KEY_VARIABLE} is not set", file=sys.stderr)
         return EXIT_FAILED
@@ -337,9 +335,19 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    configure("WARNING")
     args = parser().parse_args(argv)
-    database = None if getattr(args, "no_database", False) else Database()
+    if args.run is _serve:
+        from .server import settings_or_exit
+
+        args.settings = settings_or_exit()  # what serve writes is the service's log, JSON like the workers'
+    else:
+        try:
+            args.settings = Settings.from_environment()
+        except SettingError as malformed:
+            print(f"ledger-service: {malformed}", file=sys.stderr)
+            return EXIT_FAILED
+    configure(args.settings.log_level or "WARNING")
+    database = None if getattr(args, "no_database", False) else Database(args.settings.database_url)
     try:
         if database is not None and args.run not in (_serve, _migrate):
             problem = database.unready()
@@ -347,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"ledger-service: {problem}", file=sys.stderr)
                 return EXIT_FAILED
         return args.run(args, database)
-    except (admin.AdminError, LedgerError, SecretKeyError) as error:
+    except (admin.AdminError, LedgerError) as error:
         print(f"ledger-service: {error}", file=sys.stderr)
         return EXIT_FAILED
     finally:

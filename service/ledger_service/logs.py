@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 import threading
 import traceback
@@ -101,11 +100,12 @@ def _log_uncaught_in_thread(uncaught: threading.ExceptHookArgs) -> None:
                   exc_info=(uncaught.exc_type, uncaught.exc_value, uncaught.exc_traceback))
 
 
-def configure(default_level: str) -> None:
+def configure(level: str) -> None:
+    """Every logger of the process writes JSON lines on stderr from `level` up (LEDGER_LOG_LEVEL, or the
+    process's own default)."""
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
-    logging.basicConfig(level=os.environ.get("LEDGER_LOG_LEVEL", default_level).upper(), handlers=[handler],
-                        force=True)
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
     for name, level in _QUIETER.items():
         logging.getLogger(name).setLevel(level)
     logging.captureWarnings(True)

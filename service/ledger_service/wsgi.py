@@ -13,15 +13,13 @@ from spyne.protocol.soap import Soap11, Soap12
 
 from . import logs
 from .adapters.database import Database
-from .addresses import Addresses, InvalidAddress
+from .addresses import InvalidAddress
 from .metrics import Metrics
 from .ns import SOAP11_ENV, SOAP12_ENV, TNS
-from .service_layer.failed_logins import FailedLoginBudget
-from .service_layer.secret_box import SecretBox
 from .service_layer.services import Ledger
+from .settings import Settings
 from .soap import docs
 from .soap.contract import ENDPOINTS, WsdlDocument, build_wsdl
-from .soap.envelope import Limits
 from .soap.environ_keys import CLIENT_ADDRESS, FAULT_CODE, HTTP_REFUSAL, OPERATION, REQUEST_ID
 from .soap.faults import http_headers
 from .soap.gateway import SoapEndpoint
@@ -44,19 +42,18 @@ def contracts() -> dict[str, WsdlDocument]:
 
 
 class LedgerApplication:
-    def __init__(self, database: Database | None = None, limits: Limits | None = None,
-                 addresses: Addresses | None = None):
-        self.addresses = addresses or Addresses.from_environment()
-        self.database = database or Database()
-        self.ledger = Ledger(self.database, secret_box=SecretBox.from_environment(),
-                             failed_logins=FailedLoginBudget.from_environment())
-        limits = limits or Limits.from_environment()
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.addresses = settings.addresses
+        self.limits = settings.limits  # the worker's too (worker.py)
+        self.database = Database(settings.database_url)
+        self.ledger = Ledger(self.database, secret_box=settings.secret_key, failed_logins=settings.failed_login_budget)
         built = {binding: (spyne_application(binding), path) for binding, path in ENDPOINTS.items()}
         served = {binding: build_wsdl(app, path) for binding, (app, path) in built.items()}
-        self.routes = {path: SoapEndpoint(app, served[binding], PROTOCOLS[binding][1], self.ledger, limits,
+        self.routes = {path: SoapEndpoint(app, served[binding], PROTOCOLS[binding][1], self.ledger, self.limits,
                                           self.addresses)
                        for binding, (app, path) in built.items()}
-        self.docs = docs.DocsPage(served)
+        self.docs = docs.DocsPage(served, settings.docs_examples)
         self.metrics = Metrics()
         self.metrics.watch_pool(self.database.engine)
 
@@ -128,5 +125,6 @@ def _plain_refusal(refusal, environ: dict, start):
 
 
 def create_app() -> LedgerApplication:
-    """Gunicorn's entry point (`ledger_service.wsgi:create_app()`)."""
-    return LedgerApplication()
+    """Gunicorn's entry point (`ledger_service.wsgi:create_app()`), in each worker as it boots: the
+    settings are read here, once for the worker's life."""
+    return LedgerApplication(Settings.from_environment())

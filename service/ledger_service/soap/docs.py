@@ -9,7 +9,6 @@ which are the only part that differs from one request to the next (`DocsPage.at`
 """
 from __future__ import annotations
 
-import os
 from itertools import groupby
 from pathlib import Path
 
@@ -21,16 +20,8 @@ from ..ns import TNS
 from .contract import ENDPOINTS, WsdlDocument
 
 BINDING_NAMES = {"soap11": "SOAP 1.1", "soap12": "SOAP 1.2"}
-# The fixtures of a source checkout (an editable install, or a container built from the repository).
-CHECKOUT_EXAMPLES = Path(__file__).resolve().parents[3] / "tests" / "envelopes"
 _TEMPLATES = Environment(loader=PackageLoader(__package__), autoescape=True, undefined=StrictUndefined,
                          trim_blocks=True, lstrip_blocks=True)
-
-
-def _examples_root() -> Path | None:
-    configured = os.environ.get("LEDGER_DOCS_EXAMPLES")
-    root = Path(configured) if configured else CHECKOUT_EXAMPLES
-    return root if root.is_dir() else None
 
 
 def _pretty(document: bytes) -> str:
@@ -68,11 +59,11 @@ def examples(root: Path | None, operations: list[str]) -> dict[str, tuple[str, s
 
 class DocsPage:
     """The page of the served contracts (`soap11`, `soap12`), with the examples of the fixtures under
-    `example_root` (by default LEDGER_DOCS_EXAMPLES, else the checkout's)."""
+    `example_root` (LEDGER_DOCS_EXAMPLES, by default the checkout's), when it holds them."""
 
-    def __init__(self, documents: dict[str, WsdlDocument], example_root: Path | None = None):
+    def __init__(self, documents: dict[str, WsdlDocument], example_root: Path | None):
         reference = build(documents["soap11"].document)
-        shown = examples(example_root or _examples_root(), [operation.name for operation in reference.operations])
+        shown = examples(example_root, [operation.name for operation in reference.operations])
         self.template = _TEMPLATES.get_template("docs.html")
         self.context = {"reference": reference, "examples": shown, "tns": TNS,
                         "endpoints": ENDPOINTS, "binding_names": BINDING_NAMES}

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
 import re
 from dataclasses import dataclass
 
@@ -49,15 +48,6 @@ class Limits:
     max_namespace_declarations: int = 64
     max_namespaces_in_scope: int = 256
     max_attributes: int = 64
-
-    @classmethod
-    def from_environment(cls) -> "Limits":
-        return cls(
-            max_body_bytes=int(os.environ.get("LEDGER_MAX_BODY_BYTES", cls.max_body_bytes)),
-            max_depth=int(os.environ.get("LEDGER_MAX_XML_DEPTH", cls.max_depth)),
-            body_timeout_seconds=float(os.environ.get("LEDGER_BODY_TIMEOUT_SECONDS", cls.body_timeout_seconds)),
-            max_buffered_bytes=int(os.environ.get("LEDGER_MAX_BUFFERED_BYTES", cls.max_buffered_bytes)),
-        )
 
 
 class RequestRefused(Exception):
