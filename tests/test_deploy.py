@@ -427,13 +427,15 @@ def test_only_the_settings_module_reads_ledger_variables_from_the_environment():
 
 
 def test_the_configuration_reference_is_the_table_the_settings_generate():
-    generated = reference_table()
-    rows = [line for line in generated.splitlines() if line.startswith("| `")]
+    generated = cli("settings", "reference")
+    assert generated.returncode == 0, generated.stderr
+    assert generated.stdout == reference_table()
+    rows = [line for line in generated.stdout.splitlines() if line.startswith("| `")]
     assert [row.split("`")[1] for row in rows] == [setting.variable for setting in SETTINGS]
     guide = (ROOT / "docs" / "operations.md").read_text()
     section = guide.split("## Configuration reference\n", 1)[1].split("\n## ", 1)[0]
     [documented] = [block + "\n" for block in section.split("\n\n") if block.startswith("| variable |")]
-    assert documented == generated
+    assert documented == generated.stdout, "docs/operations.md: paste `ledger-service settings reference`"
     readme = (ROOT / "README.md").read_text().split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
     shown_in_readme = set(re.findall(r"^\| `(LEDGER_[A-Z_]+)`", readme, re.MULTILINE))
     assert shown_in_readme and shown_in_readme <= {setting.variable for setting in SETTINGS}

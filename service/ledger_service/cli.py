@@ -14,7 +14,7 @@ from .logs import configure
 from .service_layer import admin
 from .service_layer.passwords import generate_password
 from .service_layer.secret_box import KEY_VARIABLE
-from .settings import Settings, SettingError
+from .settings import Settings, SettingError, reference_table
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -118,6 +118,19 @@ def _clients_grant(args, database: Database) -> int:
     grant = admin.Grant.parse(args.grant)
     admin.grant(database, args.name, grant)
     print(f"client {args.name} is {grant.role.name} of book {grant.book}")
+    return 0
+
+
+def _settings_show(args, database: Database | None) -> int:
+    shown = args.settings.shown()
+    width = max(len(variable) for variable, _ in shown)
+    for variable, value in shown:
+        print(f"{variable:<{width}} {value}")
+    return 0
+
+
+def _settings_reference(args, database: Database | None) -> int:
+    print(reference_table(), end="")
     return 0
 
 
@@ -296,6 +309,13 @@ def parser() -> argparse.ArgumentParser:
     grant.add_argument("grant", metavar="BOOK:ROLE")
     grant.set_defaults(run=_clients_grant)
 
+    settings = commands.add_parser("settings", help="the LEDGER_* settings").add_subparsers(dest="settings_command",
+                                                                                          required=True)
+    settings.add_parser("show", help="print each setting as in effect here, secrets masked"
+                        ).set_defaults(run=_settings_show, no_database=True)
+    settings.add_parser("reference", help="print the settings' reference table (docs/operations.md), in Markdown"
+                        ).set_defaults(run=_settings_reference, no_database=True, no_settings=True)
+
     contract = commands.add_parser("contract", help="the WSDL contract").add_subparsers(dest="contract", required=True)
     export = contract.add_parser("export", help="write the WSDL documents the service serves")
     export.add_argument("--directory", default="wsdl")
@@ -336,6 +356,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if getattr(args, "no_settings", False):
+        return args.run(args, None)
     if args.run is _serve:
         from .server import settings_or_exit
 
