@@ -1,7 +1,7 @@
 """What a long history costs a read: GetBalance (now and as of a date) and a statement page, on an
 account with a long history beside one with almost none, and page 1 of a statement beside its last.
 
-SPEC section 5 promises that balance look-ups cost the same however long the history, and that a
+docs/contract.md#operations promises that balance look-ups cost the same however long the history, and that a
 statement page costs the same on page 1 and page 10,000. This benchmark fills one account with a
 long history (by default 200,000 statement lines over 200 effective dates), then times each read over
 HTTP against a live `ledger-service serve` on PostgreSQL and prints the figures side by side.

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import glob
 import itertools
+import json
 import os
 import pwd
 import shutil
@@ -46,7 +47,7 @@ WSSE_NS = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-se
 SOAP_ENV = {"11": "http://schemas.xmlsoap.org/soap/envelope/", "12": "http://www.w3.org/2003/05/soap-envelope"}
 CONTENT_TYPE = {"11": "text/xml; charset=utf-8", "12": "application/soap+xml; charset=utf-8"}
 TNS = "urn:soap-ledger:v1"
-# SPEC section 6's fault codes.
+# The fault codes of docs/contract.md#faults.
 FAULT_CODES = {
     "SchemaValidation", "MalformedRequest", "AuthenticationFailed", "NotAuthorized", "RateLimited", "BookNotFound",
     "BookExists", "AccountNotFound", "AccountExists", "AccountClosed", "AccountNotEmpty", "UnknownCurrency",
@@ -226,6 +227,26 @@ def private_postgres():
 def cli(*args: str, env: dict | None = None, input: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "ledger_service.cli", *args], input=input, text=True,
                           capture_output=True, env={**os.environ, **(env or {})}, timeout=120)
+
+
+SERVE = [sys.executable, "-m", "ledger_service.cli", "serve", "--bind", "127.0.0.1:0", "--workers", "1"]
+# gunicorn as the systemd unit starts it
+GUNICORN = [sys.executable, "-m", "gunicorn", "--config",
+            str(Path(__file__).resolve().parents[1] / "deploy" / "gunicorn.conf.py")]
+
+
+def assert_refused_to_start(command: list[str], tmp_path, env: dict, variable: str) -> None:
+    """The command exits 1 at once, having written JSON lines only, one of which says what is wrong."""
+    try:
+        result = subprocess.run(command, env={**LiveServer(f"sqlite:///{tmp_path / 'ledger.db'}").env, **env},
+                                cwd=tmp_path, capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{command[2]} started with {env}")
+    assert result.returncode == 1
+    records = [json.loads(line) for line in result.stderr.splitlines()]
+    [error] = [record for record in records if record["level"] == "ERROR"]
+    assert variable in error["message"], error
+    assert "Booting worker" not in result.stderr
 
 
 @dataclass

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +18,8 @@ from pathlib import Path
 import pytest
 from lxml import etree, html
 
-from conftest import CONTENT_TYPE, SOAP_ENV, TNS, LiveServer, envelope, start_server, unique
+from conftest import (CONTENT_TYPE, GUNICORN, SERVE, SOAP_ENV, TNS, LiveServer, assert_refused_to_start, envelope,
+                      start_server, unique)
 
 ROOT = Path(__file__).resolve().parents[1]
 VERSIONS = ["11", "12"]
@@ -180,11 +179,6 @@ def test_the_public_url_overrides_host_and_forwarded_headers(public_server, vers
     assert page.get_element_by_id(f"wsdl-soap{version}").get("href") == f"{PUBLIC_URL}/v1/soap{version}?wsdl"
 
 
-SERVE = [sys.executable, "-m", "ledger_service.cli", "serve", "--bind", "127.0.0.1:0", "--workers", "1"]
-# gunicorn as the systemd unit starts it
-GUNICORN = [sys.executable, "-m", "gunicorn", "--config", str(ROOT / "deploy" / "gunicorn.conf.py")]
-
-
 @pytest.mark.parametrize("value", [
     "ledger.example.com", "ftp://ledger.example.com", "https://", "https://ledger.example.com/?x=1",
     "https://ledger.example.com/#top", "https://user@ledger.example.com", "https://ledger.example.com:99999",
@@ -204,20 +198,6 @@ def test_bad_trusted_proxies_stop_serve_with_a_clear_message(tmp_path, value):
 def test_bad_address_settings_stop_gunicorn_as_the_unit_starts_it(tmp_path, variable, value):
     assert_refused_to_start(GUNICORN, tmp_path, {variable: value, "LEDGER_BIND": "127.0.0.1:0",
                                                  "LEDGER_WORKERS": "1"}, variable)
-
-
-def assert_refused_to_start(command: list[str], tmp_path, env: dict, variable: str) -> None:
-    """The command exits 1 at once, having written JSON lines only, one of which says what is wrong."""
-    try:
-        result = subprocess.run(command, env={**LiveServer(f"sqlite:///{tmp_path / 'ledger.db'}").env, **env},
-                                cwd=tmp_path, capture_output=True, text=True, timeout=30)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"{command[2]} started with {env}")
-    assert result.returncode == 1
-    records = [json.loads(line) for line in result.stderr.splitlines()]
-    [error] = [record for record in records if record["level"] == "ERROR"]
-    assert variable in error["message"], error
-    assert "Booting worker" not in result.stderr
 
 
 # --- forwarded headers, and the client's address ---

@@ -1,4 +1,4 @@
-"""The audit trail (SPEC section 7): every write records which client and which request made it, and
+"""The audit trail (docs/contract.md#security): every write records which client and which request made it, and
 when; and a reader can ask who posted an entry, with GetEntryAudit."""
 from __future__ import annotations
 

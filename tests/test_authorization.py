@@ -1,4 +1,4 @@
-"""Who may do what (SPEC section 5's role column, section 7's grants), cell by cell.
+"""Who may do what (docs/contract.md#operations, the role column; #security, grants), cell by cell.
 
 Every operation is driven by each kind of caller, on the book where it holds its grant, on a book
 that exists but where it holds none, and on a book that does not exist, and must end exactly as the
@@ -47,7 +47,7 @@ OWN_BOOK = {
     "GetTrialBalance": (NA,     "ok",   "ok",   "ok",  NA),
     "ClosePeriod":     (NA,     NA,     NA,     "ok",  NA),
 }
-# The role each operation needs, as NotAuthorized names it (SPEC section 5).
+# The role each operation needs, as NotAuthorized names it (docs/contract.md#operations).
 REQUIRED_ROLE = {"OpenAccount": "admin", "CloseAccount": "admin", "ClosePeriod": "admin", "PostEntry": "poster",
                  "PostEntries": "poster", "CommitPending": "poster", "VoidPending": "poster", "ReverseEntry": "poster"}
 TARGETS = ["own", "foreign", "missing"]

@@ -1,4 +1,4 @@
-"""PostEntries (SPEC sections 3, 5 and 6): batches of up to 1000 entries, judged in order, atomic or not,
+"""PostEntries (docs/contract.md#operations, #faults): batches of up to 1000 entries, judged in order, atomic or not,
 idempotent through their references, over real HTTP with zeep on SQLite and PostgreSQL."""
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ import sys
 
 import pytest
 import requests
+from cryptography.fernet import Fernet
 
 from conftest import LiveServer, cli, fault_code, free_port, unique
 
@@ -128,3 +129,36 @@ def test_a_database_without_the_schema_or_out_of_reach_is_named(tmp_path, postgr
     down = _in(tmp_path, "clients", "list", env={"LEDGER_DATABASE_URL": nowhere})
     assert down.returncode == 1 and "cannot be reached" in down.stderr and "try again" in down.stderr, down.stderr
     assert "secret" not in down.stderr and "ledger:***@127.0.0.1" in down.stderr
+
+
+def test_settings_show_the_values_in_effect_with_secrets_masked(tmp_path):
+    from ledger_service.settings import SETTINGS
+
+    key = Fernet.generate_key().decode()
+    env = {"LEDGER_DATABASE_URL": "postgresql://ledger:hunter2@db.example:5432/ledger", "LEDGER_SECRET_KEY": key,
+           "LEDGER_THREADS": "3", "LEDGER_TRUSTED_PROXIES": ""}
+    shown = _in(tmp_path, "settings", "show", env=env)
+    assert shown.returncode == 0, shown.stderr
+    lines = {line.split()[0]: line.split(None, 1)[1] for line in shown.stdout.splitlines()}
+    assert list(lines) == [setting.variable for setting in SETTINGS]
+    assert "hunter2" not in shown.stdout and key not in shown.stdout
+    assert lines["LEDGER_DATABASE_URL"] == "postgresql://ledger:***@db.example:5432/ledger"
+    assert lines["LEDGER_THREADS"] == "3" and lines["LEDGER_TRUSTED_PROXIES"] == "none"
+    assert lines["LEDGER_BIND"] == "127.0.0.1:8000 (default)"
+    assert lines["LEDGER_PUBLIC_URL"] == "unset (default)"
+    assert lines["LEDGER_FAILED_LOGINS_PER_ADDRESS"] == "30/min (default)"
+
+
+@pytest.mark.parametrize("variable, value, says", [
+    ("LEDGER_MAX_XML_DEPTH", "deep", "'deep' is not a whole number"),
+    ("LEDGER_PUBLIC_URL", "ledger.example.com", "must be an absolute http:// or https:// URL"),
+    ("LEDGER_DATABASE_URL", "mysql://root:hunter2@db.example/ledger", "SQLite or PostgreSQL"),
+    ("LEDGER_FAILED_LOGINS_BURST_PER_USERNAME", "many", "'many' is not a whole number"),
+])
+@pytest.mark.parametrize("command", [["migrate"], ["settings", "show"]])
+def test_a_malformed_setting_stops_a_command_in_a_sentence_naming_it(tmp_path, command, variable, value, says):
+    result = _in(tmp_path, *command, env={variable: value})
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.startswith(f"ledger-service: {variable}") and says in result.stderr, result.stderr
+    assert len(result.stderr.splitlines()) == 1 and "hunter2" not in result.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing done

@@ -1,4 +1,4 @@
-"""The client package `ledger_client` (SPEC section 9): installed alone, its WSDL the contract's, typed
+"""The client package `ledger_client` (docs/contract.md#client-package): installed alone, its WSDL the contract's, typed
 methods against live servers on SQLite and PostgreSQL, faults as exceptions, transport failures,
 retries that never post twice, and the `ledger-client` command."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""SPEC section 4, invariant 8: concurrent requests on several workers give the result of some serial order.
+"""docs/contract.md#invariants, 8: concurrent requests on several workers give the result of some serial order.
 
 Many writers, each with its own zeep client, post over real HTTP into the same few accounts of one book, on
 a 4-worker server on PostgreSQL (and a 2-worker one on SQLite). Every call's outcome is recorded on the client

@@ -1,4 +1,4 @@
-"""The v1 contract: SPEC section 3's rules hold in the committed and in the served WSDL, the two do not
+"""The v1 contract: docs/contract.md#contract-rules hold in the committed and in the served WSDL, the two do not
 drift apart, the build is deterministic, and no change breaks a v1 consumer."""
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import requests
 from lxml import etree
 
 from conftest import TNS, cli
-from ledger_service.soap.compatibility import breaking_changes
+from ledger_service.contract.compatibility import breaking_changes
 from ledger_service.soap.contract import PLACEHOLDER_BASE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,7 +26,7 @@ SOAP_BINDING = {"11": "http://schemas.xmlsoap.org/wsdl/soap/", "12": "http://sch
 SOAP_OVER_HTTP = "http://schemas.xmlsoap.org/soap/http"
 NS = {"wsdl": WSDL_NS, "xs": XSD, "soap11": SOAP_BINDING["11"], "soap12": SOAP_BINDING["12"]}
 
-# SPEC section 3's table; `?` marks minOccurs="0".
+# docs/contract.md#types, written here on its own; `?` marks minOccurs="0".
 FIELDS = {
     "Book": ["code", "name", "closedThrough?"],
     "AccountInput": ["code", "name", "type", "currency", "parentCode?", "noNegativeBalance?"],
@@ -37,7 +37,7 @@ FIELDS = {
     "Entry": ["id", "reference", "effectiveDate", "recordedAt", "description?", "status", "lines",
               "pendingExpiresAt?", "reversalOf?", "reversedBy?"],
     "Line": ["account", "side", "amount", "currency", "memo?"],
-    # Not in SPEC section 3's table: who posted an entry, and who committed or voided a pending one,
+    # Added to v1 as an operation of its own: who posted an entry, and who committed or voided a pending one,
     # asked for with GetEntryAudit.
     "EntryAudit": ["reference", "postedBy?", "requestId?", "recordedAt", "settledBy?", "settledRequestId?",
                    "settledAt?", "voidReason?"],
@@ -52,7 +52,7 @@ FIELDS = {
     "EntryResult": ["reference", "entry?", "fault?"],
     "LedgerFault": ["code", "message", "field?", "index?"],
 }
-# SPEC section 5's operations, and GetEntryAudit: parameters in order, and the type of the one result.
+# docs/contract.md#operations: parameters in order, and the type of the one result.
 OPERATIONS = {
     "CreateBook": (["code", "name"], "Book"),
     "OpenAccount": (["book", "account"], "Account"),
@@ -109,7 +109,7 @@ FIELD_TYPES = {
     ("LedgerFault", "code"): _xsd + "string", ("LedgerFault", "message"): _xsd + "string",
     ("LedgerFault", "field"): _xsd + "string", ("LedgerFault", "index"): _xsd + "int",
 }
-# (type, wrapper field) -> (item name, item type): SPEC section 3's lists.
+# (type, wrapper field) -> (item name, item type): the lists of docs/contract.md#contract-rules.
 LISTS = {
     ("AccountPage", "accounts"): ("account", "Account"),
     ("EntryInput", "lines"): ("line", "LineInput"),
@@ -143,7 +143,7 @@ def field_element(root: etree._Element, type_name: str, field: str) -> etree._El
 
 
 def fields_as_written(root: etree._Element, type_name: str) -> list[str]:
-    """A complex type's fields in schema order, written as SPEC section 3 writes them: `?` after each
+    """A complex type's fields in schema order, written as docs/contract.md#types writes them: `?` after each
     minOccurs="0" one; and, to fail the comparison, `!` after any other minOccurs but 1, `*` after any
     maxOccurs."""
     fields = one(root, "wsdl:types/xs:schema/xs:complexType[@name=$type]", type=type_name).xpath(
@@ -178,7 +178,7 @@ def wsdl(request) -> Wsdl:
     return Wsdl(version, etree.fromstring(response.content))
 
 
-# --- SPEC section 3, rule by rule ---
+# --- docs/contract.md#contract-rules, rule by rule ---
 
 def test_target_namespace_and_qualified_elements(wsdl):
     assert wsdl.root.get("targetNamespace") == TNS
@@ -549,6 +549,14 @@ def test_contract_check_fails_on_a_breaking_change(tmp_path):
     assert result.returncode == 1
     assert result.stdout == "soap12.wsdl: Enumeration Side lost value CREDIT.\n"
     assert "would break v1 consumers" in result.stderr
+
+
+def test_the_contract_check_needs_neither_spyne_nor_the_database():
+    """contract/ reads WSDL documents as documents: the CI tool loads nothing of the running service."""
+    loaded = subprocess.run([sys.executable, "-c", "import sys, ledger_service.contract.compatibility, "
+                             "ledger_service.contract.tables; print(sorted({'spyne', 'sqlalchemy'} & set(sys.modules)))"],
+                            capture_output=True, text=True, timeout=60)
+    assert (loaded.returncode, loaded.stdout) == (0, "[]\n"), loaded.stderr
 
 
 def test_contract_check_fails_without_a_baseline(tmp_path):

@@ -4,12 +4,13 @@ Debian terminating TLS in front of the service, called through with zeep; the co
 against the repository (Docker itself does not run here)."""
 from __future__ import annotations
 
+import ast
 import configparser
-import re
 import datetime
 import ipaddress
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -34,8 +35,10 @@ from zeep import Client, Settings
 from zeep.transports import Transport
 from zeep.wsse.username import UsernameToken
 
-from conftest import ADMIN, ADMIN_PASSWORD, CONTENT_TYPE, TNS, cli, envelope, free_port, require_tools, start_server, \
-    unique
+from ledger_service.settings import SETTINGS, reference_table
+
+from conftest import ADMIN, ADMIN_PASSWORD, CONTENT_TYPE, GUNICORN, SERVE, TNS, assert_refused_to_start, cli, envelope, \
+    free_port, require_tools, start_server, unique
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
@@ -68,13 +71,16 @@ def test_serve_runs_the_same_gunicorn_configuration():
     assert packaged.read_bytes() == (DEPLOY / "gunicorn.conf.py").read_bytes()
 
 
-def test_the_wheel_carries_the_gunicorn_configuration(tmp_path):
+def test_the_wheel_carries_the_gunicorn_configuration_and_the_docs_page_templates(tmp_path):
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
                             "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, built.stderr
     (wheel,) = tmp_path.glob("soap_ledger-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         assert archive.read("ledger_service/gunicorn.conf.py") == (DEPLOY / "gunicorn.conf.py").read_bytes()
+        templates = ROOT / "service" / "ledger_service" / "soap" / "templates"
+        for template in ("docs.html", "docs.css"):
+            assert archive.read(f"ledger_service/soap/templates/{template}") == (templates / template).read_bytes()
 
 
 class Poster:
@@ -347,10 +353,100 @@ def test_compose_builds_the_dockerfile_and_gives_the_service_its_database():
         assert f"`{variable}`" in documented, variable
 
 
-def test_every_setting_the_service_reads_is_documented():
-    read = set()
-    for path in [*(ROOT / "service").rglob("*.py"), DEPLOY / "gunicorn.conf.py"]:
-        read |= set(re.findall(r"""environ(?:\.get\(|\[)\s*["'](LEDGER_[A-Z_]+)["']""", path.read_text()))
-    assert read, "no setting found: the pattern no longer matches how settings are read"
-    documented = set(re.findall(r"`(LEDGER_[A-Z_]+)`", (ROOT / "docs" / "operations.md").read_text()))
-    assert read - documented == set()
+# --- the settings: one object read once, documented from itself ---
+
+SETTINGS_MODULE = ROOT / "service" / "ledger_service" / "settings.py"
+ENVIRONMENT = {"environ", "environb", "getenv", "getenvb"}
+
+
+def environment_reads(source: str) -> list[tuple[int, str | None]]:
+    """Every place `source` reaches the process environment, however `os` or its environment is imported:
+    the line, and the variable when it is a constant (a literal, or a name the module binds to one); None
+    when it cannot be known (the environment passed on or copied, or a key computed)."""
+    tree = ast.parse(source)
+    constants = {target.id: node.value.value for node in tree.body if isinstance(node, ast.Assign)
+                 and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+                 for target in node.targets if isinstance(target, ast.Name)}
+    modules, names = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules |= {alias.asname or "os" for alias in node.names
+                        if alias.name == "os" or (alias.name.startswith("os.") and not alias.asname)}
+        elif isinstance(node, ast.ImportFrom) and node.module == "os":
+            names |= {alias.asname or alias.name for alias in node.names if alias.name in ENVIRONMENT}
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    return [(node.lineno, _variable(node, parents, constants)) for node in ast.walk(tree)
+            if (isinstance(node, ast.Attribute) and node.attr in ENVIRONMENT and isinstance(node.value, ast.Name)
+                and node.value.id in modules) or (isinstance(node, ast.Name) and node.id in names)]
+
+
+def _variable(reached: ast.AST, parents: dict, constants: dict[str, str]) -> str | None:
+    parent = parents.get(reached)
+    if isinstance(parent, ast.Subscript) and parent.value is reached:
+        key = parent.slice
+    elif isinstance(parent, ast.Call) and parent.func is reached and parent.args:  # getenv(key)
+        key = parent.args[0]
+    elif (isinstance(parent, ast.Attribute) and parent.attr in ("get", "setdefault", "pop")
+          and isinstance(parents.get(parent), ast.Call) and parents[parent].args):
+        key = parents[parent].args[0]
+    elif isinstance(parent, ast.Compare) and reached in parent.comparators:
+        key = parent.left
+    else:
+        return None
+    if isinstance(key, ast.Constant) and isinstance(key.value, str):
+        return key.value
+    return constants.get(key.id) if isinstance(key, ast.Name) else None
+
+
+def test_environment_reads_are_found_however_they_are_spelled():
+    source = """
+import os
+import os.path
+from os import environ as env, getenv
+KEY = "LEDGER_A"
+os.environ.get("LEDGER_B"), os.environ["LEDGER_C"], os.getenv("LEDGER_D"), env.get(KEY), getenv("LEDGER_E")
+"LEDGER_F" in env, os.environ.setdefault("PATH", "/bin"), dict(os.environ), os.environ.get(f"LEDGER_{KEY}")
+
+def handle(environ):
+    return environ.get("HTTP_HOST")  # a WSGI environ, not the process's
+"""
+    assert sorted(environment_reads(source), key=str) == sorted(
+        [(6, "LEDGER_B"), (6, "LEDGER_C"), (6, "LEDGER_D"), (6, "LEDGER_A"), (6, "LEDGER_E"), (7, "LEDGER_F"),
+         (7, "PATH"), (7, None), (7, None)], key=str)
+
+
+def test_only_the_settings_module_reads_ledger_variables_from_the_environment():
+    modules = [*(ROOT / "service").rglob("*.py"), DEPLOY / "gunicorn.conf.py"]
+    assert SETTINGS_MODULE in modules
+    elsewhere = [f"{path.relative_to(ROOT)}:{line}: {variable or 'the environment, by a key not known here'}"
+                 for path in modules if path != SETTINGS_MODULE
+                 for line, variable in environment_reads(path.read_text())
+                 if variable is None or variable.startswith("LEDGER_")]
+    assert elsewhere == []
+    assert any(variable is None for _, variable in environment_reads(SETTINGS_MODULE.read_text()))
+
+
+def test_the_configuration_reference_is_the_table_the_settings_generate():
+    generated = cli("settings", "reference")
+    assert generated.returncode == 0, generated.stderr
+    assert generated.stdout == reference_table()
+    rows = [line for line in generated.stdout.splitlines() if line.startswith("| `")]
+    assert [row.split("`")[1] for row in rows] == [setting.variable for setting in SETTINGS]
+    guide = (ROOT / "docs" / "operations.md").read_text()
+    section = guide.split("## Configuration reference\n", 1)[1].split("\n## ", 1)[0]
+    [documented] = [block + "\n" for block in section.split("\n\n") if block.startswith("| variable |")]
+    assert documented == generated.stdout, "docs/operations.md: paste `ledger-service settings reference`"
+    readme = (ROOT / "README.md").read_text().split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    shown_in_readme = set(re.findall(r"^\| `(LEDGER_[A-Z_]+)`", readme, re.MULTILINE))
+    assert shown_in_readme and shown_in_readme <= {setting.variable for setting in SETTINGS}
+
+
+@pytest.mark.parametrize("variable, value", [
+    ("LEDGER_THREADS", "two"), ("LEDGER_WORKER_CONNECTIONS", "0"), ("LEDGER_WORKER_TIMEOUT", "-1"),
+    ("LEDGER_MAX_BODY_BYTES", "4MiB"), ("LEDGER_BODY_TIMEOUT_SECONDS", "nan"), ("LEDGER_LOG_LEVEL", "loud"),
+    ("LEDGER_HOLD_SWEEP_SECONDS", "soon"), ("LEDGER_SECRET_KEY", "not-a-key"),
+])
+@pytest.mark.parametrize("command", [SERVE, GUNICORN], ids=["serve", "gunicorn"])
+def test_a_malformed_setting_stops_the_service_in_one_sentence_naming_it(tmp_path, command, variable, value):
+    assert_refused_to_start(command, tmp_path, {"LEDGER_BIND": "127.0.0.1:0", "LEDGER_WORKERS": "1", variable: value},
+                            variable)

@@ -1,5 +1,6 @@
-"""/docs (SPEC section 2): the HTML reference generated from the contract at start-up, read over HTTP and
-used in a real headless browser (Debian's chromium), which follows every operation's anchor."""
+"""/docs (docs/contract.md#layout-and-endpoints): the HTML reference generated from the contract at start-up,
+read over HTTP and used in a real headless browser (Debian's chromium), which follows every operation's
+anchor."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,7 +9,7 @@ import pytest
 import requests
 from lxml import etree, html
 
-from conftest import FAULT_CODES, require_tools
+from conftest import FAULT_CODES, require_tools, start_server
 from ledger_service.wsgi import contracts
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,6 +62,33 @@ def test_every_link_on_the_page_leads_somewhere(page, sqlite_server):
         else:  # the endpoints' own addresses, absolute
             assert target.startswith(sqlite_server.url + "/"), target
             assert requests.get(target, timeout=30).status_code == 200, target
+
+
+# Markup in a fixture, which /docs shows as an example: it must arrive as text.
+HOSTILE = '</code></pre><script>alert("docs")</script><img src=x onerror="alert(1)">&amp;'
+
+
+@pytest.fixture(scope="module")
+def hostile_examples_server(request, tmp_path_factory):
+    examples = tmp_path_factory.mktemp("examples")
+    case = examples / "GetAccount" / "markup"
+    case.mkdir(parents=True)
+    # A request that is not XML is shown as it is; a response that is, indented, its comment kept.
+    (case / "request.xml").write_text(f"<tns:GetAccount> {HOSTILE}", encoding="utf-8")
+    (case / "response.xml").write_text(
+        f'<r:GetAccountResponse xmlns:r="urn:soap-ledger:v1"><!-- {HOSTILE} --></r:GetAccountResponse>', encoding="utf-8")
+    return start_server(request, tmp_path_factory, "sqlite", workers=1,
+                        extra_env={"LEDGER_DOCS_EXAMPLES": str(examples)})
+
+
+def test_examples_from_the_fixtures_are_shown_as_text(hostile_examples_server):
+    response = requests.get(f"{hostile_examples_server.url}/docs", timeout=30)
+    assert response.status_code == 200
+    assert b"<script" not in response.content and b"<img" not in response.content
+    page = html.fromstring(response.content)
+    request, answer = (block.text_content() for block in page.get_element_by_id("op-GetAccount").xpath(".//pre/code"))
+    assert request == f"<tns:GetAccount> {HOSTILE}"
+    assert HOSTILE in answer and answer.startswith("<r:GetAccountResponse")
 
 
 @pytest.mark.interop

@@ -15,8 +15,9 @@ from ledger_service.domain.errors import FaultCode, LedgerError
 from ledger_service.domain.limits import (MAX_PAGE_SIZE, MAX_PENDING_TIMEOUT_SECONDS, MIN_PAGE_SIZE,
                                           MIN_PENDING_TIMEOUT_SECONDS)
 from ledger_service.domain.reports import trial_balance
+from ledger_service.ns import SOAP11_ENV
 from ledger_service.soap.envelope import RequestRefused, schema_error_location, validate
-from ledger_service.soap.faults import SOAP11_ENV, field_path
+from ledger_service.soap.faults import field_path
 from ledger_service.wsgi import contracts
 
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)

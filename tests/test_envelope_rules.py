@@ -28,8 +28,8 @@ from sqlalchemy import func, select
 from conftest import BACKENDS, CONTENT_TYPE, SOAP_ENV, TNS, WSSE_NS, fault_code, start_server, unique
 from ledger_service.adapters.orm import SeenNonceRow
 from ledger_service.domain.errors import FaultCode
+from ledger_service.ns import SOAP11_ENV
 from ledger_service.soap.envelope import Limits, RequestRefused, parse, read_envelope, validate
-from ledger_service.soap.faults import SOAP11_ENV
 from ledger_service.wsgi import contracts
 from test_hostile_input import check_soap_answer
 from test_password_digest import KEY, add_client, digest_header

@@ -1,5 +1,5 @@
-"""The envelope fixtures in tests/envelopes (SPEC section 10): each case replayed against live servers on
-SQLite and PostgreSQL, one test per case; what they cover; and `ledger-service fixtures run` as QA
+"""The envelope fixtures in tests/envelopes (docs/contract.md#envelope-fixtures): each case replayed against live
+servers on SQLite and PostgreSQL, one test per case; what they cover; and `ledger-service fixtures run` as QA
 runs it, its JUnit report, its diff on a mismatch and its --record."""
 from __future__ import annotations
 
@@ -174,6 +174,25 @@ def test_a_mismatch_fails_the_command_with_a_readable_diff(sqlite_fixture_servic
     assert "SKIPPED  GetBalance/posted-pending-and-as-of/08-balance-as-of-january" in result.stdout
     suite = ElementTree.parse(report).getroot()
     assert (suite.get("failures"), suite.get("skipped")) == ("1", "1")
+
+
+def test_the_junit_report_is_xml_whatever_a_failure_quotes():
+    """A failure's detail quotes the answer, which may hold what XML cannot carry (the control characters
+    of an error page that is not XML) or what would end a CDATA section: the report stays XML, and keeps
+    the rest of the text as it was."""
+    scenario = next(scenario for scenario in SCENARIOS if len(scenario.steps) > 1)
+    detail = "the response is not XML:\n<html>\x00\x1b[31m]]></html>"
+    run = replay.Run([replay.StepResult(scenario, scenario.steps[0], "failed", detail, 0.25),
+                      replay.StepResult(scenario, scenario.steps[1], "skipped", "an earlier step failed")])
+    suite = etree.fromstring(run.junit())
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped"), suite.get("time")) == \
+        ("2", "1", "1", "0.250")
+    failed, skipped = suite.iter("testcase")
+    assert (failed.get("classname"), failed.get("name")) == (scenario.name, scenario.steps[0].name)
+    failure = failed.find("failure")
+    assert failure.get("message") == "the response is not XML:"
+    assert failure.text == "the response is not XML:\n<html>\ufffd\ufffd[31m]]></html>"
+    assert skipped.find("skipped").get("message") == "an earlier step failed"
 
 
 def test_record_writes_the_responses_for_review(sqlite_fixture_service, tmp_path):

@@ -5,7 +5,7 @@
   goes on serving.
 - Generated envelopes (random bytes, and valid requests mutated in every way hypothesis can think of)
   always get a well-formed SOAP answer of the endpoint's version, an operation response or a fault
-  whose detail is exactly a tns:LedgerFault with a code of SPEC section 6, and a fault never leaves
+  whose detail is exactly a tns:LedgerFault with a code of docs/contract.md#faults, and a fault never leaves
   anything written behind.
 """
 from __future__ import annotations

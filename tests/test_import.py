@@ -1,6 +1,6 @@
-"""`ledger-service import accounts|entries BOOK FILE.csv` (SPEC section 8): a chart of accounts and opening
-entries loaded from CSV on SQLite and PostgreSQL, each refused row reported by its line, nothing done
-twice when the load runs again, and a progress bar on a terminal only."""
+"""`ledger-service import accounts|entries BOOK FILE.csv` (docs/contract.md#command-line): a chart of accounts
+and opening entries loaded from CSV on SQLite and PostgreSQL, each refused row reported by its line, nothing
+done twice when the load runs again, and a progress bar on a terminal only."""
 from __future__ import annotations
 
 import os

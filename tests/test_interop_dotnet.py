@@ -1,8 +1,9 @@
-""".NET integrators (SPEC sections 3, 5, 6, 7): the ASMX-style proxy that mono's `wsdl` generates from the live
-WSDL (a SoapHttpClientProtocol, what .NET Framework's wsdl.exe writes too) runs the ledger scenario on SOAP 1.1
-and SOAP 1.2, and the code it generates is what a C# developer expects: one wrapped method per operation with
-the parameters of SPEC section 5, money as decimal, lists as arrays of singular items, and `…Specified`
-companions only where the contract makes a value-type element optional.
+""".NET integrators (docs/contract.md#contract-rules, #operations, #faults, #security): the ASMX-style proxy that
+mono's `wsdl` generates from the live WSDL (a SoapHttpClientProtocol, what .NET Framework's wsdl.exe writes
+too) runs the ledger scenario on SOAP 1.1 and SOAP 1.2, and the code it generates is what a C# developer
+expects: one wrapped method per operation with the parameters of docs/contract.md#operations, money as
+decimal, lists as arrays of singular items, and `…Specified` companions only where the contract makes a
+value-type element optional.
 
 The C# side is tests/interop/dotnet: Scenario.cs drives the generated proxy; UsernameToken.cs adds the
 WS-Security header through the proxy's partial class. `wsdl`'s output is cached under
@@ -119,7 +120,7 @@ def test_wsdl_reports_nothing_but_the_file_it_wrote(dotnet_client):
     assert dotnet_client.wsdl_log().splitlines() == [f"Writing file '{GENERATED_FILE}'"]
 
 
-# SPEC section 5's operations (and GetEntryAudit) as a C# developer calls them: wrapped style unwraps each
+# docs/contract.md#operations as a C# developer calls them: wrapped style unwraps each
 # request element into parameters, in the contract's order, and each response into its result. ASMX proxies
 # give an optional value-type parameter a `…Specified` flag after it (false leaves the element out).
 DOTNET_OPERATIONS = {

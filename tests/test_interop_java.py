@@ -1,7 +1,8 @@
-"""Java integrators (SPEC sections 3, 5, 6, 7): a JAX-WS client that `wsimport` generates from the live WSDL
-runs the ledger scenario on SOAP 1.1 and SOAP 1.2, and the code it generates is what a Java developer
-expects: one method per operation with the parameters of SPEC section 5, a typed fault, required fields
-that cannot be null, money as BigDecimal, no JAXBElement wrappers.
+"""Java integrators (docs/contract.md#contract-rules, #operations, #faults, #security): a JAX-WS client that
+`wsimport` generates from the live WSDL runs the ledger scenario on SOAP 1.1 and SOAP 1.2, and the code it
+generates is what a Java developer expects: one method per operation with the parameters of
+docs/contract.md#operations, a typed fault, required fields that cannot be null, money as BigDecimal, no
+JAXBElement wrappers.
 
 The Java side is tests/interop/java: Scenario.java drives the generated classes; UsernameTokenHandler.java
 adds the WS-Security header as a JAX-WS SOAPHandler. wsimport's output is cached under
@@ -129,7 +130,7 @@ def test_wrong_password_reaches_the_java_client_as_the_typed_fault(java_client):
 
 # --- the generated code ---
 
-# SPEC section 5's operations (and GetEntryAudit) as a Java developer calls them: wrapped style
+# docs/contract.md#operations as a Java developer calls them: wrapped style
 # unwraps each request element into parameters, in the contract's order, and each response into its result.
 JAVA_OPERATIONS = {
     "createBook": "Book createBook(String code, String name)",
@@ -161,7 +162,7 @@ MONEY_FIELDS = {
     "TrialBalanceRow": ["debit", "credit"],
     "CurrencyTotal": ["debit", "credit"],
 }
-# SPEC section 3's lists: (owner, getter, wrapper class, item getter, item class).
+# The lists of docs/contract.md#contract-rules: (owner, getter, wrapper class, item getter, item class).
 LISTS = [
     ("Entry", "getLines", "LineArray", "getLine", "Line"),
     ("EntryInput", "getLines", "LineInputArray", "getLine", "LineInput"),

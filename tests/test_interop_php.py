@@ -26,9 +26,9 @@ SOAP_VERSIONS = {"11": "1.1", "12": "1.2"}
 SENDER_FAULT_CODE = {"11": "Client", "12": "Sender"}
 WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
 
-# How PHP prints contract types whose fields SPEC section 3 fixes, in schema order. A renamed type, field or
+# How PHP prints contract types whose fields docs/contract.md#types fixes, in schema order. A renamed type, field or
 # list item, or a field moved out of order, shows up here as PHP sees it.
-SPEC_TYPES_AS_PHP_PRINTS_THEM = [
+CONTRACT_TYPES_AS_PHP_PRINTS_THEM = [
     "string AccountType", "string Side", "string EntryStatus", "string AccountStatus",
     "struct Book { Code code; Name name; date closedThrough; }",
     "struct AccountInput { Code code; Name name; AccountType type; CurrencyCode currency; Code parentCode;"
@@ -57,7 +57,7 @@ SPEC_TYPES_AS_PHP_PRINTS_THEM = [
     "struct CurrencyTotal { CurrencyCode currency; decimal debit; decimal credit; }",
     "struct CurrencyTotalArray { CurrencyTotal total; }",
     "struct LedgerFault { string code; string message; string field; int index; }",
-    # A wrapper element carries the operation's parameters by name, in the order SPEC section 5 lists them.
+    # A wrapper element carries the operation's parameters by name, in the order docs/contract.md#operations lists them.
     "struct GetBalance { Code book; Code account; date asOf; }",
     "struct GetBalanceResponse { Balance balance; }",
     "struct PostEntry { Code book; EntryInput entry; }",
@@ -143,7 +143,7 @@ def test_php_reads_the_contract_types_by_their_spec_names(php, sqlite_server):
     types = json.loads(run_php(php, "describe.php", wsdl_url(sqlite_server, "11"), "1.1"))["types"]
 
     printed = {one_line_per_type(php_type) for php_type in types}
-    assert [expected for expected in SPEC_TYPES_AS_PHP_PRINTS_THEM if expected not in printed] == []
+    assert [expected for expected in CONTRACT_TYPES_AS_PHP_PRINTS_THEM if expected not in printed] == []
 
 
 @pytest.mark.parametrize("version", ["11", "12"])

@@ -1,6 +1,6 @@
-"""SPEC section 4, invariants 1 to 7, each over real HTTP on SQLite and PostgreSQL.
+"""docs/contract.md#invariants, 1 to 7, each over real HTTP on SQLite and PostgreSQL.
 
-Invariant 8 (concurrency) lives in test_concurrency.py; invariant 9 (pending entries) is not built yet.
+Invariant 8 (concurrency) lives in test_concurrency.py; invariant 9 (pending entries) in test_pending.py.
 """
 from __future__ import annotations
 

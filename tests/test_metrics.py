@@ -1,5 +1,5 @@
-"""/metrics (SPEC section 2): Prometheus text with requests, latency and faults per operation and the
-database pool's use, the same whichever of four gunicorn workers answers the scrape."""
+"""/metrics (docs/contract.md#layout-and-endpoints): Prometheus text with requests, latency and faults per
+operation and the database pool's use, the same whichever of four gunicorn workers answers the scrape."""
 from __future__ import annotations
 
 import re

@@ -1,4 +1,4 @@
-"""Two-phase entries (SPEC sections 4.5, 4.9 and 5): PostEntry with `pending` reserves amounts,
+"""Two-phase entries (docs/contract.md#invariants, 5 and 9; #operations): PostEntry with `pending` reserves amounts,
 CommitPending posts them, VoidPending releases them, and an entry past its timeout is EXPIRED and
 released for every read at once, whether or not anything ran in between.
 

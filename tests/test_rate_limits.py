@@ -1,4 +1,4 @@
-"""Per-client rate limits (SPEC section 7): the token bucket's arithmetic, the operator's commands, and
+"""Per-client rate limits (docs/contract.md#security): the token bucket's arithmetic, the operator's commands, and
 one budget across the workers of a live server, refused with HTTP 429, Retry-After and RateLimited."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""ReverseEntry (SPEC sections 4 and 5): corrections are reversals, and history stays append-only.
+"""ReverseEntry (docs/contract.md#invariants, 3; #operations): corrections are reversals, and history stays append-only.
 
 Over live servers on SQLite and PostgreSQL; the race of two reversals of one entry on the 4-worker
 PostgreSQL server.

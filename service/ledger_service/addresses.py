@@ -13,7 +13,6 @@ the one place that decides: gunicorn's own handling of forwarded headers is turn
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
 from dataclasses import dataclass
 
@@ -117,11 +116,6 @@ def trusted_proxies(value: str) -> tuple[Network, ...]:
 class Addresses:
     public_url: str | None
     trusted_proxies: tuple[Network, ...]
-
-    @classmethod
-    def from_environment(cls) -> "Addresses":
-        return cls(public_url(os.environ.get("LEDGER_PUBLIC_URL", "").strip()),
-                   trusted_proxies(os.environ.get("LEDGER_TRUSTED_PROXIES", DEFAULT_TRUSTED_PROXIES)))
 
     def _trusted(self, address: Address | None) -> bool:
         return address is not None and any(address in network for network in self.trusted_proxies)

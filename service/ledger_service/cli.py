@@ -1,4 +1,5 @@
-"""`ledger-service`: run, migrate and administer the ledger. Every command reads LEDGER_DATABASE_URL."""
+"""`ledger-service`: run, migrate and administer the ledger. Every command reads the LEDGER_* settings
+(LEDGER_DATABASE_URL above all) once, as it starts, and stops at a malformed one."""
 from __future__ import annotations
 
 import argparse
@@ -14,9 +15,10 @@ from . import admin
 from .adapters.csv_files import CsvFile, ImportFileError
 from .adapters.database import Database, sqlite_file
 from .adapters.passwords import generate_password
-from .adapters.secret_box import KEY_VARIABLE, SecretBox, SecretKeyError
+from .adapters.secret_box import KEY_VARIABLE
 from .domain.errors import LedgerError
 from .logs import configure
+from .settings import Settings, SettingError, reference_table
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -24,13 +26,9 @@ log = logging.getLogger(__name__)
 
 
 def _serve(args, database: Database) -> int:
-    from .server import run, settings_error
+    from .server import run
 
-    configure("INFO")  # what serve writes is the service's log, JSON like the workers'
-    problem = settings_error()
-    if problem:
-        log.error("%s", problem)
-        return EXIT_FAILED
+    configure(args.settings.log_level or "INFO")  # what serve writes is the service's log, JSON like the workers'
     file = sqlite_file(database.url)
     state = "empty" if file is not None and not file.exists() else database.schema_state()
     if state == "empty":
@@ -65,7 +63,7 @@ def _read_password(from_stdin: bool) -> tuple[str, bool]:
 
 def _clients_add(args, database: Database) -> int:
     password, generated = _read_password(args.password_stdin)
-    secret_box = SecretBox.from_environment()
+    secret_box = args.settings.secret_key
     admin.add_client(database, args.name, password, args.system_admin, [admin.Grant.parse(g) for g in args.grant],
                      secret_box=secret_box, rate_limit=_rate_limit(args))
     if generated:
@@ -78,7 +76,7 @@ def _clients_add(args, database: Database) -> int:
 
 
 def _clients_rekey(args, database: Database) -> int:
-    secret_box = SecretBox.from_environment()
+    secret_box = args.settings.secret_key
     if secret_box is None:
         print(f"ledger-service: {KEY_VARIABLE} is not set", file=sys.stderr)
         return EXIT_FAILED
@@ -127,6 +125,19 @@ def _clients_grant(args, database: Database) -> int:
     return 0
 
 
+def _settings_show(args, database: Database | None) -> int:
+    shown = args.settings.shown()
+    width = max(len(variable) for variable, _ in shown)
+    for variable, value in shown:
+        print(f"{variable:<{width}} {value}")
+    return 0
+
+
+def _settings_reference(args, database: Database | None) -> int:
+    print(reference_table(), end="")
+    return 0
+
+
 def _contract_export(args, database: Database | None) -> int:
     from .soap.contract import export
     from .wsgi import contracts
@@ -137,7 +148,7 @@ def _contract_export(args, database: Database | None) -> int:
 
 
 def _contract_check(args, database: Database | None) -> int:
-    from .soap.compatibility import breaking_changes
+    from .contract.compatibility import breaking_changes
 
     baseline, current = Path(args.baseline), Path(args.directory)
     documents = sorted(baseline.glob("*.wsdl"))
@@ -282,6 +293,13 @@ def parser() -> argparse.ArgumentParser:
     grant.add_argument("grant", metavar="BOOK:ROLE")
     grant.set_defaults(run=_clients_grant)
 
+    settings = commands.add_parser("settings", help="the LEDGER_* settings").add_subparsers(dest="settings_command",
+                                                                                          required=True)
+    settings.add_parser("show", help="print each setting as in effect here, secrets masked"
+                        ).set_defaults(run=_settings_show, no_database=True)
+    settings.add_parser("reference", help="print the settings' reference table (docs/operations.md), in Markdown"
+                        ).set_defaults(run=_settings_reference, no_database=True, no_settings=True)
+
     contract = commands.add_parser("contract", help="the WSDL contract").add_subparsers(dest="contract", required=True)
     export = contract.add_parser("export", help="write the WSDL documents the service serves")
     export.add_argument("--directory", default="wsdl")
@@ -321,9 +339,21 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    configure("WARNING")
     args = parser().parse_args(argv)
-    database = None if getattr(args, "no_database", False) else Database()
+    if getattr(args, "no_settings", False):
+        return args.run(args, None)
+    if args.run is _serve:
+        from .server import settings_or_exit
+
+        args.settings = settings_or_exit()  # what serve writes is the service's log, JSON like the workers'
+    else:
+        try:
+            args.settings = Settings.from_environment()
+        except SettingError as malformed:
+            print(f"ledger-service: {malformed}", file=sys.stderr)
+            return EXIT_FAILED
+    configure(args.settings.log_level or "WARNING")
+    database = None if getattr(args, "no_database", False) else Database(args.settings.database_url)
     try:
         if database is not None and args.run not in (_serve, _migrate):
             problem = database.unready()
@@ -331,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"ledger-service: {problem}", file=sys.stderr)
                 return EXIT_FAILED
         return args.run(args, database)
-    except (admin.AdminError, LedgerError, SecretKeyError) as error:
+    except (admin.AdminError, LedgerError) as error:
         print(f"ledger-service: {error}", file=sys.stderr)
         return EXIT_FAILED
     finally:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 import threading
 import traceback
@@ -22,10 +21,10 @@ from typing import Iterator
 
 from .adapters.database import DATABASE_ERRORS, error_summary
 
-# Spyne logs every fault an operation raises, client mistakes included, with a traceback; the
-# request log line already names the fault code, and unexpected errors are logged with their
-# request id where they are caught.
-_QUIETER = {"spyne.application": logging.CRITICAL}
+# Spyne announces at INFO each Application it builds, which says nothing to an operator: the service
+# builds two a worker at start-up only to describe its operations (wsgi.spyne_application), and
+# nothing of Spyne runs a request, so its loggers have nothing else to say.
+_QUIETER = {"spyne.application": logging.WARNING}
 # What every LogRecord carries; anything else on a record came in `extra` and becomes a field.
 _RECORD_ATTRIBUTES = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 _CHAINED = {True: "\nThe above exception was the direct cause of the following exception:\n\n",
@@ -101,11 +100,12 @@ def _log_uncaught_in_thread(uncaught: threading.ExceptHookArgs) -> None:
                   exc_info=(uncaught.exc_type, uncaught.exc_value, uncaught.exc_traceback))
 
 
-def configure(default_level: str) -> None:
+def configure(level: str) -> None:
+    """Every logger of the process writes JSON lines on stderr from `level` up (LEDGER_LOG_LEVEL, or the
+    process's own default)."""
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
-    logging.basicConfig(level=os.environ.get("LEDGER_LOG_LEVEL", default_level).upper(), handlers=[handler],
-                        force=True)
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
     for name, level in _QUIETER.items():
         logging.getLogger(name).setLevel(level)
     logging.captureWarnings(True)

@@ -2,7 +2,7 @@
 connection pool's use, summed over every gunicorn worker of the host.
 
 Each worker writes its counters to files in one directory (prometheus_client's multiprocess mode),
-which the master makes empty at start-up (`on_starting`) and from which it drops a worker that exits
+which the master makes empty at start-up (`empty_directory`) and from which it drops a worker that exits
 (`child_exit`); a scrape answered by any worker reads them all. Without that directory (the app run
 on its own), the figures are the one process's. prometheus_client is imported only once the
 directory is known: it picks its mode when first imported.
@@ -19,11 +19,11 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 NO_OPERATION = "none"
 
 
-def on_starting(server) -> None:
-    """gunicorn hook, in the master before it forks: an empty directory for this run's metrics."""
-    configured = os.environ.get("LEDGER_METRICS_DIR")
-    if configured:
-        directory = Path(configured)
+def empty_directory(configured: Path | None) -> None:
+    """In gunicorn's master before it forks (its on_starting hook): an empty directory for this run's
+    metrics, `configured` (LEDGER_METRICS_DIR) or a fresh temporary one."""
+    if configured is not None:
+        directory = configured
         shutil.rmtree(directory, ignore_errors=True)
         directory.mkdir(parents=True)
     else:

@@ -1,7 +1,7 @@
 """gunicorn, as `ledger-service serve` runs it: with deploy/gunicorn.conf.py (carried in the package as
 gunicorn.conf.py), bind and workers from the command line over it; and what that file names: the
-logger (every line of the master and the workers JSON, logs.py, and each request's line) and each
-worker's start."""
+master's settings, the logger (every line of the master and the workers JSON, logs.py, and each
+request's line) and each worker's start."""
 from __future__ import annotations
 
 import gc
@@ -12,15 +12,13 @@ from pathlib import Path
 from gunicorn import glogging
 from gunicorn.app.base import Application
 
-from . import metrics, sweeper
-from .addresses import Addresses, AddressSettingError
+from . import sweeper
 from .logs import JsonFormatter, configure
-from .adapters.secret_box import SecretBox, SecretKeyError
-from .service_layer.failed_logins import FailedLoginBudget
-from .service_layer.admin_input import AdminError
+from .settings import Settings, SettingError
 from .soap.environ_keys import CLIENT, CLIENT_ADDRESS, FAULT_CODE, OPERATION, REQUEST_ID
 
 CONFIG = Path(__file__).with_name("gunicorn.conf.py")
+log = logging.getLogger(__name__)
 requests_log = logging.getLogger("ledger_service.requests")
 
 
@@ -31,7 +29,7 @@ class JsonAccessLog(glogging.Logger):
 
     def setup(self, cfg) -> None:
         super().setup(cfg)
-        configure("INFO")
+        configure(cfg.loglevel)  # LEDGER_LOG_LEVEL, or INFO (deploy/gunicorn.conf.py)
         for handler in (*self.error_log.handlers, *self.access_log.handlers):
             handler.setFormatter(JsonFormatter())
 
@@ -44,31 +42,21 @@ class JsonAccessLog(glogging.Logger):
         })
 
 
-def settings_error() -> str | None:
-    """What keeps the service from starting, said in a sentence: a malformed LEDGER_SECRET_KEY,
-    LEDGER_PUBLIC_URL, LEDGER_TRUSTED_PROXIES or LEDGER_FAILED_LOGINS_* budget."""
+def settings_or_exit() -> Settings:
+    """The settings, read as the process starts the service (gunicorn's master, as it reads its
+    configuration): a malformed one stops it here, in one JSON line naming the variable, before it
+    listens, rather than in a traceback or in every worker failing to boot."""
     try:
-        SecretBox.from_environment()
-        Addresses.from_environment()
-        FailedLoginBudget.from_environment()
-    except (SecretKeyError, AddressSettingError, AdminError) as error:
-        return str(error)
-    return None
-
-
-def on_starting(server) -> None:
-    """gunicorn hook, in the master before it listens: malformed settings stop it here, in one line,
-    rather than in every worker failing to boot."""
-    problem = settings_error()
-    if problem:
-        server.log.error("%s", problem)
+        return Settings.from_environment()
+    except SettingError as malformed:
+        configure("INFO")
+        log.error("%s", malformed)
         sys.exit(1)
-    metrics.on_starting(server)
 
 
 def post_worker_init(worker) -> None:
     app = worker.wsgi
-    sweeper.start(app.ledger, sweeper.interval_from_environment())
+    sweeper.start(app.ledger, app.settings.hold_sweep_seconds)
     # What the app holds from here on lives as long as the worker: keep it out of every future
     # collection's scan.
     gc.freeze()

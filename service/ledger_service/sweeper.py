@@ -8,7 +8,6 @@ transaction holds.
 from __future__ import annotations
 
 import logging
-import os
 import random
 import threading
 import time
@@ -21,12 +20,8 @@ DEFAULT_INTERVAL_SECONDS = 60.0
 ACCOUNTS_PER_PASS = 500
 
 
-def interval_from_environment() -> float:
-    """LEDGER_HOLD_SWEEP_SECONDS: seconds between passes; 0 turns the sweeper off."""
-    return float(os.environ.get("LEDGER_HOLD_SWEEP_SECONDS", DEFAULT_INTERVAL_SECONDS))
-
-
 def start(ledger, interval: float) -> threading.Thread | None:
+    """Sweeps every `interval` seconds (LEDGER_HOLD_SWEEP_SECONDS); 0 turns the sweeper off."""
     if interval <= 0:
         return None
     thread = threading.Thread(target=_sweep_forever, args=(ledger, interval), name="hold-sweeper", daemon=True)

@@ -107,8 +107,8 @@ class BufferingWorker(Worker):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.limits = Limits.from_environment()
-        self.budget = _BufferBudget(self.limits.max_buffered_bytes)
+        self.limits: Limits | None = None
+        self.budget: _BufferBudget | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.stopping: asyncio.Event | None = None
         self.pool: ThreadPoolExecutor | None = None
@@ -120,6 +120,10 @@ class BufferingWorker(Worker):
             raise RuntimeError("soap-ledger's worker serves plain HTTP: terminate TLS in the proxy (deploy/nginx)")
 
     def run(self):
+        # gunicorn builds a worker in the master and loads the app in the worker's own process, from
+        # the settings read there (wsgi.create_app): the limits come with it.
+        self.limits = self.wsgi.limits
+        self.budget = _BufferBudget(self.limits.max_buffered_bytes)
         asyncio.run(self._serve())
 
     def handle_exit(self, sig, frame):

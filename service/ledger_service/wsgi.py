@@ -13,21 +13,21 @@ from spyne.protocol.soap import Soap11, Soap12
 
 from . import logs
 from .adapters.database import Database
-from .addresses import Addresses, InvalidAddress
+from .addresses import InvalidAddress
 from .metrics import Metrics
 from .adapters import page_tokens, password_digest
 from .adapters.passwords import PasswordHashes
 from .adapters.secret_box import SecretBox
+from .ns import SOAP11_ENV, SOAP12_ENV, TNS
 from .service_layer.failed_logins import FailedLoginBudget
 from .service_layer.ledger import Ledger
+from .settings import Settings
 from .soap import docs
-from .soap.contract import ENDPOINTS, Contract, build_contract
-from .soap.envelope import Limits
+from .soap.contract import ENDPOINTS, WsdlDocument, build_wsdl
 from .soap.environ_keys import CLIENT_ADDRESS, FAULT_CODE, HTTP_REFUSAL, OPERATION, REQUEST_ID
-from .soap.faults import SOAP11_ENV, SOAP12_ENV, http_headers
+from .soap.faults import http_headers
 from .soap.gateway import SoapEndpoint
 from .soap.operations import LedgerService
-from .soap.types import NAMESPACE
 
 _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._\-]{1,64}")
 PROTOCOLS = {"soap11": (Soap11, SOAP11_ENV), "soap12": (Soap12, SOAP12_ENV)}
@@ -36,7 +36,7 @@ PROTOCOLS = {"soap11": (Soap11, SOAP11_ENV), "soap12": (Soap12, SOAP12_ENV)}
 def spyne_application(binding: str) -> Application:
     """The operations as Spyne describes them on one binding, from which its WSDL is written."""
     protocol = PROTOCOLS[binding][0]
-    return Application([LedgerService], tns=NAMESPACE, name="Ledger", in_protocol=protocol(),
+    return Application([LedgerService], tns=TNS, name="Ledger", in_protocol=protocol(),
                        out_protocol=protocol())
 
 
@@ -47,25 +47,25 @@ def serving_ledger(database: Database, secret_box: SecretBox | None = None,
                   secret_box=secret_box, failed_logins=failed_logins)
 
 
-def contracts() -> dict[str, Contract]:
+def contracts() -> dict[str, WsdlDocument]:
     """The WSDL of each binding, as the service serves it and as wsdl/ holds it."""
-    return {binding: build_contract(spyne_application(binding), path) for binding, path in ENDPOINTS.items()}
+    return {binding: build_wsdl(spyne_application(binding), path) for binding, path in ENDPOINTS.items()}
 
 
 class LedgerApplication:
-    def __init__(self, database: Database | None = None, limits: Limits | None = None,
-                 addresses: Addresses | None = None):
-        self.addresses = addresses or Addresses.from_environment()
-        self.database = database or Database()
-        self.ledger = serving_ledger(self.database, secret_box=SecretBox.from_environment(),
-                                     failed_logins=FailedLoginBudget.from_environment())
-        limits = limits or Limits.from_environment()
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.addresses = settings.addresses
+        self.limits = settings.limits  # the worker's too (worker.py)
+        self.database = Database(settings.database_url)
+        self.ledger = serving_ledger(self.database, secret_box=settings.secret_key,
+                                     failed_logins=settings.failed_login_budget)
         built = {binding: (spyne_application(binding), path) for binding, path in ENDPOINTS.items()}
-        served = {binding: build_contract(app, path) for binding, (app, path) in built.items()}
-        self.routes = {path: SoapEndpoint(app, served[binding], PROTOCOLS[binding][1], self.ledger, limits,
+        served = {binding: build_wsdl(app, path) for binding, (app, path) in built.items()}
+        self.routes = {path: SoapEndpoint(app, served[binding], PROTOCOLS[binding][1], self.ledger, self.limits,
                                           self.addresses)
                        for binding, (app, path) in built.items()}
-        self.docs = docs.Reference(docs.render(served))
+        self.docs = docs.DocsPage(served, settings.docs_examples)
         self.metrics = Metrics()
         self.metrics.watch_pool(self.database.engine)
 
@@ -137,5 +137,6 @@ def _plain_refusal(refusal, environ: dict, start):
 
 
 def create_app() -> LedgerApplication:
-    """Gunicorn's entry point (`ledger_service.wsgi:create_app()`)."""
-    return LedgerApplication()
+    """Gunicorn's entry point (`ledger_service.wsgi:create_app()`), in each worker as it boots: the
+    settings are read here, once for the worker's life."""
+    return LedgerApplication(Settings.from_environment())

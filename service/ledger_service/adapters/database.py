@@ -8,7 +8,6 @@ serialization failure).
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,10 +32,6 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 # SQLSTATEs after which running the transaction again gives the serial outcome.
 RETRYABLE_SQLSTATES = {"40001", "40P01", "23505"}
 ATTEMPTS = 8
-
-
-def database_url() -> str:
-    return os.environ.get("LEDGER_DATABASE_URL", DEFAULT_URL)
 
 
 def _driver_url(url: str) -> str:
@@ -116,8 +111,8 @@ def _retryable(error: DBAPIError) -> bool:
 
 
 class Database:
-    def __init__(self, url: str | None = None):
-        self.url = url or database_url()
+    def __init__(self, url: str):
+        self.url = url
         self.engine = create_ledger_engine(self.url)
 
     @property
@@ -178,9 +173,9 @@ class Database:
         in a sentence; None when it is there and migrated. A missing SQLite file is not created."""
         file = sqlite_file(self.url)
         if file is not None and not file.exists():
-            default = "" if os.environ.get("LEDGER_DATABASE_URL") else (
-                " (LEDGER_DATABASE_URL is not set, and the default ./var/ledger.db is relative to the directory"
-                " a command runs in)")
+            default = "" if self.url != DEFAULT_URL else (
+                " (LEDGER_DATABASE_URL's default, whose ./var/ledger.db is relative to the directory a command"
+                " runs in)")
             return (f"there is no ledger database at {file}{default}: run the command from the directory where "
                     "`ledger-service serve` runs, set LEDGER_DATABASE_URL to the service's database, or create "
                     "one here with `ledger-service migrate`")

@@ -35,11 +35,6 @@ class SecretBox:
         # Something to decrypt when a client has no secret, so that every attempt takes the same time.
         self._decoy = self._fernet.encrypt(os.urandom(24))
 
-    @classmethod
-    def from_environment(cls) -> "SecretBox | None":
-        keys = os.environ.get(KEY_VARIABLE, "")
-        return cls(keys) if keys.strip() else None
-
     def encrypt(self, secret: str) -> bytes:
         return self._fernet.encrypt(secret.encode())
 

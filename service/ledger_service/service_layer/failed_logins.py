@@ -19,14 +19,12 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-import os
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
 from ..domain.errors import FaultCode, LedgerError
 from ..domain.rate_limits import Bucket, RateLimit, admit
-from .admin_input import AdminError, parse_rate_limit
 from .ports import AccessStore, FailedLoginBuckets, LoginSubjects
 
 # A client that keeps failing is usually one whose secret was rotated without it, and it is fixed
@@ -55,31 +53,10 @@ def budgeted_address(address: str | None) -> str:
     return str(ip.ipv4_mapped if ip.version == 6 else ip)
 
 
-def _limit_from_environment(rate_variable: str, burst_variable: str, default: RateLimit) -> RateLimit:
-    rate = os.environ.get(rate_variable, f"{default.per_minute}/min")
-    burst = os.environ.get(burst_variable, str(default.burst))
-    if not (burst.isascii() and burst.isdigit()):
-        raise AdminError(f"{burst_variable} is a number of failed authentications, not {burst!r}")
-    try:
-        return parse_rate_limit(rate, int(burst))
-    except AdminError as error:
-        raise AdminError(f"{rate_variable} and {burst_variable}: {error}") from None
-
-
 @dataclass(frozen=True)
 class FailedLoginBudget:
     per_username: RateLimit = DEFAULT_PER_USERNAME
     per_address: RateLimit = DEFAULT_PER_ADDRESS
-
-    @classmethod
-    def from_environment(cls) -> "FailedLoginBudget":
-        """From LEDGER_FAILED_LOGINS_[BURST_]PER_USERNAME and ..._PER_ADDRESS (docs/operations.md)."""
-        return cls(
-            _limit_from_environment("LEDGER_FAILED_LOGINS_PER_USERNAME", "LEDGER_FAILED_LOGINS_BURST_PER_USERNAME",
-                                    DEFAULT_PER_USERNAME),
-            _limit_from_environment("LEDGER_FAILED_LOGINS_PER_ADDRESS", "LEDGER_FAILED_LOGINS_BURST_PER_ADDRESS",
-                                    DEFAULT_PER_ADDRESS),
-        )
 
     def subjects(self, username: str, address: str | None) -> LoginSubjects:
         return LoginSubjects(_subject("username", username), _subject("address", budgeted_address(address)))

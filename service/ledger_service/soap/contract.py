@@ -4,8 +4,9 @@ from those very documents so the two cannot disagree.
 
 Corrections: the one part of each operation's input and output message is named `parameters`, which
 is how .NET, PHP and JAX-WS recognise the wrapped style (Spyne names it after the element; its
-`_wsdl_part_name` option would do it too, but makes every response wrapper a "customized" class that
-Spyne warns about, with a formatted stack trace, on each response); portType operations lose
+`_wsdl_part_name` option renames it too, but only by making each message a customized copy of the
+class the operation declares, where correcting the document keeps the classes the codec reads and
+writes); portType operations lose
 `parameterOrder` (it names the element, not the part, and wsimport warns on it); global elements that no message uses
 are dropped (they only add classes to generated clients); unused namespace declarations go; the
 wsdl:service comes last, where readers of WSDL 1.1 expect it; and the schema's declarations are
@@ -20,29 +21,23 @@ from lxml import etree
 from spyne import Application
 from spyne.interface.wsdl import Wsdl11
 
-from .types import NAMESPACE
+from ..ns import SOAP_OVER_HTTP, TNS, WSDL, XSD, qualified
 
-
-WSDL = "http://schemas.xmlsoap.org/wsdl/"
-XSD = "http://www.w3.org/2001/XMLSchema"
-SOAP11_BINDING = "http://schemas.xmlsoap.org/wsdl/soap/"
-SOAP12_BINDING = "http://schemas.xmlsoap.org/wsdl/soap12/"
 # The address written into the committed copies in wsdl/; a live service writes its own.
 PLACEHOLDER_BASE = "http://localhost:8000"
-SOAP_OVER_HTTP = "http://schemas.xmlsoap.org/soap/http"
 ENDPOINTS = {"soap11": "/v1/soap11", "soap12": "/v1/soap12"}
 # Prefixes used inside attribute values (type="xs:string", element="tns:GetBalance"), which
 # lxml's namespace clean-up cannot see; every other unused declaration goes.
 _QNAME_PREFIXES = ["xs", "tns"]
-_DECLARATION_ORDER = [f"{{{XSD}}}{kind}" for kind in ("import", "simpleType", "complexType", "element")]
+_DECLARATION_ORDER = [qualified(XSD, kind) for kind in ("import", "simpleType", "complexType", "element")]
 
 
 def _w(name: str) -> str:
-    return f"{{{WSDL}}}{name}"
+    return qualified(WSDL, name)
 
 
 def _xs(name: str) -> str:
-    return f"{{{XSD}}}{name}"
+    return qualified(XSD, name)
 
 
 def _correct(document: etree._Element) -> None:
@@ -67,12 +62,12 @@ def _correct(document: etree._Element) -> None:
 
 
 @dataclass(frozen=True)
-class Contract:
+class WsdlDocument:
     """One binding's WSDL, with its address left to fill in per request."""
 
     document: bytes
 
-    def wsdl(self, base_url: str) -> bytes:
+    def at(self, base_url: str) -> bytes:
         """The document with its soap:address under `base_url`, set as an attribute so that whatever the
         URL holds is escaped; the rest byte for byte as committed."""
         document = etree.fromstring(self.document)
@@ -89,7 +84,7 @@ class Contract:
         types = etree.tostring(etree.fromstring(self.document).find(f"{_w('types')}/{_xs('schema')}"))
         parser = etree.XMLParser(resolve_entities=False, no_network=True)
         parser.resolvers.add(_ContractTypes(types))
-        document = _ENVELOPE_SCHEMA.format(xsd=XSD, envelope=envelope_ns, tns=NAMESPACE, types=_TYPES_LOCATION)
+        document = _ENVELOPE_SCHEMA.format(xsd=XSD, envelope=envelope_ns, tns=TNS, types=_TYPES_LOCATION)
         return etree.XMLSchema(etree.fromstring(document, parser))
 
 
@@ -131,7 +126,7 @@ class _ContractTypes(etree.Resolver):
         return self.resolve_string(self.types, context) if url == _TYPES_LOCATION else None
 
 
-def build_contract(app: Application, path: str) -> Contract:
+def build_wsdl(app: Application, path: str) -> WsdlDocument:
     # Spyne takes the binding's transport from the server wrapping the app, and writes a
     # placeholder without one; the contract is SOAP over HTTP whoever builds it.
     app.transport = SOAP_OVER_HTTP
@@ -140,14 +135,14 @@ def build_contract(app: Application, path: str) -> Contract:
     document = etree.fromstring(wsdl.get_interface_document())
     _correct(document)
     text = etree.tostring(document, pretty_print=True, xml_declaration=True, encoding="UTF-8")
-    return Contract(text)
+    return WsdlDocument(text)
 
 
-def export(contracts: dict[str, Contract], directory: Path) -> list[Path]:
+def export(documents: dict[str, WsdlDocument], directory: Path) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, contract in contracts.items():
-        target = directory / f"{name}.wsdl"
-        target.write_bytes(contract.document)
+    for binding, wsdl in documents.items():
+        target = directory / f"{binding}.wsdl"
+        target.write_bytes(wsdl.document)
         written.append(target)
     return written

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
 import re
 from dataclasses import dataclass
 
@@ -14,25 +13,21 @@ from lxml import etree
 
 from ..domain.errors import FaultCode, LedgerError, Location
 from ..domain.limits import MAX_CLIENT_NAME, MAX_PASSWORD
+from ..ns import (BASE64_BINARY, PASSWORD_DIGEST, PASSWORD_TEXT, SOAP11_ENV, SOAP11_NEXT_ACTOR, SOAP12_ENV,
+                  SOAP12_NEXT_ROLE, SOAP12_ULTIMATE_RECEIVER, TNS, WSSE, WSU, qualified)
 from ..service_layer.authentication import authentication_failed
 from ..service_layer.context import Credentials
-from .faults import SOAP11_ENV, SOAP12_ENV
-from .types import NAMESPACE
 
-WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
-PASSWORD_TEXT = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordText"
-PASSWORD_DIGEST = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordDigest"
-WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
-BASE64_BINARY = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary"
-SECURITY = f"{{{WSSE}}}Security"
-USERNAME_TOKEN = f"{{{WSSE}}}UsernameToken"
-_TOKEN_PARTS = [f"{{{WSSE}}}Username", f"{{{WSSE}}}Password", f"{{{WSSE}}}Nonce", f"{{{WSU}}}Created"]
+SECURITY = qualified(WSSE, "Security")
+USERNAME_TOKEN = qualified(WSSE, "UsernameToken")
+_TOKEN_PARTS = [qualified(WSSE, "Username"), qualified(WSSE, "Password"), qualified(WSSE, "Nonce"),
+                qualified(WSU, "Created")]
 # The attribute that addresses a header block to a node, and the values that name this service: the
 # next node on the message path (SOAP 1.1, SOAP 1.2) and the ultimate receiver (SOAP 1.2; also what a
 # block without the attribute is addressed to).
 TARGETS = {
-    SOAP11_ENV: ("actor", {"http://schemas.xmlsoap.org/soap/actor/next"}),
-    SOAP12_ENV: ("role", {f"{SOAP12_ENV}/role/next", f"{SOAP12_ENV}/role/ultimateReceiver"}),
+    SOAP11_ENV: ("actor", {SOAP11_NEXT_ACTOR}),
+    SOAP12_ENV: ("role", {SOAP12_NEXT_ROLE, SOAP12_ULTIMATE_RECEIVER}),
 }
 # A UsernameToken's parts are never this long: refused before anything is looked up, hashed or stored.
 MAX_NONCE_BYTES = 1024
@@ -54,15 +49,6 @@ class Limits:
     max_namespace_declarations: int = 64
     max_namespaces_in_scope: int = 256
     max_attributes: int = 64
-
-    @classmethod
-    def from_environment(cls) -> "Limits":
-        return cls(
-            max_body_bytes=int(os.environ.get("LEDGER_MAX_BODY_BYTES", cls.max_body_bytes)),
-            max_depth=int(os.environ.get("LEDGER_MAX_XML_DEPTH", cls.max_depth)),
-            body_timeout_seconds=float(os.environ.get("LEDGER_BODY_TIMEOUT_SECONDS", cls.body_timeout_seconds)),
-            max_buffered_bytes=int(os.environ.get("LEDGER_MAX_BUFFERED_BYTES", cls.max_buffered_bytes)),
-        )
 
 
 class RequestRefused(Exception):
@@ -88,8 +74,8 @@ def read_body(environ: dict, limits: Limits) -> bytes:
     return environ["wsgi.input"].read(size)
 
 
-# Comments and processing instructions carry nothing in SOAP; kept, they would reach Spyne's
-# deserializer as children of the operation, which it cannot read.
+# Comments and processing instructions carry nothing in SOAP; kept, they would reach the codec as
+# children of the operation's elements, where a list takes each child for one of its items.
 _PARSER = dict(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, dtd_validation=False,
                remove_comments=True, remove_pis=True)
 
@@ -294,8 +280,8 @@ def validate(schema: etree.XMLSchema, root: etree._Element, operation: etree._El
     """The envelope `root`, whose Body holds `operation`, against the envelope schema of the contract."""
     if operation.tag not in operations:
         name = etree.QName(operation).localname
-        raise RequestRefused(LedgerError(FaultCode.SchemaValidation, f"there is no operation {name} in {NAMESPACE}"))
+        raise RequestRefused(LedgerError(FaultCode.SchemaValidation, f"there is no operation {name} in {TNS}"))
     if not schema.validate(root):
         error = schema.error_log.last_error
-        message = error.message.replace(f"{{{NAMESPACE}}}", "")
+        message = error.message.replace(f"{{{TNS}}}", "")
         raise RequestRefused(LedgerError(FaultCode.SchemaValidation, message, _offending_field(error)))

@@ -1,35 +1,28 @@
 """Every SOAP fault the service sends, written in one place.
 
-Handlers' faults (through Spyne) and the gateway's own (before Spyne runs) come out of
-`add_fault`, so each carries the declared `tns:LedgerFault` element in its detail,
-qualified, with nothing else beside it; a batch entry's fault (EntryResult.fault) is the same
-type, written from `fault_record` by the codec.
+The faults of operations and the gateway's refusals of requests come out of `add_fault`, so each
+carries the declared `tns:LedgerFault` element in its detail, qualified, with nothing else beside it;
+a batch entry's fault (EntryResult.fault) is the same type, written from `fault_record` by the codec.
 """
 from __future__ import annotations
 
 from lxml import etree
 from spyne import Fault, Integer32, Unicode
 
+from ..contract.reference import http_status_of, soap_fault_codes
 from ..domain.errors import FaultCode, LedgerError, Location
+from ..ns import SOAP11_ENV, SOAP12_ENV, TNS, XML, qualified
 from . import codec
-from .types import NAMESPACE, Entry, Reference, _Model, optional, required
+from .types import Entry, Reference, _Model, optional, required
 
-SOAP11_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
-SOAP12_ENV = "http://www.w3.org/2003/05/soap-envelope"
 ENVELOPE_PREFIX = {SOAP11_ENV: "soap11env", SOAP12_ENV: "soap12env"}
-
-HTTP_STATUS = {
-    FaultCode.RateLimited: "429 Too Many Requests",
-    FaultCode.Unavailable: "503 Service Unavailable",
-}
-DEFAULT_HTTP_STATUS = "500 Internal Server Error"
 
 
 class LedgerFault(Fault):
     """Declares the fault in the contract: every operation throws it, and Spyne declares the element,
     the fault message and wsdl:fault. The service writes its faults itself, with `add_fault`."""
 
-    __namespace__ = NAMESPACE
+    __namespace__ = TNS
     __type_name__ = "LedgerFault"
     _type_info = [
         ("code", required(Unicode)),
@@ -48,10 +41,6 @@ class EntryResult(_Model):
         ("entry", optional(Entry)),
         ("fault", optional(LedgerFault)),
     ]
-
-
-def _tns(name: str) -> str:
-    return f"{{{NAMESPACE}}}{name}"
 
 
 def field_path(location: Location) -> str | None:
@@ -73,7 +62,7 @@ def envelope(envelope_ns: str) -> tuple[etree._Element, etree._Element]:
     """An empty envelope of the SOAP version `envelope_ns` and its Body, declaring the prefixes of every
     response: the envelope's and tns."""
     root = etree.Element(f"{{{envelope_ns}}}Envelope", nsmap={ENVELOPE_PREFIX[envelope_ns]: envelope_ns,
-                                                               "tns": NAMESPACE})
+                                                               "tns": TNS})
     return root, etree.SubElement(root, f"{{{envelope_ns}}}Body")
 
 
@@ -81,21 +70,22 @@ def add_fault(body: etree._Element, envelope_ns: str, error: LedgerError, soap_c
     """A soap:Fault for `error` in `body`. `soap_code` overrides Client/Server (VersionMismatch,
     MustUnderstand)."""
     prefix = ENVELOPE_PREFIX[envelope_ns]
+    soap11_code, soap12_code = soap_fault_codes(error.code)
     fault = etree.SubElement(body, f"{{{envelope_ns}}}Fault")
     if envelope_ns == SOAP11_ENV:
-        code = soap_code or ("Server" if error.code.is_server_error else "Client")
+        code = soap_code or soap11_code
         etree.SubElement(fault, "faultcode").text = f"{prefix}:{code}"
         etree.SubElement(fault, "faultstring").text = error.message
         detail = etree.SubElement(fault, "detail")
     else:
-        code = soap_code or ("Receiver" if error.code.is_server_error else "Sender")
+        code = soap_code or soap12_code
         value = etree.SubElement(etree.SubElement(fault, f"{{{envelope_ns}}}Code"), f"{{{envelope_ns}}}Value")
         value.text = f"{prefix}:{code}"
         text = etree.SubElement(etree.SubElement(fault, f"{{{envelope_ns}}}Reason"), f"{{{envelope_ns}}}Text")
-        text.set("{http://www.w3.org/XML/1998/namespace}lang", "en")
+        text.set(qualified(XML, "lang"), "en")
         text.text = error.message
         detail = etree.SubElement(fault, f"{{{envelope_ns}}}Detail")
-    codec.write(detail, _tns("LedgerFault"), LedgerFault, fault_record(error))
+    codec.write(detail, qualified(TNS, "LedgerFault"), LedgerFault, fault_record(error))
 
 
 def fault_envelope(envelope_ns: str, error: LedgerError, soap_code: str | None = None,
@@ -122,7 +112,9 @@ def internal_error(request_id: str | None) -> LedgerError:
 
 
 def http_status(error: LedgerError) -> str:
-    return HTTP_STATUS.get(error.code, DEFAULT_HTTP_STATUS)
+    """The status line's status of a response carrying `error`, as WSGI wants it: 429 Too Many Requests."""
+    status = http_status_of(error.code)
+    return f"{status.value} {status.phrase}"
 
 
 def http_headers(error: LedgerError) -> list[tuple[str, str]]:

@@ -12,12 +12,13 @@ from spyne import Application
 
 from ..addresses import Addresses, InvalidAddress
 from ..domain.errors import FaultCode, LedgerError
+from ..ns import SOAP11_ENV
 from ..service_layer.context import RequestContext
 from . import codec
-from .contract import Contract
+from .contract import WsdlDocument
 from .envelope import Limits, RequestRefused, credentials, malformed, parse, read_body, read_envelope, validate
 from .environ_keys import CLIENT, CLIENT_ADDRESS, FAULT_CODE, OPERATION, REQUEST_ID
-from .faults import SOAP11_ENV, envelope, fault_envelope, http_headers, http_status, internal_error
+from .faults import envelope, fault_envelope, http_headers, http_status, internal_error
 from .operations import Call
 
 CONTENT_TYPES = {SOAP11_ENV: "text/xml; charset=utf-8"}
@@ -27,11 +28,11 @@ log = logging.getLogger(__name__)
 
 
 class SoapEndpoint:
-    def __init__(self, app: Application, contract: Contract, envelope_ns: str, ledger, limits: Limits,
+    def __init__(self, app: Application, wsdl: WsdlDocument, envelope_ns: str, ledger, limits: Limits,
                  addresses: Addresses):
-        self.contract = contract
+        self.wsdl = wsdl
         self.addresses = addresses
-        self.schema = contract.schema(envelope_ns)
+        self.schema = wsdl.schema(envelope_ns)
         self.envelope_ns = envelope_ns
         self.content_type = CONTENT_TYPES.get(envelope_ns, SOAP12_CONTENT_TYPE)
         self.ledger = ledger
@@ -56,7 +57,7 @@ class SoapEndpoint:
         base_url = self.addresses.base_url(environ)  # a malformed Host is refused whatever the request
         method = environ["REQUEST_METHOD"]
         if method == "GET" and environ.get("QUERY_STRING", "").lower().split("=")[0] == "wsdl":
-            document = self.contract.wsdl(base_url)
+            document = self.wsdl.at(base_url)
             start_response("200 OK", [("Content-Type", "text/xml; charset=utf-8"),
                                       ("Content-Length", str(len(document)))])
             return [document]

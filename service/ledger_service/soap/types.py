@@ -1,4 +1,4 @@
-"""The v1 contract's types, as Spyne models, in the schema order SPEC section 3 gives.
+"""The v1 contract's types, as Spyne models, their fields in the schema order of docs/contract.md#types.
 
 Every field is declared `required` (minOccurs=1, not nillable) or `optional` (minOccurs=0, not
 nillable): Spyne's default of minOccurs=0 nillable=true everywhere would make every generated
@@ -11,8 +11,7 @@ from spyne import Array, Boolean, ComplexModel, Date, DateTime, Decimal, Enum, I
 from spyne.model import ModelBase
 
 from ..domain.limits import MAX_PAGE_SIZE, MIN_PAGE_SIZE, MIN_PENDING_TIMEOUT_SECONDS
-
-NAMESPACE = "urn:soap-ledger:v1"
+from ..ns import TNS
 
 
 def _keep_name(model) -> dict:
@@ -35,7 +34,7 @@ def _text(name: str, max_len: int, pattern: str | None = None):
     restrictions = {"min_len": 1, "max_len": max_len}
     if pattern:
         restrictions["pattern"] = pattern
-    return Unicode(type_name=name, __namespace__=NAMESPACE, **restrictions)
+    return Unicode(type_name=name, __namespace__=TNS, **restrictions)
 
 
 Code = _text("Code", 64, r"[A-Za-z0-9][A-Za-z0-9_.:\-]*")
@@ -45,22 +44,22 @@ Description = _text("Description", 500)
 Memo = _text("Memo", 200)
 CurrencyCode = _text("CurrencyCode", 3, "[A-Z]{3}")
 PageToken = _text("PageToken", 1000)
-PageSize = Integer32(ge=MIN_PAGE_SIZE, le=MAX_PAGE_SIZE, type_name="PageSize", __namespace__=NAMESPACE)
+PageSize = Integer32(ge=MIN_PAGE_SIZE, le=MAX_PAGE_SIZE, type_name="PageSize", __namespace__=TNS)
 # At most MAX_PENDING_TIMEOUT_SECONDS: xs:int's largest value, which the type itself bounds.
-TimeoutSeconds = Integer32(ge=MIN_PENDING_TIMEOUT_SECONDS, type_name="TimeoutSeconds", __namespace__=NAMESPACE)
+TimeoutSeconds = Integer32(ge=MIN_PENDING_TIMEOUT_SECONDS, type_name="TimeoutSeconds", __namespace__=TNS)
 # Amounts are written in plain notation with the currency's exact places; never 1E+2.
 Money = Decimal(str_format="{:f}")
 
 AccountType = Enum("ASSET", "EXPENSE", "LIABILITY", "EQUITY", "INCOME", type_name="AccountType").customize(
-    __namespace__=NAMESPACE)
-Side = Enum("DEBIT", "CREDIT", type_name="Side").customize(__namespace__=NAMESPACE)
+    __namespace__=TNS)
+Side = Enum("DEBIT", "CREDIT", type_name="Side").customize(__namespace__=TNS)
 EntryStatus = Enum("POSTED", "PENDING", "VOIDED", "EXPIRED", type_name="EntryStatus").customize(
-    __namespace__=NAMESPACE)
-AccountStatus = Enum("OPEN", "CLOSED", type_name="AccountStatus").customize(__namespace__=NAMESPACE)
+    __namespace__=TNS)
+AccountStatus = Enum("OPEN", "CLOSED", type_name="AccountStatus").customize(__namespace__=TNS)
 
 
 class _Model(ComplexModel):
-    __namespace__ = NAMESPACE
+    __namespace__ = TNS
 
 
 def _list_of(item, member_name: str):

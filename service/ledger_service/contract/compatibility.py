@@ -8,24 +8,18 @@ from walking each portType operation's input (request), output and faults (respo
 messages, global elements and named types of the schema; a type counts as travelling a way if it
 does so in either document.
 
-Documents are read as this contract writes them: named types, fields as xs:element children of an
-xs:sequence, simple types as restrictions. Qualified names are compared resolved, so renaming a
-namespace prefix is never reported.
+Both documents are read by `reading`, which resolves every qualified name, so renaming a namespace
+prefix is never reported.
 """
 from __future__ import annotations
 
 import math
 import operator
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
 
-from lxml import etree
+from .reading import Definitions, Field, Parts, Restriction, display_name, read
 
-WSDL = "http://schemas.xmlsoap.org/wsdl/"
-XSD = "http://www.w3.org/2001/XMLSchema"
-SOAP_BINDINGS = {"http://schemas.xmlsoap.org/wsdl/soap/": "SOAP 1.1",
-                 "http://schemas.xmlsoap.org/wsdl/soap12/": "SOAP 1.2"}
 REQUEST, RESPONSE = "request", "response"
 
 # For each length or digits facet, the comparison (new, old) under which it admits fewer values.
@@ -35,189 +29,28 @@ _NARROWER = {"length": operator.ne, "minLength": operator.gt, "maxLength": opera
 _BOUNDS = (("lower", "minExclusive", "minInclusive", operator.gt),
            ("upper", "maxExclusive", "maxInclusive", operator.lt))
 
-Parts = tuple[tuple[str, str | None], ...]  # a message's parts as (name, element or type)
 
+def directions(definitions: Definitions) -> dict[str, set[str]]:
+    """Every type an operation reaches, with the ways (request, response) it travels."""
+    reached: dict[str, set[str]] = {}
 
-@dataclass(frozen=True)
-class Field:
-    name: str
-    type: str | None
-    min_occurs: float
-    max_occurs: float
-    nillable: bool
+    def visit(type_name: str | None, direction: str) -> None:
+        if type_name is None or direction in reached.setdefault(type_name, set()):
+            return
+        reached[type_name].add(direction)
+        for field in definitions.complex_types.get(type_name, ()):
+            visit(field.type, direction)
+        if type_name in definitions.simple_types:
+            visit(definitions.simple_types[type_name].base, direction)
 
-
-@dataclass(frozen=True)
-class Restriction:
-    base: str | None
-    facets: dict[str, str]
-    patterns: frozenset[str]
-    values: tuple[str, ...] | None  # the enumeration; None when every value of the base is allowed
-
-
-@dataclass(frozen=True)
-class Operation:
-    input: Parts
-    output: Parts
-    faults: dict[str, Parts]
-
-
-@dataclass(frozen=True)
-class BindingOperation:
-    soap_action: str | None
-    style: str
-    uses: dict[str, str | None]  # "input", "output", "fault <name>" -> literal or encoded
-
-
-@dataclass(frozen=True)
-class Binding:
-    protocol: str
-    transport: str | None
-    port_type: str
-    operations: dict[str, BindingOperation]
-
-
-@dataclass(frozen=True)
-class Contract:
-    port_types: dict[str, dict[str, Operation]]
-    bindings: dict[str, Binding]
-    ports: dict[str, str]  # "service/port" -> binding
-    elements: dict[str, str | None]
-    complex_types: dict[str, tuple[Field, ...]]
-    simple_types: dict[str, Restriction]
-
-    def directions(self) -> dict[str, set[str]]:
-        """Every type an operation reaches, with the ways (request, response) it travels."""
-        reached: dict[str, set[str]] = {}
-
-        def visit(type_name: str | None, direction: str) -> None:
-            if type_name is None or direction in reached.setdefault(type_name, set()):
-                return
-            reached[type_name].add(direction)
-            for field in self.complex_types.get(type_name, ()):
-                visit(field.type, direction)
-            if type_name in self.simple_types:
-                visit(self.simple_types[type_name].base, direction)
-
-        for operations in self.port_types.values():
-            for operation in operations.values():
-                messages = [(operation.input, REQUEST), (operation.output, RESPONSE)]
-                messages += [(parts, RESPONSE) for parts in operation.faults.values()]
-                for parts, direction in messages:
-                    for _, reference in parts:
-                        visit(self.elements.get(reference, reference), direction)
-        return reached
-
-
-# --- reading a document ---
-
-def _w(name: str) -> str:
-    return f"{{{WSDL}}}{name}"
-
-
-def _xs(name: str) -> str:
-    return f"{{{XSD}}}{name}"
-
-
-def _resolve(element: etree._Element, attribute: str) -> str | None:
-    """A QName-valued attribute in Clark notation."""
-    value = element.get(attribute)
-    if value is None:
-        return None
-    prefix, _, local = value.rpartition(":")
-    return f"{{{element.nsmap.get(prefix or None, '')}}}{local}"
-
-
-def _occurs(value: str | None) -> float:
-    return math.inf if value == "unbounded" else int(value or 1)
-
-
-def parse(document: bytes) -> Contract:
-    root = etree.fromstring(document)
-    namespace = root.get("targetNamespace", "")
-    messages = {
-        f"{{{namespace}}}{message.get('name')}": tuple(
-            (part.get("name"), _resolve(part, "element") or _resolve(part, "type"))
-            for part in message.findall(_w("part")))
-        for message in root.findall(_w("message"))
-    }
-
-    def parts(reference: etree._Element | None) -> Parts:
-        return () if reference is None else messages.get(_resolve(reference, "message"), ())
-
-    port_types = {
-        port_type.get("name"): {
-            operation.get("name"): Operation(
-                parts(operation.find(_w("input"))), parts(operation.find(_w("output"))),
-                {fault.get("name"): parts(fault) for fault in operation.findall(_w("fault"))})
-            for operation in port_type.findall(_w("operation"))
-        }
-        for port_type in root.findall(_w("portType"))
-    }
-    ports = {f"{service.get('name')}/{port.get('name')}": show(_resolve(port, "binding"))
-             for service in root.findall(_w("service")) for port in service.findall(_w("port"))}
-    elements, complex_types, simple_types = {}, {}, {}
-    for schema in root.iterfind(f"{_w('types')}/{_xs('schema')}"):
-        schema_namespace = schema.get("targetNamespace", "")
-        for element in schema.findall(_xs("element")):
-            elements[f"{{{schema_namespace}}}{element.get('name')}"] = _resolve(element, "type")
-        for complex_type in schema.findall(_xs("complexType")):
-            complex_types[f"{{{schema_namespace}}}{complex_type.get('name')}"] = tuple(
-                Field(field.get("name"), _resolve(field, "type"), _occurs(field.get("minOccurs")),
-                      _occurs(field.get("maxOccurs")), field.get("nillable") in ("true", "1"))
-                for field in complex_type.iterfind(f"{_xs('sequence')}/{_xs('element')}"))
-        for simple_type in schema.findall(_xs("simpleType")):
-            simple_types[f"{{{schema_namespace}}}{simple_type.get('name')}"] = _restriction(simple_type)
-    bindings = {binding.get("name"): _binding(binding) for binding in root.findall(_w("binding"))}
-    return Contract(port_types, bindings, ports, elements, complex_types, simple_types)
-
-
-def _restriction(simple_type: etree._Element) -> Restriction:
-    restriction = simple_type.find(_xs("restriction"))
-    if restriction is None:
-        return Restriction(None, {}, frozenset(), None)
-    facets = {etree.QName(facet).localname: facet.get("value") for facet in restriction
-              if isinstance(facet.tag, str) and facet.tag not in (_xs("pattern"), _xs("enumeration"))}
-    patterns = frozenset(pattern.get("value") for pattern in restriction.findall(_xs("pattern")))
-    values = tuple(value.get("value") for value in restriction.findall(_xs("enumeration")))
-    return Restriction(_resolve(restriction, "base"), facets, patterns, values or None)
-
-
-def _binding(binding: etree._Element) -> Binding:
-    soap = binding.find("{*}binding")
-    protocol = etree.QName(soap).namespace
-    operations = {}
-    for operation in binding.findall(_w("operation")):
-        soap_operation = operation.find(f"{{{protocol}}}operation")
-        declared = {} if soap_operation is None else soap_operation.attrib
-        operations[operation.get("name")] = BindingOperation(
-            declared.get("soapAction"), declared.get("style") or soap.get("style") or "document",
-            _body_uses(operation, protocol))
-    return Binding(SOAP_BINDINGS.get(protocol, protocol), soap.get("transport"), show(_resolve(binding, "type")),
-                   operations)
-
-
-def _body_uses(operation: etree._Element, protocol: str) -> dict[str, str | None]:
-    uses = {}
-    for role in ("input", "output"):
-        body = operation.find(f"{_w(role)}/{{{protocol}}}body")
-        if body is not None:
-            uses[role] = body.get("use")
-    for fault in operation.findall(_w("fault")):
-        soap_fault = fault.find(f"{{{protocol}}}fault")
-        if soap_fault is not None:
-            uses[f"fault {fault.get('name')}"] = soap_fault.get("use")
-    return uses
-
-
-# --- comparing two documents ---
-
-def show(name: str | None) -> str:
-    """A resolved name as a reader of the contract writes it: Code, xs:decimal."""
-    if name is None:
-        return "(none)"
-    namespace, local = name[1:].split("}", 1)
-    return f"xs:{local}" if namespace == XSD else local
+    for operations in definitions.port_types.values():
+        for operation in operations.values():
+            messages = [(operation.input, REQUEST), (operation.output, RESPONSE)]
+            messages += [(parts, RESPONSE) for parts in operation.faults.values()]
+            for parts, direction in messages:
+                for _, reference in parts:
+                    visit(definitions.elements.get(reference, reference), direction)
+    return reached
 
 
 def _count(occurs: float) -> str:
@@ -226,21 +59,21 @@ def _count(occurs: float) -> str:
 
 def breaking_changes(baseline: bytes, current: bytes) -> list[str]:
     """One sentence per difference from `baseline` to `current` that would break a v1 consumer."""
-    old, new = parse(baseline), parse(current)
-    directions = old.directions()
-    for type_name, ways in new.directions().items():
-        directions.setdefault(type_name, set()).update(ways)
+    old, new = read(baseline), read(current)
+    travels = directions(old)
+    for type_name, ways in directions(new).items():
+        travels.setdefault(type_name, set()).update(ways)
     return [*_port_type_changes(old, new), *_binding_changes(old, new),
             *_reference_changes("Port", "binding", old.ports, new.ports),
             *_reference_changes("Global element", "type", _shown(old.elements), _shown(new.elements)),
-            *_complex_type_changes(old, new, directions), *_simple_type_changes(old, new, directions)]
+            *_complex_type_changes(old, new, travels), *_simple_type_changes(old, new, travels)]
 
 
 def _describe(parts: Parts) -> str:
-    return ", ".join(f"part {name} ({show(reference)})" for name, reference in parts) or "no parts"
+    return ", ".join(f"part {name} ({display_name(reference)})" for name, reference in parts) or "no parts"
 
 
-def _port_type_changes(old: Contract, new: Contract) -> list[str]:
+def _port_type_changes(old: Definitions, new: Definitions) -> list[str]:
     changes = []
     for port_type, operations in old.port_types.items():
         if port_type not in new.port_types:
@@ -264,7 +97,7 @@ def _port_type_changes(old: Contract, new: Contract) -> list[str]:
     return changes
 
 
-def _binding_changes(old: Contract, new: Contract) -> list[str]:
+def _binding_changes(old: Definitions, new: Definitions) -> list[str]:
     changes = []
     for name, binding in old.bindings.items():
         current = new.bindings.get(name)
@@ -304,17 +137,17 @@ def _reference_changes(kind: str, relation: str, old: dict[str, str], new: dict[
 
 
 def _shown(elements: dict[str, str | None]) -> dict[str, str]:
-    return {show(name): show(type_name) for name, type_name in elements.items()}
+    return {display_name(name): display_name(type_name) for name, type_name in elements.items()}
 
 
-def _complex_type_changes(old: Contract, new: Contract, directions: dict[str, set[str]]) -> list[str]:
+def _complex_type_changes(old: Definitions, new: Definitions, travels: dict[str, set[str]]) -> list[str]:
     changes = []
     for type_name, old_fields in old.complex_types.items():
-        shown = show(type_name)
+        shown = display_name(type_name)
         if type_name not in new.complex_types:
             changes.append(f"Complex type {shown} was removed or renamed.")
             continue
-        ways = directions.get(type_name, set())
+        ways = travels.get(type_name, set())
         new_fields = {field.name: field for field in new.complex_types[type_name]}
         for was in old_fields:
             if was.name in new_fields:
@@ -344,7 +177,7 @@ def _complex_type_changes(old: Contract, new: Contract, directions: dict[str, se
 def _field_changes(field: str, was: Field, now: Field, ways: set[str]) -> list[str]:
     changes = []
     if was.type != now.type:
-        changes.append(f"Field {field} changed type from {show(was.type)} to {show(now.type)}.")
+        changes.append(f"Field {field} changed type from {display_name(was.type)} to {display_name(now.type)}.")
     if now.max_occurs < was.max_occurs:
         changes.append(f"Field {field} allows fewer occurrences (maxOccurs {_count(was.max_occurs)} -> "
                        f"{_count(now.max_occurs)}).")
@@ -367,21 +200,22 @@ def _field_changes(field: str, was: Field, now: Field, ways: set[str]) -> list[s
     return changes
 
 
-def _simple_type_changes(old: Contract, new: Contract, directions: dict[str, set[str]]) -> list[str]:
+def _simple_type_changes(old: Definitions, new: Definitions, travels: dict[str, set[str]]) -> list[str]:
     changes = []
     for type_name, was in old.simple_types.items():
-        shown = show(type_name)
+        shown = display_name(type_name)
         now = new.simple_types.get(type_name)
         if now is None:
             changes.append(f"Simple type {shown} was removed or renamed.")
             continue
         if was.base != now.base:
             # Facets of different bases do not compare; the new base alone breaks generated clients.
-            changes.append(f"Simple type {shown} changed base type from {show(was.base)} to {show(now.base)}.")
+            changes.append(f"Simple type {shown} changed base type from {display_name(was.base)} "
+                           f"to {display_name(now.base)}.")
             continue
-        ways = directions.get(type_name, set())
-        # SPEC section 2 counts a removed enumeration value as breaking whichever way it travels; in
-        # requests v1 clients may send it, and a renamed value is a removal plus an addition.
+        ways = travels.get(type_name, set())
+        # A removed enumeration value breaks whichever way it travels (docs/contract.md#contract-rules):
+        # in requests v1 clients may send it, and a renamed value is a removal plus an addition.
         if was.values is not None and now.values is not None:
             changes += [f"Enumeration {shown} lost value {value}." for value in was.values if value not in now.values]
         # A new value is harmless in requests (v1 clients never send it), but in responses the enums
@@ -403,7 +237,7 @@ def _simple_type_changes(old: Contract, new: Contract, directions: dict[str, set
 def _narrowings(was: Restriction, now: Restriction) -> list[str]:
     narrowings = []
     for facet, narrower in _NARROWER.items():
-        before, after = was.facets.get(facet), now.facets.get(facet)
+        before, after = was.facet(facet), now.facet(facet)
         if after is not None and (before is None or narrower(int(after), int(before))):
             narrowings.append(f"{facet} {before or '(none)'} -> {after}")
     # The patterns of one restriction are alternatives, so only adding alternatives surely widens;
@@ -428,8 +262,8 @@ class Bound(NamedTuple):
 
 def _bound(restriction: Restriction, exclusive: str, inclusive: str) -> Bound | None:
     for facet in (exclusive, inclusive):
-        if facet in restriction.facets:
-            value = restriction.facets[facet]
+        value = restriction.facet(facet)
+        if value is not None:
             return Bound(_ordered(value), facet == exclusive, f"{facet} {value}")
     return None
 
