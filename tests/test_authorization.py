@@ -23,6 +23,7 @@ from zeep.transports import Transport
 from zeep.wsse.username import UsernameToken
 
 from conftest import ADMIN, ADMIN_PASSWORD, MANY_FAILED_LOGINS, TNS, cli, envelope, fault_detail, start_server, unique
+from ledger_service.domain import access
 
 CALLERS = ["nobody", "reader", "poster", "admin", "sysadmin"]
 # The matrix on the caller's own book, that is the book where reader, poster and admin hold their role
@@ -237,3 +238,12 @@ def test_a_disabled_client_is_refused_on_its_next_request_by_every_worker(four_w
     assert refused == ["AuthenticationFailed"] * REQUESTS_AFTER_DISABLING
     # The administrator is unaffected.
     assert four_workers.zeep(ADMIN, ADMIN_PASSWORD).service.GetAccount(book.code, "cash").code == "cash"
+
+
+def test_the_role_table_the_use_cases_authorize_by_is_this_matrix():
+    """domain/access.py's REQUIRED_ROLE, the one table the use cases check and /docs can list, says of
+    every operation what the matrix above shows: the least role that may call it on its own book."""
+    least = {operation: next((caller for caller, outcome in zip(CALLERS, outcomes)
+                              if outcome == "ok" and caller in ("reader", "poster", "admin")), "system administrator")
+             for operation, outcomes in OWN_BOOK.items()}
+    assert {operation: access.role_label(role) for operation, role in access.REQUIRED_ROLE.items()} == least
