@@ -23,7 +23,7 @@ workers = settings.workers
 threads = settings.threads
 # Reads each request whole, within LEDGER_BODY_TIMEOUT_SECONDS, before one of those threads runs it:
 # slow or stalled clients hold none of them (docs/operations.md, "Serving model").
-worker_class = "ledger_service.worker.BufferingWorker"
+worker_class = "ledger_service.serving.worker.BufferingWorker"
 # Connections one worker keeps open at once, idle, arriving or being answered; past this it stops
 # accepting until one closes.
 worker_connections = settings.worker_connections

@@ -1,4 +1,4 @@
-"""Hostile HTTP against `ledger-service serve` alone, without a proxy in front (service/ledger_service/worker.py).
+"""Hostile HTTP against `ledger-service serve` alone, without a proxy in front (service/ledger_service/serving/).
 
 - What the HTTP layer refuses (bad syntax, a header section too large or with too many fields,
   unsupported or conflicting framing, a body too large, cut short or too slow) is answered with the

@@ -56,7 +56,7 @@ class LedgerApplication:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.addresses = settings.addresses
-        self.limits = settings.limits  # the worker's too (worker.py)
+        self.limits = settings.limits  # the worker's too (serving/)
         self.database = Database(settings.database_url)
         self.ledger = serving_ledger(self.database, secret_box=settings.secret_key,
                                      failed_logins=settings.failed_login_budget)

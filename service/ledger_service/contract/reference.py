@@ -8,17 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from http import HTTPStatus
 
+from ..domain.access import REQUIRED_ROLE, role_label
 from ..domain.errors import FaultCode
 from .reading import Field, display_name, read
 
-# The role each operation needs on the book it names, as the service layer enforces it; CreateBook
-# needs no grant, but a system administrator.
-ROLES = {
-    "CreateBook": "system administrator", "OpenAccount": "admin", "GetAccount": "reader", "ListAccounts": "reader",
-    "CloseAccount": "admin", "PostEntry": "poster", "PostEntries": "poster", "CommitPending": "poster",
-    "VoidPending": "poster", "ReverseEntry": "poster", "GetEntry": "reader", "GetEntryAudit": "reader",
-    "GetBalance": "reader", "GetStatement": "reader", "GetTrialBalance": "reader", "ClosePeriod": "admin",
-}
+# The role each operation needs on the book it names, as the service layer enforces it (CreateBook:
+# no grant, but a system administrator).
+ROLES = {operation: role_label(required) for operation, required in REQUIRED_ROLE.items()}
 OPERATIONS = {
     # operation: (what it does, the faults particular to it)
     "CreateBook": ("Creates a book; the caller becomes its admin.", ["BookExists"]),

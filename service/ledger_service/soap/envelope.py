@@ -40,9 +40,9 @@ _LIST_ITEMS = {"line": "lines", "entry": "entries", "account": "accounts", "resu
 class Limits:
     max_body_bytes: int = 4 * 1024 * 1024
     max_depth: int = 64
-    # From a request's first byte to its last; a client slower than this is dropped (worker.py).
+    # From a request's first byte to its last; a client slower than this is dropped (serving/).
     body_timeout_seconds: float = 15.0
-    # Request bodies one worker holds at once while they arrive (worker.py).
+    # Request bodies one worker holds at once while they arrive (serving/).
     max_buffered_bytes: int = 64 * 1024 * 1024
     # SOAP stacks send a handful of each. The bounds keep every start tag, and every look-up of a prefix
     # through the namespaces in scope, within a constant cost, whatever the body holds.
@@ -67,7 +67,7 @@ def malformed(message: str, soap_code: str | None = None) -> RequestRefused:
 
 
 def read_body(environ: dict, limits: Limits) -> bytes:
-    """The request body, which the server (worker.py) has read whole, refusing it past the limit."""
+    """The request body, which the server (serving/) has read whole, refusing it past the limit."""
     size = int(environ.get("CONTENT_LENGTH") or 0)
     if size > limits.max_body_bytes:
         raise malformed(f"request body is larger than {limits.max_body_bytes} bytes")

@@ -4,5 +4,5 @@ REQUEST_ID = "ledger.request_id"  # set by the application, for every request
 OPERATION = "ledger.operation"  # the operation the request called, for the request log
 CLIENT = "ledger.client"  # the username its UsernameToken gave, for the request log
 FAULT_CODE = "ledger.fault_code"  # the fault the request ended in, for the request log
-HTTP_REFUSAL = "ledger.http_refusal"  # set by the server (worker.HttpRefusal): answer the refusal, run nothing
+HTTP_REFUSAL = "ledger.http_refusal"  # set by the server (serving/requests.py HttpRefusal): answer the refusal, run nothing
 CLIENT_ADDRESS = "ledger.client_address"  # where the request came from (addresses.py), set by the application

@@ -1,0 +1,229 @@
+"""The gunicorn worker that serves soap-ledger: each request is read whole, bounded in size and in
+time, by one asyncio loop, and only then handed to a thread that runs the WSGI application.
+
+Why not gunicorn's gthread: there a thread reads the request, so a client that sends its headers and
+then trickles or stalls its body holds that thread until the body arrives, and a handful of such
+sockets stalls a worker. Here a slow or stalled client costs a coroutine and its buffer, never a
+thread; a request not complete within LEDGER_BODY_TIMEOUT_SECONDS of its first byte is answered with
+a fault and dropped. The application runs as before, in `threads` threads per worker, with the same
+database pool.
+
+What the HTTP layer refuses (bad syntax, a header section too large or with too many fields,
+unsupported or conflicting framing, a body too large or too slow) is answered by the application
+all the same (ledger_service/wsgi.py, environ key HTTP_REFUSAL): on the SOAP endpoints, as a SOAP fault of the
+endpoint's version. After a refusal the connection is closed lingeringly, as nginx does: what the
+client still sends is read and discarded, for a bounded time and amount, so that a client that writes
+its whole body before it reads (urllib, requests and so zeep, Java's HttpURLConnection) receives the
+fault instead of a broken pipe.
+Reading a request is serving/requests.py's; the environ and the call, serving/application.py's.
+"""
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+from email.utils import formatdate
+
+import h11
+from gunicorn.workers.base import Worker
+
+from ..soap.envelope import Limits
+from ..soap.environ_keys import HTTP_REFUSAL
+from . import application
+from .requests import MAX_HEAD_BYTES, READ_SIZE, BufferBudget, HttpRefusal, LineLimits, Request, RequestReader, linger
+
+
+class BufferingWorker(Worker):
+    """gunicorn's `worker_class` for soap-ledger (deploy/gunicorn.conf.py)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.limits: Limits | None = None
+        self.budget: BufferBudget | None = None
+        self.requests: RequestReader | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.stopping: asyncio.Event | None = None
+        self.pool: ThreadPoolExecutor | None = None
+        self.connections: set[asyncio.Task] = set()
+
+    @classmethod
+    def check_config(cls, cfg, log):
+        if cfg.is_ssl:
+            raise RuntimeError("soap-ledger's worker serves plain HTTP: terminate TLS in the proxy (deploy/nginx)")
+
+    def run(self):
+        # gunicorn builds a worker in the master and loads the app in the worker's own process, from
+        # the settings read there (wsgi.create_app): the limits come with it.
+        self.limits = self.wsgi.limits
+        self.budget = BufferBudget(self.limits.max_buffered_bytes)
+        self.requests = RequestReader(self.limits, self.budget, LineLimits(
+            self.cfg.limit_request_line, self.cfg.limit_request_fields, self.cfg.limit_request_field_size),
+            self.cfg.keepalive)
+        asyncio.run(self._serve())
+
+    def handle_exit(self, sig, frame):
+        self.alive = False
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(self.stopping.set)
+
+    # --- the worker's life ---
+
+    async def _serve(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.stopping = asyncio.Event()
+        self.pool = ThreadPoolExecutor(self.cfg.threads, thread_name_prefix="request")
+        for listener in self.sockets:
+            listener.setblocking(False)
+        self._accept_from_now()
+        while self.alive:
+            self.notify()
+            if self.ppid != os.getppid():
+                self.log.info("Parent changed, shutting down: %s", self)
+                break
+            if self.nr >= self.max_requests:
+                self.log.info("Autorestarting worker after current request.")
+                break
+            try:
+                await asyncio.wait_for(self.stopping.wait(), timeout=1.0)
+            except TimeoutError:
+                pass
+        self.alive = False
+        self._pause_accepting()
+        await self._finish_connections()
+        self.pool.shutdown(wait=True)
+
+    async def _finish_connections(self) -> None:
+        """Lets the open connections finish what they began, within the graceful timeout. An idle one
+        stays open for the rest of its keep-alive time: a request a client may already be sending on it
+        is answered, with Connection: close."""
+        deadline = time.monotonic() + self.cfg.graceful_timeout
+        while self.connections and time.monotonic() < deadline:
+            self.notify()
+            await asyncio.wait(set(self.connections), timeout=1.0)
+        for task in self.connections:
+            task.cancel()
+
+    # Connections are accepted in a reader callback that also starts their task: nothing can come
+    # between the two, so no accepted connection is ever dropped (as one could be by cancelling a task
+    # that awaits an accept already made), and stopping is removing the callback.
+
+    def _accept_from_now(self) -> None:
+        for listener in self.sockets:
+            self.loop.add_reader(listener.fileno(), self._accept, listener)
+
+    def _pause_accepting(self) -> None:
+        for listener in self.sockets:
+            self.loop.remove_reader(listener.fileno())
+
+    def _accept(self, listener) -> None:
+        while len(self.connections) < self.cfg.worker_connections:
+            try:
+                client, peer = listener.accept()
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                return
+            except OSError as error:
+                if error.errno not in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    raise
+                # Out of descriptors or memory: give connections a moment to close.
+                self._pause_accepting()
+                self.loop.call_later(0.1, self._resume_accepting)
+                return
+            if client.family in (socket.AF_INET, socket.AF_INET6):
+                client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            task = self.loop.create_task(self._connection(client, peer, listener.getsockname()))
+            self.connections.add(task)
+            task.add_done_callback(self._connection_closed)
+        self._pause_accepting()  # at the limit; _connection_closed resumes
+
+    def _connection_closed(self, task: asyncio.Task) -> None:
+        full = len(self.connections) >= self.cfg.worker_connections
+        self.connections.discard(task)
+        if full:
+            self._resume_accepting()
+
+    def _resume_accepting(self) -> None:
+        if self.alive:
+            self._accept_from_now()
+
+    # --- one connection ---
+
+    async def _connection(self, client: socket.socket, peer, local) -> None:
+        reader, writer = await asyncio.open_connection(sock=client, limit=READ_SIZE)
+        pending = b""  # what arrived after the previous request (a pipelined one)
+        try:
+            while True:
+                protocol = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
+                try:
+                    request, pending = await self.requests.read(reader, writer, protocol, pending)
+                except HttpRefusal as refusal:
+                    await self._answer_refusal(writer, protocol, refusal, peer, local)
+                    await linger(reader, writer)
+                    return
+                if request is None:
+                    return
+                try:
+                    keep_alive = await self._answer(writer, protocol, request, peer, local)
+                finally:
+                    self.budget.give_back(len(request.body))
+                self.nr += 1
+                if not keep_alive or not self.alive:
+                    return
+        except (ConnectionError, TimeoutError):
+            pass
+        except Exception:
+            self.log.exception("connection from %s failed", peer)
+        finally:
+            writer.close()
+
+    # --- answering ---
+
+    async def _answer(self, writer, protocol: h11.Connection, request: Request, peer, local) -> bool:
+        """Runs the application on the request in a thread, writes its answer; whether the connection
+        may serve another request."""
+        event = request.event
+        environ = application.environ_of(event.method, event.target, event.http_version, event.headers, request.body, peer,
+                                local)
+        status, headers, body = await self.loop.run_in_executor(self.pool, application.call, self.wsgi, environ,
+                                                            self.log)
+        if not self.alive:
+            headers.append(("Connection", "close"))
+        await self._write(writer, protocol, status, headers, body if request.event.method != b"HEAD" else b"")
+        self._log_access(status, environ, request.started)
+        return protocol.our_state is h11.DONE and protocol.their_state is h11.DONE
+
+    async def _answer_refusal(self, writer, protocol: h11.Connection, refusal: HttpRefusal, peer, local) -> None:
+        """The application's answer to a refused request (it runs here, in the loop: it only writes a
+        fault), then the connection is closed."""
+        started = time.monotonic()
+        environ = application.environ_of(refusal.method, refusal.target or b"/", b"1.1", [], b"", peer, local)
+        environ[HTTP_REFUSAL] = refusal
+        status, headers, body = application.call(self.wsgi, environ, self.log)
+        await self._write(writer, protocol, status, [*headers, ("Connection", "close")], body)
+        self._log_access(status, environ, started)
+
+    async def _write(self, writer, protocol: h11.Connection, status: str, headers: list, body: bytes) -> None:
+        code, _, reason = status.partition(" ")
+        headers = [("Date", formatdate(usegmt=True)), *headers]
+        writer.write(protocol.send(h11.Response(status_code=int(code), reason=reason, headers=headers)))
+        if body:
+            writer.write(protocol.send(h11.Data(data=body)))
+        writer.write(protocol.send(h11.EndOfMessage()))
+        # A client that does not read what it asked for is dropped like one that does not send.
+        await asyncio.wait_for(writer.drain(), timeout=self.limits.body_timeout_seconds)
+
+    def _log_access(self, status: str, environ: dict, started: float) -> None:
+        self.log.access(_Logged(int(status[:3])), None, environ, timedelta(seconds=time.monotonic() - started))
+
+
+@dataclass(frozen=True)
+class _Logged:
+    """What the access log reads of a response."""
+
+    status_code: int
+
+
