@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shutil
 import sys
-import time
-from pathlib import Path
-
-from tqdm import tqdm
 
 from . import admin
-from .adapters.csv_files import CsvFile, ImportFileError
+from .commands import contract as contract_commands, fixtures as fixture_commands, loading
 from .adapters.database import Database, sqlite_file
 from .adapters.passwords import generate_password
 from .adapters.secret_box import KEY_VARIABLE
@@ -21,7 +16,6 @@ from .logs import configure
 from .settings import Settings, SettingError, reference_table
 
 EXIT_FAILED = 1
-EXIT_USAGE = 2
 log = logging.getLogger(__name__)
 
 
@@ -138,111 +132,6 @@ def _settings_reference(args, database: Database | None) -> int:
     return 0
 
 
-def _contract_export(args, database: Database | None) -> int:
-    from .soap.contract import export
-    from .wsgi import contracts
-
-    for path in export(contracts(), Path(args.directory)):
-        print(path)
-    return 0
-
-
-def _contract_check(args, database: Database | None) -> int:
-    from .contract.compatibility import breaking_changes
-
-    baseline, current = Path(args.baseline), Path(args.directory)
-    documents = sorted(baseline.glob("*.wsdl"))
-    if not documents:
-        print(f"ledger-service: no baseline WSDL in {baseline}", file=sys.stderr)
-        return EXIT_FAILED
-    changes = []
-    for document in documents:
-        if not (current / document.name).is_file():
-            changes.append(f"{document.name}: the document is missing from {current}")
-            continue
-        changes += [f"{document.name}: {change}"
-                    for change in breaking_changes(document.read_bytes(), (current / document.name).read_bytes())]
-    for change in changes:
-        print(change)
-    if changes:
-        print(f"{len(changes)} change(s) in {current} would break v1 consumers of {baseline}", file=sys.stderr)
-        return EXIT_FAILED
-    print(f"{current} is compatible with {baseline}")
-    return 0
-
-
-def _progress_bar(total: int) -> tqdm:
-    """A progress bar on stderr, redrawn in place, when stderr is a terminal; nothing otherwise (tqdm's
-    `disable=None`). The size is shutil's, which falls back to 80x24 where tqdm would hide the bar: on a
-    terminal that reports no size (a pseudo-terminal nobody sized)."""
-    columns, lines = shutil.get_terminal_size()
-    return tqdm(total=total, file=sys.stderr, disable=None, ncols=columns, nrows=lines, ascii=".#", unit=" rows",
-                bar_format="[{bar:30}] {n_fmt}/{total_fmt} rows, {rate_fmt} ")
-
-
-def _import(args, database: Database) -> int:
-    file = CsvFile(Path(args.file))
-    kind = args.kind
-    load = admin.import_accounts if kind == "accounts" else admin.import_entries
-    started = time.monotonic()
-    try:
-        with _progress_bar(file.count_rows()) as bar:
-            report = load(database, args.book, file, bar.update)
-    except (ImportFileError, OSError) as error:
-        print(f"ledger-service: {error}", file=sys.stderr)
-        return EXIT_FAILED
-    for line, reason in report.refused:
-        print(f"{file.path}:{line}: {reason}", file=sys.stderr)
-    done, unchanged = ("opened", "already open") if kind == "accounts" else ("posted", "already posted")
-    seconds = time.monotonic() - started
-    print(f"{kind} of book {args.book}: {report.done} {done}, {report.unchanged} {unchanged}, "
-          f"{len(report.refused)} refused, of {report.rows} in {file.path.name} ({seconds:.1f} s)")
-    return EXIT_FAILED if report.refused else 0
-
-
-def _fixtures_run(args, database: Database | None) -> int:
-    import getpass
-
-    from .fixtures import replay
-    from .fixtures.scenarios import FixtureError, discover
-
-    roles = [("", args.username)] + [tuple(item.split("=", 1)) for item in args.identities]
-    if any(len(role) != 2 or not role[1] for role in roles[1:]):
-        print("ledger-service: --as takes ROLE=NAME", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        scenarios = discover(Path(args.directory))
-    except FixtureError as error:
-        print(f"ledger-service: {error}", file=sys.stderr)
-        return EXIT_FAILED
-    identities = {}
-    for role, name in roles:
-        if args.password_stdin:
-            password = sys.stdin.readline().rstrip("\r\n")
-        else:
-            password = getpass.getpass(f"password of {name}: ")
-        identities[role] = (name, password)
-
-    def report(result) -> None:
-        label = f"{result.scenario.name}" + (f"/{result.step.name}" if len(result.scenario.steps) > 1 else "")
-        print(f"{result.outcome.upper():<8} {label}" + (f"  ({result.detail})" if result.outcome == "skipped" else ""))
-        if result.outcome == "failed":
-            print("    " + result.detail.replace("\n", "\n    "))
-
-    try:
-        outcome = replay.run(args.url, scenarios, identities, digest=not args.no_digest, recording=args.record,
-                             report=report)
-    except (ValueError, FixtureError, OSError) as error:
-        print(f"ledger-service: {error}", file=sys.stderr)
-        return EXIT_FAILED
-    if args.junit:
-        Path(args.junit).write_bytes(outcome.junit())
-    counts = {kind: sum(1 for r in outcome.results if r.outcome == kind)
-              for kind in ("passed", "failed", "skipped", "recorded")}
-    print(", ".join(f"{count} {kind}" for kind, count in counts.items() if count) + f" of {len(scenarios)} cases")
-    return EXIT_FAILED if outcome.failed else 0
-
-
 def _rate_limit_options(command: argparse.ArgumentParser, exclusive: bool = False):
     group = command.add_mutually_exclusive_group(required=True) if exclusive else command
     group.add_argument("--rate", metavar="N/s|N/min", help="requests the client may make, sustained")
@@ -303,11 +192,11 @@ def parser() -> argparse.ArgumentParser:
     contract = commands.add_parser("contract", help="the WSDL contract").add_subparsers(dest="contract", required=True)
     export = contract.add_parser("export", help="write the WSDL documents the service serves")
     export.add_argument("--directory", default="wsdl")
-    export.set_defaults(run=_contract_export, no_database=True)
+    export.set_defaults(run=contract_commands.export, no_database=True)
     check = contract.add_parser("check", help="list the changes that would break consumers of the baseline contract")
     check.add_argument("--baseline", default="wsdl/baseline/v1", metavar="DIR")
     check.add_argument("--directory", default="wsdl", metavar="DIR")
-    check.set_defaults(run=_contract_check, no_database=True)
+    check.set_defaults(run=contract_commands.check, no_database=True)
 
     importing = commands.add_parser("import", help="load a chart of accounts or entries from CSV")
     kinds = importing.add_subparsers(dest="kind", required=True)
@@ -317,7 +206,7 @@ def parser() -> argparse.ArgumentParser:
                                            "loading it again does nothing twice")
         load.add_argument("book")
         load.add_argument("file", metavar="FILE.csv")
-        load.set_defaults(run=_import)
+        load.set_defaults(run=loading.load)
 
     fixtures = commands.add_parser("fixtures", help="envelope fixtures").add_subparsers(dest="fixtures", required=True)
     replay = fixtures.add_parser("run", help="replay envelope fixtures against a live service (exit 0 when none fails)")
@@ -334,7 +223,7 @@ def parser() -> argparse.ArgumentParser:
     replay.add_argument("--junit", metavar="FILE", help="write a JUnit XML report")
     replay.add_argument("--record", action="store_true",
                         help="write each response the service gives into the step's response.xml, for review")
-    replay.set_defaults(run=_fixtures_run, no_database=True)
+    replay.set_defaults(run=fixture_commands.run, no_database=True)
     return top
 
 
