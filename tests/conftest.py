@@ -19,6 +19,7 @@ import os
 import pwd
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -73,7 +74,7 @@ def free_port() -> int:
 
 # --- databases ---
 
-POSTGRES_FIXTURES = {"postgres_server", "postgres_databases", "postgres_live", "private_postgres"}
+POSTGRES_FIXTURES = {"postgres_server", "postgres_databases", "postgres_live", "postgres_shared", "private_postgres"}
 
 
 def pytest_collection_modifyitems(items):
@@ -121,16 +122,20 @@ class PostgresDatabases:
         self.server_url = server_url
         self.created: list[str] = []
 
-    def create(self) -> str:
+    def create(self, template: str | None = None) -> str:
+        """A new empty database, or a copy of the database `template` (a name this object created)."""
         name = f"ledger_test_{uuid.uuid4().hex[:12]}"
         with psycopg.connect(self.server_url, autocommit=True) as connection:
-            connection.execute(f'CREATE DATABASE "{name}"')
+            connection.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
         self.created.append(name)
+        return self.url_of(name)
+
+    def url_of(self, name: str) -> str:
         return self.server_url.rsplit("/", 1)[0] + "/" + name
 
     def drop_all(self) -> None:
         with psycopg.connect(self.server_url, autocommit=True) as connection:
-            for name in self.created:
+            for name in reversed(self.created):
                 connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
@@ -142,9 +147,47 @@ def postgres_databases(postgres_server):
 
 
 def database_url(kind: str, request, tmp_path_factory) -> str:
+    """A new, empty database."""
     if kind == "postgres":
         return request.getfixturevalue("postgres_databases").create()
     return f"sqlite:///{tmp_path_factory.mktemp('db') / 'ledger.db'}"
+
+
+def _prepare(url: str) -> None:
+    """Migrates the database and adds the system administrator ADMIN, as `ledger-service migrate` and
+    `clients add` would."""
+    database = Database(url)
+    try:
+        database.migrate()
+        admin.add_client(database, ADMIN, ADMIN_PASSWORD, True, [])
+    finally:
+        database.dispose()
+
+
+@pytest.fixture(scope="session")
+def prepared_sqlite(tmp_path_factory) -> Path:
+    """A migrated SQLite file with ADMIN, made once a session, that servers' databases copy."""
+    path = tmp_path_factory.mktemp("template") / "ledger.db"
+    _prepare(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def prepared_postgres(postgres_databases) -> str:
+    """The same on PostgreSQL: a template database, which CREATE DATABASE copies in a moment."""
+    url = postgres_databases.create()
+    _prepare(url)
+    return url.rsplit("/", 1)[1]
+
+
+def prepared_database_url(kind: str, request, tmp_path_factory) -> str:
+    """A new database, migrated, with ADMIN: a copy of the session's prepared one."""
+    if kind == "postgres":
+        return request.getfixturevalue("postgres_databases").create(template=request.getfixturevalue("prepared_postgres"))
+    path = tmp_path_factory.mktemp("db") / "ledger.db"
+    with sqlite3.connect(request.getfixturevalue("prepared_sqlite")) as source, sqlite3.connect(path) as copy:
+        source.backup(copy)
+    return f"sqlite:///{path}"
 
 
 # --- a PostgreSQL cluster of a test's own, to stop and start ---
@@ -335,16 +378,16 @@ class LiveServer:
 
 
 def serve(url: str, log_dir: Path, workers: int = 2, extra_env: dict | None = None) -> LiveServer:
-    """A live server on the database at `url`, migrated, with the system administrator ADMIN."""
-    result = cli("migrate", env={"LEDGER_DATABASE_URL": url})
-    assert result.returncode == 0, result.stderr
-    server = LiveServer(url, workers=workers, extra_env=extra_env or {})
-    server.add_client(ADMIN, ADMIN_PASSWORD, system_admin=True)
-    return server.start(log_dir)
+    """A live server on the database at `url`, which it migrates, with the system administrator ADMIN."""
+    _prepare(url)
+    return LiveServer(url, workers=workers, extra_env=extra_env or {}).start(log_dir)
 
 
 def start_server(request, tmp_path_factory, kind: str, workers: int = 2, extra_env: dict | None = None) -> LiveServer:
-    server = serve(database_url(kind, request, tmp_path_factory), tmp_path_factory.mktemp("logs"), workers, extra_env)
+    """A live server on a new database of `kind`, migrated, with ADMIN, stopped when `request` ends."""
+    server = LiveServer(prepared_database_url(kind, request, tmp_path_factory), workers=workers,
+                        extra_env=extra_env or {})
+    server.start(tmp_path_factory.mktemp("logs"))
     request.addfinalizer(server.stop)
     return server
 
@@ -352,18 +395,28 @@ def start_server(request, tmp_path_factory, kind: str, workers: int = 2, extra_e
 BACKENDS = [pytest.param("sqlite"), pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def server(request, tmp_path_factory) -> LiveServer:
-    """A live server, once on SQLite and once on PostgreSQL, shared by the tests of a module."""
-    return start_server(request, tmp_path_factory, request.param)
+# The servers most tests share, for a whole session (each test process of pytest-xdist has its own):
+# tests isolate themselves by working in books, clients and references of their own. A test that
+# needs other settings, or stops, restarts or breaks its server, starts one of its own.
 
-
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def sqlite_server(request, tmp_path_factory) -> LiveServer:
     return start_server(request, tmp_path_factory, "sqlite")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
+def postgres_shared(request, tmp_path_factory) -> LiveServer:
+    return start_server(request, tmp_path_factory, "postgres")
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def server(request) -> LiveServer:
+    """A live server, once on SQLite and once on PostgreSQL. (The parameter is a module's, the servers
+    the session's: a session-scoped parameter would stop one server whenever a test wants the other.)"""
+    return request.getfixturevalue("sqlite_server" if request.param == "sqlite" else "postgres_shared")
+
+
+@pytest.fixture(scope="session")
 def postgres_live(request, tmp_path_factory) -> LiveServer:
     return start_server(request, tmp_path_factory, "postgres", workers=4)
 

@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import signal
 import socket
 import threading
 import time
@@ -231,3 +232,23 @@ def test_a_client_that_expects_100_continue_is_told_to_send_its_body_or_refused_
         status, headers, answer = _read_response(sock)  # at once, with no 100 Continue before it
     assert check_soap_answer(status, headers["content-type"], answer, version, fault_status=413) == (
         "fault", "MalformedRequest")
+
+
+def test_a_stopping_server_answers_a_request_already_on_its_way_and_lets_idle_connections_go(request,
+                                                                                             tmp_path_factory):
+    own = start_server(request, tmp_path_factory, "sqlite", workers=1)
+    body = envelope("11", get_balance("B"))
+    with socket.create_connection(("127.0.0.1", own.port), timeout=30) as on_its_way, \
+            socket.create_connection(("127.0.0.1", own.port), timeout=30) as idle:
+        for sock in (on_its_way, idle):  # both served once, and kept alive
+            sock.sendall(head(own, "11", framing=b"Content-Length: %d\r\n" % len(body)) + body)
+            assert _read_response(sock)[0] == 500
+        own.process.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        on_its_way.sendall(head(own, "11", framing=b"Content-Length: %d\r\n" % len(body)) + body)
+        status, headers, _ = _read_response(on_its_way)
+        assert (status, headers.get("connection")) == (500, "close")
+        started = time.monotonic()
+        assert idle.recv(1) == b""  # let go well before its keep-alive time is out
+        assert time.monotonic() - started < 3
+    own.process.wait(timeout=30)

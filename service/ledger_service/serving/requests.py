@@ -27,6 +27,7 @@ MAX_HEAD_BYTES = 32768
 LINGER_SECONDS = 30.0
 LINGER_IDLE_SECONDS = 5.0
 LINGER_BYTES = 32 * 1024 * 1024
+STOP_IDLE_SECONDS = 1.0
 _REQUEST_LINE = re.compile(rb"\s*([!-~]+) +([!-~]+)")
 
 
@@ -95,14 +96,12 @@ class RequestReader:
         self.line_limits = line_limits
         self.keepalive = keepalive
 
-    async def read(self, reader, writer, protocol: h11.Connection, pending: bytes) -> tuple[Request | None, bytes]:
+    async def read(self, reader, writer, protocol: h11.Connection, pending: bytes,
+                   stopping: asyncio.Event) -> tuple[Request | None, bytes]:
         """The next request, whole, and what arrived after it; (None, b"") when the client closed the
         connection or left it idle."""
         if not pending:
-            try:
-                pending = await asyncio.wait_for(reader.read(READ_SIZE), timeout=self.keepalive)
-            except TimeoutError:
-                return None, b""
+            pending = await self._first_bytes(reader, stopping)
             if not pending:
                 return None, b""
         started = time.monotonic()
@@ -124,6 +123,21 @@ class RequestReader:
             raise refusal.read_from(head) from None
         leftover, _ = protocol.trailing_data
         return Request(request, body, started), bytes(leftover)
+
+    async def _first_bytes(self, reader, stopping: asyncio.Event) -> bytes:
+        """The first bytes of the next request on a kept-alive connection, or b"" once it has been idle
+        for the keep-alive time. Once the worker is stopping, a request already on its way is still
+        awaited for STOP_IDLE_SECONDS, then the connection is let go (gunicorn's gthread lingers too)."""
+        reading = asyncio.ensure_future(reader.read(READ_SIZE))
+        stopped = asyncio.ensure_future(stopping.wait())
+        try:
+            await asyncio.wait({reading, stopped}, timeout=self.keepalive, return_when=asyncio.FIRST_COMPLETED)
+            if not reading.done() and stopped.done():
+                await asyncio.wait({reading}, timeout=STOP_IDLE_SECONDS)
+            return reading.result() if reading.done() else b""
+        finally:
+            reading.cancel()
+            stopped.cancel()
 
     async def _read_head(self, reader, received: bytes, deadline: float) -> bytes:
         """The request's header section and whatever followed it, once the section is complete and

@@ -93,14 +93,15 @@ class BufferingWorker(Worker):
             except TimeoutError:
                 pass
         self.alive = False
+        self.stopping.set()
         self._pause_accepting()
         await self._finish_connections()
         self.pool.shutdown(wait=True)
 
     async def _finish_connections(self) -> None:
         """Lets the open connections finish what they began, within the graceful timeout. An idle one
-        stays open for the rest of its keep-alive time: a request a client may already be sending on it
-        is answered, with Connection: close."""
+        stays open STOP_IDLE_SECONDS more (serving/requests.py): a request a client may already be
+        sending on it is answered, with Connection: close."""
         deadline = time.monotonic() + self.cfg.graceful_timeout
         while self.connections and time.monotonic() < deadline:
             self.notify()
@@ -159,7 +160,7 @@ class BufferingWorker(Worker):
             while True:
                 protocol = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
                 try:
-                    request, pending = await self.requests.read(reader, writer, protocol, pending)
+                    request, pending = await self.requests.read(reader, writer, protocol, pending, self.stopping)
                 except HttpRefusal as refusal:
                     await self._answer_refusal(writer, protocol, refusal, peer, local)
                     await linger(reader, writer)
