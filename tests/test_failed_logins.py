@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
@@ -77,13 +76,13 @@ def expect_authentication_failed(response: requests.Response, version: str = "11
 
 
 def seconds_per_hash() -> float:
-    """What one password hash of the service takes on this machine, now."""
+    """What one password hash of the service takes on this machine, now (the fastest of a few: load only adds)."""
     timings = []
     for _ in range(5):
         started = time.perf_counter()
         hash_password("a password")
         timings.append(time.perf_counter() - started)
-    return statistics.median(timings)
+    return min(timings)
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -187,8 +186,9 @@ def test_unknown_and_known_usernames_fail_alike_in_time_text_and_budget(guarded,
     # The same words, but for the seconds to wait, which depend on when each failure was counted.
     assert len({re.sub(rb"\d+", b"N", response.content) for response in refusals.values()}) == 1
 
-    # An unknown username is hashed against a stand-in: skipping that would save a whole hash.
-    difference = abs(statistics.median(seconds[known]) - statistics.median(seconds[unknown]))
+    # An unknown username is hashed against a stand-in: skipping that would save a whole hash. The fastest call
+    # of each is compared, as other tests' load on the machine only ever adds time.
+    difference = abs(min(seconds[known]) - min(seconds[unknown]))
     assert difference < seconds_per_hash() / 2, (seconds, seconds_per_hash())
 
 
