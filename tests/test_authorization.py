@@ -47,6 +47,8 @@ OWN_BOOK = {
     "GetStatement":    (NA,     "ok",   "ok",   "ok",  NA),
     "GetTrialBalance": (NA,     "ok",   "ok",   "ok",  NA),
     "ClosePeriod":     (NA,     NA,     NA,     "ok",  NA),
+    "GetJournalHead":  (NA,     "ok",   "ok",   "ok",  NA),
+    "VerifyJournal":   (NA,     "ok",   "ok",   "ok",  NA),
 }
 # The role each operation needs, as NotAuthorized names it (docs/contract.md#operations).
 REQUIRED_ROLE = {"OpenAccount": "admin", "CloseAccount": "admin", "ClosePeriod": "admin", "PostEntry": "poster",
@@ -131,6 +133,8 @@ class World:
             "GetTrialBalance": lambda: (book, None),
             # Long before the entries' dates, so that closing it leaves the book open to postings.
             "ClosePeriod": lambda: (book, date(2020, 1, 31)),
+            "GetJournalHead": lambda: (book,),
+            "VerifyJournal": lambda: (book, None, None),
         }[operation]()
 
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import (BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text,
+                        UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # BigInteger ids that are also rowid aliases on SQLite, so they autoincrement there too.
@@ -184,8 +185,10 @@ class PendingLineRow(_PendingLine, Base):
 
 
 class PendingOutcomeRow(Base):
-    """How a pending entry was settled, once: committed (POSTED) or voided (VOIDED), by whom and when.
-    The primary key lets exactly one of two racing settlements commit."""
+    """How a pending entry was settled, once: committed (POSTED) or voided (VOIDED), by whom and when;
+    or that its timeout passed (EXPIRED), written when its reservation was released (settled_at then
+    says when that was, and no client did it). The primary key lets exactly one of two racing
+    settlements commit."""
 
     __tablename__ = "pending_outcomes"
     entry_id: Mapped[int] = mapped_column(ForeignKey("entries.id"), primary_key=True)
@@ -206,6 +209,37 @@ class HoldRow(_PendingLine, Base):
     __tablename__ = "holds"
     __table_args__ = (Index("holds_by_account_expiry", "account_id", "expires_at"),)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class JournalRecordRow(Base):
+    """A book's journal, one record per change, hash-chained (docs/contract.md#journal). Each record names
+    the history row it is about (by kind: the entry, whose outcome or lines it may be, the account, or the
+    period close; none for the book's first record, which is about the book), so that verifying the
+    chain rebuilds every record's content from those rows."""
+
+    __tablename__ = "journal_records"
+    __table_args__ = (Index("journal_records_by_entry", "entry_id", "kind"),)
+    book_id: Mapped[int] = mapped_column(ForeignKey("books.id"), primary_key=True)
+    sequence: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(24))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The record's canonical bytes (UTF-8 JSON), as they were hashed.
+    content: Mapped[str] = mapped_column(Text)
+    hash: Mapped[str] = mapped_column(String(64))
+    entry_id: Mapped[int | None] = mapped_column(ForeignKey("entries.id"))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    period_close_id: Mapped[int | None] = mapped_column(ForeignKey("period_closes.id"))
+
+
+class JournalHeadRow(Base):
+    """The last record of each book's journal: derived, like an account's running totals, and the row
+    every change to the book locks, as its last step, to take the next sequence."""
+
+    __tablename__ = "journal_heads"
+    book_id: Mapped[int] = mapped_column(ForeignKey("books.id"), primary_key=True)
+    sequence: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class ServerSecretRow(Base):

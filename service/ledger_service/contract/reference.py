@@ -46,6 +46,11 @@ OPERATIONS = {
                      ["AccountNotFound", "SchemaValidation"]),
     "GetTrialBalance": ("Every account's net debit or credit, with totals per currency.", []),
     "ClosePeriod": ("Refuses entries dated on or before the date from now on.", ["PeriodClosed", "SchemaValidation"]),
+    "GetJournalHead": ("The last record of the book's hash-chained journal: its sequence and hash, to keep and "
+                       "verify an export against later.", []),
+    "VerifyJournal": ("Recomputes the book's hash chain from the stored rows of entries, lines and outcomes, over "
+                      "a stretch of at most 100,000 records, and names the first record that breaks it.",
+                      ["SchemaValidation"]),
 }
 # Faults any operation may answer.
 COMMON_FAULTS = ["SchemaValidation", "MalformedRequest", "AuthenticationFailed", "NotAuthorized", "RateLimited",

@@ -45,6 +45,8 @@ REQUIRED_ROLE: Mapping[str, Role | SystemRole] = MappingProxyType({
     "GetStatement": Role.reader,
     "GetTrialBalance": Role.reader,
     "ClosePeriod": Role.admin,
+    "GetJournalHead": Role.reader,
+    "VerifyJournal": Role.reader,
 })
 
 

@@ -239,14 +239,20 @@ class Entry:
         return self.pending_expires_at if self.status in (EntryStatus.PENDING, EntryStatus.EXPIRED) else None
 
 
+def posted_line(posting: Posting) -> Line:
+    """The line a posting makes, in its account's currency."""
+    account = posting.account
+    return Line(account.code, posting.side, account.currency.to_decimal(posting.minor), account.currency.code,
+                posting.memo)
+
+
 def recorded_entry(entry: EntryInput, postings: Iterable[Posting], public_id: str, row_id: int,
                    recorded_at: datetime, reversal_of: str | None = None) -> Entry:
     """The entry `entry` became when it was recorded at `recorded_at` with these postings."""
     return Entry(
         id=public_id, reference=entry.reference, effective_date=entry.effective_date, recorded_at=recorded_at,
         description=entry.description, status=EntryStatus.PENDING if entry.pending else EntryStatus.POSTED,
-        lines=tuple(Line(p.account.code, p.side, p.account.currency.to_decimal(p.minor), p.account.currency.code,
-                         p.memo) for p in postings),
+        lines=tuple(posted_line(p) for p in postings),
         pending_expires_at=entry.expires_at(recorded_at) if entry.pending else None,
         reversal_of=reversal_of, two_phase=entry.pending, fingerprint=entry.fingerprint, row_id=row_id,
     )
@@ -331,3 +337,5 @@ class EntryAudit:
     settled_request_id: str | None = None
     settled_at: datetime | None = None
     void_reason: str | None = None
+    # The place of the journal record that recorded the entry (docs/contract.md#journal).
+    journal_sequence: int | None = None

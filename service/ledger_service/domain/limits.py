@@ -18,3 +18,5 @@ MAX_PENDING_TIMEOUT_SECONDS = 2**31 - 1
 # What a UsernameToken may carry: a client's name, and its password.
 MAX_CLIENT_NAME = 64
 MAX_PASSWORD = 1024
+# Journal records one VerifyJournal call checks; a longer chain is verified a stretch at a time.
+MAX_VERIFIED_RECORDS = 100_000

@@ -89,5 +89,5 @@ class Accounts:
             raise account_not_found(code, ("code",))
         if account.status is AccountStatus.OPEN:
             account.close()
-            context.stores.accounts.close_account(account, context.now, context.audit)
+            context.stores.accounts.close_account(found.id, account, context.now, context.audit)
         return account

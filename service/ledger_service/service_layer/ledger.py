@@ -11,6 +11,7 @@ from .books import Books
 from .context import utc_now
 from .entries import Entries
 from .failed_logins import FailedLoginBudget
+from .journal import Journal
 from .paging import Paging
 from .pending import Pending
 from .ports import PageTokens, PasswordDigests, Passwords, SecretBox, UnitOfWork
@@ -29,3 +30,4 @@ class Ledger:
         self.entries = Entries(authentication)
         self.pending = Pending(authentication, unit_of_work, clock)
         self.reports = Reports(authentication, paging)
+        self.journal = Journal(authentication)

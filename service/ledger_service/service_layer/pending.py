@@ -49,6 +49,7 @@ def _settle(context: Context, book: str, reference: str, outcome: EntryStatus, r
         return entry
     postings = held_postings(entry, accounts)
     (commit_postings if outcome is EntryStatus.POSTED else release_postings)(postings)
-    if not context.stores.entries.settle_pending(entry, postings, outcome, reason, context.now, context.audit):
+    if not context.stores.entries.settle_pending(found.id, entry, postings, outcome, reason, context.now,
+                                                 context.audit):
         raise pending_expired(reference)
     return replace(entry, status=outcome)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from ..domain.accounts import Account, AccountPage, Side
 from ..domain.books import Book
 from ..domain.entries import Entry, EntryAudit, EntryInput, LineInput
+from ..domain.journal import JournalHead, JournalVerification
 from ..domain.reports import Balance, Statement, TrialBalance
 from .codec import Record
 from .faults import fault_record
@@ -60,7 +61,7 @@ def entry_results(values) -> list[Record]:
 def entry_audit(value: EntryAudit) -> Record:
     return Record(reference=value.reference, postedBy=value.posted_by, requestId=value.request_id,
                   recordedAt=value.recorded_at, settledBy=value.settled_by, settledRequestId=value.settled_request_id,
-                  settledAt=value.settled_at, voidReason=value.void_reason)
+                  settledAt=value.settled_at, voidReason=value.void_reason, journalSequence=value.journal_sequence)
 
 
 def balance(value: Balance) -> Record:
@@ -89,3 +90,14 @@ def trial_balance(value: TrialBalance) -> Record:
                      credit=row.credit) for row in value.rows],
         totals=[Record(currency=total.currency, debit=total.debit, credit=total.credit) for total in value.totals],
     )
+
+
+def journal_head(value: JournalHead) -> Record:
+    return Record(book=value.book, sequence=value.sequence, hash=value.hash, recordedAt=value.recorded_at)
+
+
+def journal_verification(value: JournalVerification) -> Record:
+    broken = value.first_break
+    return Record(book=value.book, fromSequence=value.from_sequence, toSequence=value.to_sequence,
+                  recordsChecked=value.records_checked, headHash=value.head_hash, intact=value.intact,
+                  firstBreak=Record(sequence=broken.sequence, reason=broken.reason.value) if broken else None)

@@ -108,3 +108,13 @@ class LedgerService(ServiceBase):
     @operation("ClosePeriod", required(Code), required(Date), returns=types.Book, result="book")
     def close_period(call, book, throughDate):
         return mapping.book(call.ledger.books.close_period(call.request, book, throughDate))
+
+    @operation("GetJournalHead", required(Code), returns=types.JournalHead, result="head")
+    def get_journal_head(call, book):
+        return mapping.journal_head(call.ledger.journal.get_journal_head(call.request, book))
+
+    @operation("VerifyJournal", required(Code), optional(types.Sequence), optional(types.Sequence),
+               returns=types.JournalVerification, result="verification")
+    def verify_journal(call, book, fromSequence, toSequence):
+        return mapping.journal_verification(call.ledger.journal.verify_journal(call.request, book, fromSequence,
+                                                                               toSequence))

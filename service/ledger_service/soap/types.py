@@ -7,7 +7,7 @@ schema instead of once per field that uses it.
 """
 from __future__ import annotations
 
-from spyne import Array, Boolean, ComplexModel, Date, DateTime, Decimal, Enum, Integer32, Unicode
+from spyne import Array, Boolean, ComplexModel, Date, DateTime, Decimal, Enum, Integer32, Integer64, Unicode
 from spyne.model import ModelBase
 
 from ..domain.limits import MAX_PAGE_SIZE, MIN_PAGE_SIZE, MIN_PENDING_TIMEOUT_SECONDS
@@ -47,6 +47,10 @@ PageToken = _text("PageToken", 1000)
 PageSize = Integer32(ge=MIN_PAGE_SIZE, le=MAX_PAGE_SIZE, type_name="PageSize", __namespace__=TNS)
 # At most MAX_PENDING_TIMEOUT_SECONDS: xs:int's largest value, which the type itself bounds.
 TimeoutSeconds = Integer32(ge=MIN_PENDING_TIMEOUT_SECONDS, type_name="TimeoutSeconds", __namespace__=TNS)
+# A place in a book's journal (docs/contract.md#journal): records are numbered from 1, and 0 is the place
+# before the first.
+Sequence = Integer64(ge=0, type_name="Sequence", __namespace__=TNS)
+Hash = _text("Hash", 64, "[0-9a-f]{64}")
 # Amounts are written in plain notation with the currency's exact places; never 1E+2.
 Money = Decimal(str_format="{:f}")
 
@@ -56,6 +60,8 @@ Side = Enum("DEBIT", "CREDIT", type_name="Side").customize(__namespace__=TNS)
 EntryStatus = Enum("POSTED", "PENDING", "VOIDED", "EXPIRED", type_name="EntryStatus").customize(
     __namespace__=TNS)
 AccountStatus = Enum("OPEN", "CLOSED", type_name="AccountStatus").customize(__namespace__=TNS)
+BreakReason = Enum("hash mismatch", "missing record", "record out of order", "content changed",
+                   type_name="BreakReason").customize(__namespace__=TNS)
 
 
 class _Model(ComplexModel):
@@ -157,7 +163,7 @@ class EntryAudit(_Model):
     fields on Entry, which v1 consumers read strictly.) postedBy and requestId are absent only for an
     entry no client posted, such as one an operator loads from the command line. The settled* fields
     say who committed or voided a pending entry, in which request and when; voidReason is VoidPending's
-    reason."""
+    reason; journalSequence is the place of the journal record that recorded the entry."""
 
     _type_info = [
         ("reference", required(Reference)),
@@ -168,6 +174,7 @@ class EntryAudit(_Model):
         ("settledRequestId", optional(Unicode)),
         ("settledAt", optional(DateTime)),
         ("voidReason", optional(Description)),
+        ("journalSequence", required(Sequence)),
     ]
 
 
@@ -233,4 +240,32 @@ class TrialBalance(_Model):
         ("asOf", optional(Date)),
         ("rows", _list_of(TrialBalanceRow, "row")),
         ("totals", _list_of(CurrencyTotal, "total")),
+    ]
+
+
+class JournalHead(_Model):
+    _type_info = [
+        ("book", required(Code)),
+        ("sequence", required(Sequence)),
+        ("hash", required(Hash)),
+        ("recordedAt", required(DateTime)),
+    ]
+
+
+class JournalBreak(_Model):
+    _type_info = [
+        ("sequence", required(Sequence)),
+        ("reason", required(BreakReason)),
+    ]
+
+
+class JournalVerification(_Model):
+    _type_info = [
+        ("book", required(Code)),
+        ("fromSequence", required(Sequence)),
+        ("toSequence", required(Sequence)),
+        ("recordsChecked", required(Sequence)),
+        ("headHash", required(Hash)),
+        ("intact", required(Boolean)),
+        ("firstBreak", optional(JournalBreak)),
     ]

@@ -11,6 +11,7 @@ from .accounts import SqlAccountStore
 from .books import SqlBookStore
 from .clients import SqlClientStore
 from .entries import SqlEntryStore
+from .journal import SqlJournalStore
 from .reports import SqlReportStore
 
 
@@ -20,7 +21,9 @@ class SqlStores:
         self.connection = connection
         self.access = SqlAccessStore(connection)
         self.clients = SqlClientStore(connection)
-        self.books = SqlBookStore(connection)
-        self.accounts = SqlAccountStore(connection)
-        self.entries = SqlEntryStore(connection)
+        # Every store that writes history appends the journal record of each change it writes.
+        self.journal = SqlJournalStore(connection)
+        self.books = SqlBookStore(connection, self.journal)
+        self.accounts = SqlAccountStore(connection, self.journal)
+        self.entries = SqlEntryStore(connection, self.journal)
         self.reports = SqlReportStore(connection)

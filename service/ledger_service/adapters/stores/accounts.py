@@ -7,13 +7,15 @@ from typing import Iterable
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
+from ...domain import journal
 from ...domain.access import Audit
 from ...domain.accounts import Account, AccountStatus, AccountType, Side
 from ...domain.books import Book
 from ...domain.currencies import currency
 from ..orm import AccountRow, BookRow
 from .holds import HAS_LAPSED_HOLDS, LIVE_PENDING_CREDITS, LIVE_PENDING_DEBITS, release_lapsed
-from .sql import SqlStore, over_lists, utc
+from .journal import Source
+from .sql import HistoryStore, over_lists, utc
 
 _ACCOUNT_COLUMNS = (
     AccountRow.id, AccountRow.code, AccountRow.name, AccountRow.type, AccountRow.currency, AccountRow.parent_code,
@@ -45,9 +47,9 @@ def _account(row) -> Account:
     )
 
 
-class SqlAccountStore(SqlStore):
-    def __init__(self, connection: Connection):
-        super().__init__(connection)
+class SqlAccountStore(HistoryStore):
+    def __init__(self, connection: Connection, journal):
+        super().__init__(connection, journal)
         self._for_update = _FOR_UPDATE[self.dialect]
 
     def account(self, book_id: int, code: str, now: datetime) -> Account | None:
@@ -83,21 +85,24 @@ class SqlAccountStore(SqlStore):
             book.closed_through = rows[0].closed_through
         accounts = {row.id: _account(row) for row in rows}
         lapsed = [row.id for row in rows if row.has_expired_holds]
-        for account_id, (debits, credits) in release_lapsed(self.connection, lapsed, now).items():
+        for account_id, (debits, credits) in release_lapsed(self.connection, self.journal, lapsed, now).items():
             accounts[account_id].release(Side.DEBIT, debits)
             accounts[account_id].release(Side.CREDIT, credits)
         return {account.code: account for account in accounts.values()}
 
     def add_account(self, book_id: int, account: Account, audit: Audit) -> int:
-        return self._run(insert(AccountRow).values(
+        account_id = self._run(insert(AccountRow).values(
             book_id=book_id, code=account.code, name=account.name, type=account.type.value,
             currency=account.currency.code, parent_code=account.parent_code,
             no_negative_balance=account.no_negative_balance, status=account.status.value, opened_at=account.opened_at,
             posted_debits=0, posted_credits=0, pending_debits=0, pending_credits=0,
             created_by=audit.client_id, request_id=audit.request_id,
         ).returning(AccountRow.id)).scalar_one()
+        self.journal.append(book_id, [(journal.account_opened(account), Source(account_id=account_id))])
+        return account_id
 
-    def close_account(self, account: Account, now: datetime, audit: Audit) -> None:
+    def close_account(self, book_id: int, account: Account, now: datetime, audit: Audit) -> None:
         self._run(update(AccountRow).where(AccountRow.id == account.id)
                   .values(status=account.status.value, closed_at=now, closed_by=audit.client_id,
                           closed_request_id=audit.request_id))
+        self.journal.append(book_id, [(journal.account_closed(account.code, now), Source(account_id=account.id))])

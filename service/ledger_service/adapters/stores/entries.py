@@ -6,18 +6,22 @@ import uuid
 from datetime import date, datetime
 from typing import Iterable, Sequence
 
-from sqlalchemy import Connection, bindparam, delete, insert, select
+from sqlalchemy import Connection, and_, bindparam, delete, insert, select
 from sqlalchemy.orm import aliased
 
+from ...domain import journal
 from ...domain.access import Audit
 from ...domain.accounts import Side
 from ...domain.currencies import currency
-from ...domain.entries import Entry, EntryAudit, EntryStatus, Line, Posting, entry_status, recorded_entry
+from ...domain.entries import (Entry, EntryAudit, EntryStatus, Line, Posting, entry_status, posted_line,
+                               recorded_entry)
 from ...service_layer.ports import NewEntry
 from ..bulk_writes import Rows, bulk_writes
-from ..orm import AccountRow, ClientRow, EntryRow, HoldRow, LineRow, PendingLineRow, PendingOutcomeRow
+from ..orm import (AccountRow, ClientRow, EntryRow, HoldRow, JournalRecordRow, LineRow, PendingLineRow,
+                   PendingOutcomeRow)
 from .holds import release_lapsed_anywhere
-from .sql import SqlStore, over_lists, utc
+from .journal import Source
+from .sql import HistoryStore, over_lists, utc
 
 
 def _statements(one_of) -> dict:
@@ -45,9 +49,9 @@ def _statements(one_of) -> dict:
 _OVER_LISTS = over_lists(_statements)
 
 
-class SqlEntryStore(SqlStore):
-    def __init__(self, connection: Connection):
-        super().__init__(connection)
+class SqlEntryStore(HistoryStore):
+    def __init__(self, connection: Connection, journal_store):
+        super().__init__(connection, journal_store)
         self._writes = bulk_writes(connection)
         self._over_lists = _OVER_LISTS[self.dialect]
 
@@ -86,8 +90,11 @@ class SqlEntryStore(SqlStore):
         settler = aliased(ClientRow)
         row = self._run(
             select(EntryRow.reference, ClientRow.name, EntryRow.request_id, EntryRow.recorded_at,
-                   settler.name, PendingOutcomeRow.request_id, PendingOutcomeRow.settled_at, PendingOutcomeRow.reason)
+                   settler.name, PendingOutcomeRow.request_id, PendingOutcomeRow.settled_at, PendingOutcomeRow.reason,
+                   JournalRecordRow.sequence)
             .outerjoin(ClientRow, ClientRow.id == EntryRow.client_id)
+            .outerjoin(JournalRecordRow, and_(JournalRecordRow.entry_id == EntryRow.id,
+                                              JournalRecordRow.kind == journal.RecordKind.ENTRY_RECORDED.value))
             .outerjoin(PendingOutcomeRow, PendingOutcomeRow.entry_id == EntryRow.id)
             .outerjoin(settler, settler.id == PendingOutcomeRow.client_id)
             .where(EntryRow.book_id == book_id, EntryRow.reference == reference)
@@ -95,7 +102,7 @@ class SqlEntryStore(SqlStore):
         if row is None:
             return None
         return EntryAudit(row[0], row[1], row[2], utc(row[3]), settled_by=row[4], settled_request_id=row[5],
-                          settled_at=utc(row[6]), void_reason=row[7])
+                          settled_at=utc(row[6]), void_reason=row[7], journal_sequence=row[8])
 
     def add_entries(self, book_id: int, entries: Sequence[NewEntry], now: datetime, audit: Audit) -> list[Entry]:
         """Writes entries in a few statements however many (see bulk_writes): the entries; the posted ones'
@@ -119,9 +126,12 @@ class SqlEntryStore(SqlStore):
                 self._posted_rows(rows, row_ids[public_id], new.entry.effective_date, new.postings)
         self._account_total_rows(rows, [p.account for new in entries for p in new.postings])
         self._writes.rows(rows)
-        return [recorded_entry(new.entry, new.postings, public_id, row_ids[public_id], now,
-                               new.reverses.reference if new.reverses else None)
-                for public_id, new in zip(public_ids, entries)]
+        recorded = [recorded_entry(new.entry, new.postings, public_id, row_ids[public_id], now,
+                                   new.reverses.reference if new.reverses else None)
+                    for public_id, new in zip(public_ids, entries)]
+        self.journal.append(book_id, [(journal.entry_recorded(entry), Source(entry_id=entry.row_id))
+                                      for entry in recorded])
+        return recorded
 
     def _posted_rows(self, rows: Rows, entry_id: int, effective_date: date, postings: Sequence[Posting]) -> None:
         """A posted entry's lines, and what they add to the per-day totals."""
@@ -141,7 +151,7 @@ class SqlEntryStore(SqlStore):
         touched = {account.id: account for account in accounts}
         rows.account_totals = [(account_id, *touched[account_id].totals()) for account_id in sorted(touched)]
 
-    def settle_pending(self, entry: Entry, postings: Sequence[Posting], outcome: EntryStatus,
+    def settle_pending(self, book_id: int, entry: Entry, postings: Sequence[Posting], outcome: EntryStatus,
                        reason: str | None, now: datetime, audit: Audit) -> bool:
         """Records a pending entry's outcome: its holds released, and for POSTED its lines and per-day
         totals written; the accounts' totals as the domain left them. False when a hold of the entry is
@@ -159,10 +169,13 @@ class SqlEntryStore(SqlStore):
             self._posted_rows(rows, entry.row_id, entry.effective_date, postings)
         self._account_total_rows(rows, [p.account for p in postings])
         self._writes.rows(rows)
+        record = (journal.pending_committed(entry.reference, [posted_line(p) for p in postings], now)
+                  if outcome is EntryStatus.POSTED else journal.pending_voided(entry.reference, reason, now))
+        self.journal.append(book_id, [(record, Source(entry_id=entry.row_id))])
         return True
 
     def release_expired_holds(self, now: datetime, at_most: int) -> int:
-        return release_lapsed_anywhere(self.connection, now, at_most)
+        return release_lapsed_anywhere(self.connection, self.journal, now, at_most)
 
     def refresh_statistics(self) -> None:
         """Has PostgreSQL measure the tables a posting writes. A bulk load grows them faster than

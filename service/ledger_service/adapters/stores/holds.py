@@ -6,8 +6,12 @@ from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, delete, func, select, update
 
+from ...domain import journal
 from ...domain.accounts import Side
-from ..orm import AccountRow, HoldRow
+from ...domain.entries import EntryStatus
+from ..orm import AccountRow, EntryRow, HoldRow, PendingOutcomeRow
+from .journal import Source
+from .sql import DIALECT_INSERT, utc
 
 
 def lapsed_by(now):
@@ -32,17 +36,22 @@ HAS_LAPSED_HOLDS = (select(HoldRow.account_id).where(HoldRow.account_id == Accou
                     .exists().label("has_expired_holds"))
 
 
-def release_lapsed(connection: Connection, account_ids: list[int], now: datetime) -> dict[int, tuple[int, int]]:
+def release_lapsed(connection: Connection, journal_store, account_ids: list[int],
+                   now: datetime) -> dict[int, tuple[int, int]]:
     """Drops the lapsed holds on these locked accounts and takes their amounts off the accounts' pending
-    totals; returns the (debits, credits) released per account."""
+    totals; returns the (debits, credits) released per account. The entries whose reservation this
+    releases first are recorded EXPIRED, each once, with their journal record."""
     if not account_ids:
         return {}
     released: dict[int, list[int]] = {}
-    for account_id, side, amount in connection.execute(
+    entry_ids = set()
+    for account_id, side, amount, entry_id in connection.execute(
         delete(HoldRow).where(HoldRow.account_id.in_(account_ids), lapsed_by(now))
-        .returning(HoldRow.account_id, HoldRow.side, HoldRow.amount)
+        .returning(HoldRow.account_id, HoldRow.side, HoldRow.amount, HoldRow.entry_id)
     ):
         released.setdefault(account_id, [0, 0])[0 if side == Side.DEBIT.value else 1] += amount
+        entry_ids.add(entry_id)
+    _record_expiries(connection, journal_store, sorted(entry_ids), now)
     if released:
         accounts = AccountRow.__table__
         connection.execute(
@@ -55,7 +64,28 @@ def release_lapsed(connection: Connection, account_ids: list[int], now: datetime
     return {account_id: (debits, credits) for account_id, (debits, credits) in released.items()}
 
 
-def release_lapsed_anywhere(connection: Connection, now: datetime, at_most: int) -> int:
+def _record_expiries(connection: Connection, journal_store, entry_ids: list[int], now: datetime) -> None:
+    """The EXPIRED outcome of each of these entries that has none yet, and its record in its book's
+    journal (books in id order). Of two transactions releasing holds of one entry on different accounts,
+    the second waits on the first's outcome row and then writes none."""
+    if not entry_ids:
+        return
+    outcome = DIALECT_INSERT[connection.dialect.name](PendingOutcomeRow).values(
+        [dict(entry_id=entry_id, status=EntryStatus.EXPIRED.value, settled_at=now) for entry_id in entry_ids])
+    expired = set(connection.execute(outcome.on_conflict_do_nothing().returning(PendingOutcomeRow.entry_id)).scalars())
+    if not expired:
+        return
+    by_book: dict[int, list] = {}
+    for entry_id, book_id, reference, expires_at in connection.execute(
+            select(EntryRow.id, EntryRow.book_id, EntryRow.reference, EntryRow.pending_expires_at)
+            .where(EntryRow.id.in_(sorted(expired))).order_by(EntryRow.id)):
+        by_book.setdefault(book_id, []).append(
+            (journal.pending_expired(reference, utc(expires_at), now), Source(entry_id=entry_id)))
+    for book_id in sorted(by_book):
+        journal_store.append(book_id, by_book[book_id])
+
+
+def release_lapsed_anywhere(connection: Connection, journal_store, now: datetime, at_most: int) -> int:
     """Tidies up: releases the lapsed holds of up to `at_most` accounts, skipping accounts another
     transaction holds (it releases them itself). Returns how many accounts it released holds on."""
     account_ids = connection.execute(
@@ -64,4 +94,4 @@ def release_lapsed_anywhere(connection: Connection, now: datetime, at_most: int)
         return 0
     lock = select(AccountRow.id).where(AccountRow.id.in_(account_ids)).order_by(AccountRow.id)
     locked = connection.execute(lock.with_for_update(skip_locked=True)).scalars().all()
-    return len(release_lapsed(connection, list(locked), now))
+    return len(release_lapsed(connection, journal_store, list(locked), now))

@@ -47,3 +47,12 @@ class SqlStore:
 
     def _run(self, statement, parameters=None):
         return self.connection.execute(statement, parameters)
+
+
+class HistoryStore(SqlStore):
+    """A store that writes history, and appends each change's record to the book's journal
+    (stores/journal.py) as it does."""
+
+    def __init__(self, connection: Connection, journal):
+        super().__init__(connection)
+        self.journal = journal

@@ -1,0 +1,294 @@
+"""The books' journals in SQL: appending a transaction's records to a book's chain under the lock of its
+head, and reading records back with their content rebuilt from the history rows they are about.
+
+Concurrency: `append` locks the book's head row FOR UPDATE to take the next sequences. Every write
+calls it as its last statement (a posting after its accounts are locked, its rules checked and its rows
+written), so writers on different accounts of a book overlap in everything but the few statements
+between that lock and their commit; and as nothing locks an account after a head, no two writers wait on
+each other in a cycle. On SQLite a writer holds the whole database already.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Iterable, NamedTuple, Sequence
+
+from sqlalchemy import Connection, exists, func, insert, select, update
+from sqlalchemy.orm import aliased
+
+from ...domain import journal
+from ...domain.accounts import Account, AccountStatus, AccountType, Side
+from ...domain.books import Book
+from ...domain.currencies import currency
+from ...domain.entries import Entry, EntryStatus, Line
+from ...domain.journal import JournalRecord, RecordKind, SealedRecord
+from ...domain.journal_chain import GENESIS_HASH
+from ..orm import (AccountRow, BookRow, EntryRow, HoldRow, JournalHeadRow, JournalRecordRow, LineRow, PendingLineRow,
+                   PendingOutcomeRow, PeriodCloseRow)
+from .sql import SqlStore, utc
+
+_OUTCOME_KINDS = {EntryStatus.POSTED.value: RecordKind.PENDING_COMMITTED,
+                  EntryStatus.VOIDED.value: RecordKind.PENDING_VOIDED,
+                  EntryStatus.EXPIRED.value: RecordKind.PENDING_EXPIRED}
+
+
+class Source(NamedTuple):
+    """The history row a record is about (by kind: an entry, an account, a period close; the book's
+    first record is about the book itself)."""
+
+    entry_id: int | None = None
+    account_id: int | None = None
+    period_close_id: int | None = None
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    """A record as the journal holds it, with its content as the history rows say now (None: the rows it
+    is about are gone, or no longer say that such a change happened)."""
+
+    sequence: int
+    kind: str
+    hash: str
+    content: bytes
+    rows_say: JournalRecord | None
+
+
+@dataclass(frozen=True)
+class UnrecordedChange:
+    """A history row that no record of the journal records, when it says it was written, and the record
+    it would have."""
+
+    moment: datetime
+    record: JournalRecord
+
+
+class SqlJournalStore(SqlStore):
+    # --- writing ---
+
+    def append(self, book_id: int, records: Sequence[tuple[JournalRecord, Source]]) -> list[SealedRecord]:
+        """Seals the records onto the end of the book's chain, in order, and returns them sealed."""
+        if not records:
+            return []
+        head = self._run(select(JournalHeadRow.sequence, JournalHeadRow.hash)
+                         .where(JournalHeadRow.book_id == book_id).with_for_update()).first()
+        after_sequence, after_hash = head if head else (0, GENESIS_HASH)
+        sealed = journal.seal([record for record, _ in records], after_sequence, after_hash)
+        self._run(insert(JournalRecordRow), [
+            dict(book_id=book_id, sequence=s.sequence, kind=s.kind.value, recorded_at=s.recorded_at,
+                 content=s.content.decode("utf-8"), hash=s.hash, entry_id=source.entry_id,
+                 account_id=source.account_id, period_close_id=source.period_close_id)
+            for s, (_, source) in zip(sealed, records)])
+        last = sealed[-1]
+        values = dict(sequence=last.sequence, hash=last.hash, recorded_at=last.recorded_at)
+        if head:
+            self._run(update(JournalHeadRow).where(JournalHeadRow.book_id == book_id).values(**values))
+        else:
+            self._run(insert(JournalHeadRow).values(book_id=book_id, **values))
+        return sealed
+
+    # --- reading ---
+
+    def head(self, book_id: int) -> tuple[int, str, datetime] | None:
+        row = self._run(select(JournalHeadRow.sequence, JournalHeadRow.hash, JournalHeadRow.recorded_at)
+                        .where(JournalHeadRow.book_id == book_id)).first()
+        return (row.sequence, row.hash, utc(row.recorded_at)) if row else None
+
+    def hash_at(self, book_id: int, sequence: int) -> str | None:
+        return self._run(select(JournalRecordRow.hash).where(JournalRecordRow.book_id == book_id,
+                                                            JournalRecordRow.sequence == sequence)).scalar()
+
+    def records(self, book: Book, from_sequence: int, to_sequence: int, limit: int) -> list[StoredRecord]:
+        """Up to `limit` of the book's records numbered from `from_sequence` to `to_sequence`, in order of
+        their sequence, each with what the rows it is about say now."""
+        rows = self._run(
+            select(JournalRecordRow.sequence, JournalRecordRow.kind, JournalRecordRow.hash, JournalRecordRow.content,
+                   JournalRecordRow.entry_id, JournalRecordRow.account_id, JournalRecordRow.period_close_id)
+            .where(JournalRecordRow.book_id == book.id, JournalRecordRow.sequence >= from_sequence,
+                   JournalRecordRow.sequence <= to_sequence)
+            .order_by(JournalRecordRow.sequence).limit(limit)).all()
+        said = _RowsSay(self.connection, book, [(row.kind, Source(row.entry_id, row.account_id, row.period_close_id))
+                                                for row in rows])
+        return [StoredRecord(row.sequence, row.kind, row.hash, row.content.encode("utf-8"),
+                             said.record(row.kind, Source(row.entry_id, row.account_id, row.period_close_id)))
+                for row in rows]
+
+    def unrecorded(self, book: Book) -> list[UnrecordedChange]:
+        """The book's history rows that no record records, oldest first: entries, pending entries'
+        outcomes, accounts opened or closed, periods closed."""
+        recorded = lambda kind, column: exists().where(  # noqa: E731
+            JournalRecordRow.book_id == book.id, JournalRecordRow.kind == kind.value, column)
+        found: list[tuple[str, Source]] = []
+        for entry_id, in self._run(select(EntryRow.id).where(
+                EntryRow.book_id == book.id,
+                ~recorded(RecordKind.ENTRY_RECORDED, JournalRecordRow.entry_id == EntryRow.id))):
+            found.append((RecordKind.ENTRY_RECORDED.value, Source(entry_id=entry_id)))
+        for entry_id, status in self._run(
+                select(PendingOutcomeRow.entry_id, PendingOutcomeRow.status)
+                .join(EntryRow, EntryRow.id == PendingOutcomeRow.entry_id).where(EntryRow.book_id == book.id)):
+            kind = _OUTCOME_KINDS.get(status)
+            if kind is not None and not self._run(select(recorded(
+                    kind, JournalRecordRow.entry_id == entry_id))).scalar():
+                found.append((kind.value, Source(entry_id=entry_id)))
+        for kind, condition in ((RecordKind.ACCOUNT_OPENED, True),
+                                (RecordKind.ACCOUNT_CLOSED, AccountRow.status == AccountStatus.CLOSED.value)):
+            for account_id, in self._run(select(AccountRow.id).where(
+                    AccountRow.book_id == book.id, condition,
+                    ~recorded(kind, JournalRecordRow.account_id == AccountRow.id))):
+                found.append((kind.value, Source(account_id=account_id)))
+        for close_id, in self._run(select(PeriodCloseRow.id).where(
+                PeriodCloseRow.book_id == book.id,
+                ~recorded(RecordKind.PERIOD_CLOSED, JournalRecordRow.period_close_id == PeriodCloseRow.id))):
+            found.append((RecordKind.PERIOD_CLOSED.value, Source(period_close_id=close_id)))
+        said = _RowsSay(self.connection, book, found)
+        changes = [UnrecordedChange(record.recorded_at, record)
+                   for record in (said.record(kind, source) for kind, source in found) if record is not None]
+        return sorted(changes, key=lambda change: change.moment)
+
+    def place_of(self, book_id: int, moment: datetime) -> int:
+        """The sequence a change made at `moment` would have: that of the first record made after it."""
+        after = self._run(select(func.min(JournalRecordRow.sequence))
+                          .where(JournalRecordRow.book_id == book_id, JournalRecordRow.recorded_at > moment)).scalar()
+        if after is not None:
+            return after
+        last = self._run(select(func.max(JournalRecordRow.sequence))
+                         .where(JournalRecordRow.book_id == book_id)).scalar()
+        return (last or 0) + 1
+
+
+class _RowsSay:
+    """The records that the history rows of a set of (kind, source) pairs make, read in a few queries."""
+
+    def __init__(self, connection: Connection, book: Book, wanted: Iterable[tuple[str, Source]]):
+        self.book = book
+        wanted = list(wanted)
+        entry_ids = sorted({source.entry_id for _, source in wanted if source.entry_id is not None})
+        account_ids = sorted({source.account_id for _, source in wanted if source.account_id is not None})
+        close_ids = sorted({source.period_close_id for _, source in wanted if source.period_close_id is not None})
+        self.entries, self.outcomes, self.posted_lines = self._entries(connection, entry_ids)
+        # Only the columns a record is made of, named: the chaining of existing books when the journal
+        # came (migration 0006) reads them too, on a schema of that day.
+        self.accounts = {row.id: row for row in connection.execute(
+            select(AccountRow.id, AccountRow.code, AccountRow.name, AccountRow.type, AccountRow.currency,
+                   AccountRow.parent_code, AccountRow.no_negative_balance, AccountRow.status, AccountRow.opened_at,
+                   AccountRow.closed_at)
+            .where(AccountRow.book_id == book.id, AccountRow.id.in_(account_ids)))} if account_ids else {}
+        self.closes = {row.id: row for row in connection.execute(
+            select(PeriodCloseRow.id, PeriodCloseRow.through_date, PeriodCloseRow.closed_at)
+            .where(PeriodCloseRow.book_id == book.id, PeriodCloseRow.id.in_(close_ids)))} if close_ids else {}
+        self.book_row = connection.execute(select(BookRow.code, BookRow.name, BookRow.created_at)
+                                           .where(BookRow.id == book.id)).first() \
+            if any(kind == RecordKind.BOOK_CREATED.value for kind, _ in wanted) else None
+
+    def _entries(self, connection: Connection, entry_ids: list[int]):
+        if not entry_ids:
+            return {}, {}, {}
+        original = aliased(EntryRow)
+        heads = connection.execute(
+            select(EntryRow.id, EntryRow.public_id, EntryRow.reference, EntryRow.effective_date, EntryRow.recorded_at,
+                   EntryRow.description, EntryRow.status, EntryRow.pending_expires_at,
+                   original.reference.label("reversal_of"))
+            .outerjoin(original, original.id == EntryRow.reversal_of_id)
+            .where(EntryRow.book_id == self.book.id, EntryRow.id.in_(entry_ids))).all()
+        outcomes = {row.entry_id: row for row in connection.execute(
+            select(PendingOutcomeRow.entry_id, PendingOutcomeRow.status, PendingOutcomeRow.reason,
+                   PendingOutcomeRow.settled_at).where(PendingOutcomeRow.entry_id.in_(entry_ids)))}
+        lines: dict[str, dict[int, list[Line]]] = {"posted": {}, "pending": {}}
+        for name, table in (("posted", LineRow), ("pending", PendingLineRow)):
+            for entry_id, code, side, amount, cur, memo in connection.execute(
+                    select(table.entry_id, AccountRow.code, table.side, table.amount, AccountRow.currency, table.memo)
+                    .join(AccountRow, AccountRow.id == table.account_id)
+                    .where(table.entry_id.in_(entry_ids)).order_by(table.entry_id, table.position)):
+                lines[name].setdefault(entry_id, []).append(
+                    Line(code, Side(side), currency(cur).to_decimal(amount), cur, memo))
+        entries = {}
+        for row in heads:
+            two_phase = row.status == EntryStatus.PENDING.value
+            entries[row.id] = Entry(
+                id=row.public_id, reference=row.reference, effective_date=row.effective_date,
+                recorded_at=utc(row.recorded_at), description=row.description, status=EntryStatus(row.status),
+                lines=tuple(lines["pending" if two_phase else "posted"].get(row.id, ())),
+                pending_expires_at=utc(row.pending_expires_at), reversal_of=row.reversal_of, two_phase=two_phase,
+                row_id=row.id)
+        return entries, outcomes, lines["posted"]
+
+    def record(self, kind: str, source: Source) -> JournalRecord | None:
+        if kind == RecordKind.BOOK_CREATED.value:
+            row = self.book_row
+            return journal.book_created(Book(row.code, row.name), utc(row.created_at))
+        if kind == RecordKind.ENTRY_RECORDED.value:
+            entry = self.entries.get(source.entry_id)
+            return journal.entry_recorded(entry) if entry else None
+        if kind in (k.value for k in _OUTCOME_KINDS.values()):
+            return self._outcome(kind, source.entry_id)
+        if kind in (RecordKind.ACCOUNT_OPENED.value, RecordKind.ACCOUNT_CLOSED.value):
+            return self._account(kind, self.accounts.get(source.account_id))
+        if kind == RecordKind.PERIOD_CLOSED.value:
+            row = self.closes.get(source.period_close_id)
+            return journal.period_closed(row.through_date, utc(row.closed_at)) if row else None
+        return None
+
+    def _outcome(self, kind: str, entry_id: int | None) -> JournalRecord | None:
+        entry, outcome = self.entries.get(entry_id), self.outcomes.get(entry_id)
+        if entry is None or outcome is None or _OUTCOME_KINDS.get(outcome.status) is not RecordKind(kind):
+            return None
+        at = utc(outcome.settled_at)
+        if kind == RecordKind.PENDING_COMMITTED.value:
+            return journal.pending_committed(entry.reference, self.posted_lines.get(entry_id, ()), at)
+        if kind == RecordKind.PENDING_VOIDED.value:
+            return journal.pending_voided(entry.reference, outcome.reason, at)
+        return journal.pending_expired(entry.reference, entry.pending_expires_at, at)
+
+    @staticmethod
+    def _account(kind: str, row) -> JournalRecord | None:
+        if row is None:
+            return None
+        if kind == RecordKind.ACCOUNT_CLOSED.value:
+            closed = row.status == AccountStatus.CLOSED.value and row.closed_at is not None
+            return journal.account_closed(row.code, utc(row.closed_at)) if closed else None
+        return journal.account_opened(Account(
+            code=row.code, name=row.name, type=AccountType(row.type), currency=currency(row.currency),
+            parent_code=row.parent_code, no_negative_balance=row.no_negative_balance,
+            status=AccountStatus(row.status), opened_at=utc(row.opened_at)))
+
+
+_KIND_ORDER = [RecordKind.BOOK_CREATED, RecordKind.ACCOUNT_OPENED, RecordKind.ENTRY_RECORDED,
+               RecordKind.PENDING_COMMITTED, RecordKind.PENDING_VOIDED, RecordKind.PENDING_EXPIRED,
+               RecordKind.ACCOUNT_CLOSED, RecordKind.PERIOD_CLOSED]
+
+
+def chain_existing_history(connection: Connection, now: datetime) -> None:
+    """Gives every book that has no journal yet its chain: one record per change its history rows
+    show, in the order they were recorded (by time; at one moment, a book before its accounts, an
+    account before its entries, an entry before its outcome). A pending entry whose reservation was
+    released when it expired, before expiries were recorded, gets its EXPIRED outcome now."""
+    lapsed_and_released = (
+        select(EntryRow.id).where(
+            EntryRow.status == EntryStatus.PENDING.value, EntryRow.pending_expires_at <= now,
+            ~exists().where(PendingOutcomeRow.entry_id == EntryRow.id),
+            ~exists().where(HoldRow.entry_id == EntryRow.id)))
+    expired = connection.execute(lapsed_and_released).scalars().all()
+    if expired:
+        connection.execute(insert(PendingOutcomeRow), [
+            dict(entry_id=entry_id, status=EntryStatus.EXPIRED.value, settled_at=now) for entry_id in expired])
+    journal_store = SqlJournalStore(connection)
+    chained = select(JournalHeadRow.book_id)
+    for book_id, code, name in connection.execute(
+            select(BookRow.id, BookRow.code, BookRow.name).where(BookRow.id.not_in(chained)).order_by(BookRow.id)):
+        book = Book(code, name, id=book_id)
+        changes = [(RecordKind.BOOK_CREATED.value, Source())]
+        changes += [(RecordKind.ENTRY_RECORDED.value, Source(entry_id=entry_id)) for entry_id in connection.execute(
+            select(EntryRow.id).where(EntryRow.book_id == book_id)).scalars()]
+        changes += [(_OUTCOME_KINDS[status].value, Source(entry_id=entry_id)) for entry_id, status in connection.execute(
+            select(PendingOutcomeRow.entry_id, PendingOutcomeRow.status)
+            .join(EntryRow, EntryRow.id == PendingOutcomeRow.entry_id).where(EntryRow.book_id == book_id))]
+        for account_id, status in connection.execute(
+                select(AccountRow.id, AccountRow.status).where(AccountRow.book_id == book_id)):
+            changes.append((RecordKind.ACCOUNT_OPENED.value, Source(account_id=account_id)))
+            if status == AccountStatus.CLOSED.value:
+                changes.append((RecordKind.ACCOUNT_CLOSED.value, Source(account_id=account_id)))
+        changes += [(RecordKind.PERIOD_CLOSED.value, Source(period_close_id=close_id)) for close_id in connection.execute(
+            select(PeriodCloseRow.id).where(PeriodCloseRow.book_id == book_id)).scalars()]
+        said = _RowsSay(connection, book, changes)
+        records = [(said.record(kind, source), source) for kind, source in changes]
+        records.sort(key=lambda pair: (pair[0].recorded_at, _KIND_ORDER.index(pair[0].kind), pair[1]))
+        journal_store.append(book_id, records)

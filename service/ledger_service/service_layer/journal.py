@@ -1,0 +1,98 @@
+"""Use cases of a book's journal: its head, verifying a stretch of its chain from the stored rows, and
+walking it for an export (docs/contract.md#journal)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+from ..domain.books import Book
+from ..domain.errors import FaultCode, LedgerError
+from ..domain.journal import JournalHead, JournalVerification
+from ..domain.journal_chain import Break, Chain, Reason
+from ..domain.limits import MAX_VERIFIED_RECORDS
+from .authentication import Authentication, use_case
+from .context import Context
+from .ports import Stores
+
+RECORDS_PER_READ = 1000
+
+
+@dataclass(frozen=True)
+class WalkedRecord:
+    """One place of a book's chain as a walk finds it: the record's sequence, its stored hash (None for a
+    history row that no record records, standing where it would), its content as recorded (None for
+    such a row), and its content as the rows say now (None: they no longer say it)."""
+
+    sequence: int
+    hash: str | None
+    recorded: bytes | None
+    rows_say: bytes | None
+
+    def check(self, chain: Chain):
+        if self.hash is None:
+            return chain.check(self.sequence, None, self.rows_say)
+        return chain.check(self.sequence, self.hash, self.recorded, rows=self.rows_say or b"")
+
+
+def walk(stores: Stores, book: Book, from_sequence: int, to_sequence: int) -> Iterator[WalkedRecord]:
+    """The book's records from `from_sequence` to `to_sequence` in order, each with what its rows say,
+    and, in their places, the history rows that no record records (when the walk reaches the end of the
+    chain, and for those that stand in it)."""
+    head = stores.journal.head(book.id)
+    last = head[0] if head else 0
+    unrecorded = []
+    if to_sequence >= last:
+        unrecorded = sorted(((stores.journal.place_of(book.id, change.moment), change.record)
+                             for change in stores.journal.unrecorded(book)), key=lambda item: item[0])
+        unrecorded = [(place, record) for place, record in unrecorded if place >= from_sequence]
+    after = from_sequence
+    while after <= to_sequence:
+        records = stores.journal.records(book, after, to_sequence, RECORDS_PER_READ)
+        for stored in records:
+            while unrecorded and unrecorded[0][0] <= stored.sequence:
+                place, record = unrecorded.pop(0)
+                yield WalkedRecord(place, None, None, record.content(place))
+            yield WalkedRecord(stored.sequence, stored.hash, stored.content,
+                               stored.rows_say.content(stored.sequence) if stored.rows_say else None)
+        if len(records) < RECORDS_PER_READ:
+            break
+        after = records[-1].sequence + 1
+    for place, record in unrecorded:
+        yield WalkedRecord(place, None, None, record.content(place))
+
+
+def verify(stores: Stores, book: Book, from_sequence: int | None, to_sequence: int | None) -> JournalVerification:
+    head = stores.journal.head(book.id)
+    last = head[0] if head else 0
+    first = from_sequence or 1
+    if first < 1 or (to_sequence is not None and to_sequence < first):
+        raise LedgerError(FaultCode.SchemaValidation, "fromSequence must be at least 1 and at most toSequence",
+                          ("fromSequence",))
+    # One call checks a bounded stretch: a caller verifies a longer chain stretch by stretch.
+    to = min(last if to_sequence is None else to_sequence, last, first + MAX_VERIFIED_RECORDS - 1)
+    chain = Chain()
+    if first > 1:
+        # A stretch starts from the stored hash of the record before it, which is taken as it stands.
+        previous = stores.journal.hash_at(book.id, first - 1)
+        chain = Chain(first - 1, previous or "", broken=None if previous else Break(first - 1, Reason.MISSING_RECORD))
+    if chain.broken is None:
+        for walked in walk(stores, book, first, to):
+            if walked.check(chain) is not None:
+                break
+    return JournalVerification(book.code, first, to, chain.checked, chain.hash, chain.broken)
+
+
+class Journal:
+    def __init__(self, authentication: Authentication):
+        self.authentication = authentication
+
+    @use_case("GetJournalHead", write=False)
+    def get_journal_head(self, context: Context, book: str) -> JournalHead:
+        found = context.book(book)
+        sequence, hash, recorded_at = context.stores.journal.head(found.id)
+        return JournalHead(found.code, sequence, hash, recorded_at)
+
+    @use_case("VerifyJournal", write=False)
+    def verify_journal(self, context: Context, book: str, from_sequence: int | None = None,
+                       to_sequence: int | None = None) -> JournalVerification:
+        return verify(context.stores, context.book(book), from_sequence, to_sequence)
