@@ -38,7 +38,10 @@ from zeep.wsse.username import UsernameToken
 
 from ledger_service import admin
 from ledger_service.adapters.database import Database
+from ledger_service.adapters.orm import BookRow
 from ledger_service.domain.access import Role
+from ledger_service.domain.books import Book as DomainBook
+from ledger_service.service_layer.journal import verify
 
 POSTGRES_URL = os.environ.get("LEDGER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REQUIRE_POSTGRES = os.environ.get("LEDGER_REQUIRE_POSTGRES") == "1"
@@ -392,6 +395,39 @@ def start_server(request, tmp_path_factory, kind: str, workers: int = 2, extra_e
     return server
 
 
+def broken_journals(database_url: str) -> dict[str, tuple]:
+    """The books on that database whose journal VerifyJournal finds broken, with the first break."""
+    database = Database(database_url)
+
+    def work(stores) -> dict[str, tuple]:
+        books = stores.connection.execute(
+            BookRow.__table__.select().with_only_columns(BookRow.id, BookRow.code, BookRow.name)).all()
+        found = {}
+        for book_id, code, name in books:
+            verification = verify(stores, DomainBook(code, name, id=book_id), None, None)
+            if not verification.intact:
+                found[code] = (verification.first_break.sequence, verification.first_break.reason.value)
+        return found
+
+    try:
+        return database.run(work, write=False)
+    finally:
+        database.dispose()
+
+
+def shared_server(request, tmp_path_factory, kind: str, workers: int = 2) -> LiveServer:
+    """A server many modules' tests share; once they are done, the journal of every book they wrote
+    verifies (docs/contract.md#journal): whatever the tests did, each change was recorded as the rows
+    still say it."""
+    server = start_server(request, tmp_path_factory, kind, workers)
+
+    def every_journal_verifies():
+        assert broken_journals(server.database_url) == {}
+
+    request.addfinalizer(every_journal_verifies)
+    return server
+
+
 BACKENDS = [pytest.param("sqlite"), pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
@@ -401,12 +437,12 @@ BACKENDS = [pytest.param("sqlite"), pytest.param("postgres", marks=pytest.mark.p
 
 @pytest.fixture(scope="session")
 def sqlite_server(request, tmp_path_factory) -> LiveServer:
-    return start_server(request, tmp_path_factory, "sqlite")
+    return shared_server(request, tmp_path_factory, "sqlite")
 
 
 @pytest.fixture(scope="session")
 def postgres_shared(request, tmp_path_factory) -> LiveServer:
-    return start_server(request, tmp_path_factory, "postgres")
+    return shared_server(request, tmp_path_factory, "postgres")
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -418,7 +454,7 @@ def server(request) -> LiveServer:
 
 @pytest.fixture(scope="session")
 def postgres_live(request, tmp_path_factory) -> LiveServer:
-    return start_server(request, tmp_path_factory, "postgres", workers=4)
+    return shared_server(request, tmp_path_factory, "postgres", workers=4)
 
 
 # --- calling the service ---

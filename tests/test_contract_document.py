@@ -6,6 +6,7 @@ the live /docs page shows; its command table is the command line's; its invarian
 from __future__ import annotations
 
 import argparse
+import hashlib
 import re
 from pathlib import Path
 
@@ -25,7 +26,8 @@ DOCUMENT = ROOT / "docs" / "contract.md"
 WSDL = ROOT / "wsdl" / "soap11.wsdl"
 NS = {"wsdl": "http://schemas.xmlsoap.org/wsdl/", "xs": "http://www.w3.org/2001/XMLSchema"}
 # The sections other documents, the code and the tests link to.
-ANCHORS = {"types", "envelope-rules", "invariants", "operations", "faults", "security", "command-line"}
+ANCHORS = {"types", "envelope-rules", "invariants", "operations", "faults", "security", "journal", "journal-export",
+           "command-line"}
 # A field as a generated table writes it: `name`?: Type, or `name`?: list of `item` (Type).
 FIELD = re.compile(r"`(\w+)`(\?)?: (?:list of `(\w+)` \((\w+)\)|(xs:\w+|\w+))")
 
@@ -187,7 +189,7 @@ def test_the_command_table_is_the_command_line():
 
 
 def test_the_sections_others_point_at_are_there():
-    headings = {slug(heading) for heading in re.findall(r"^## (.+)$", text(), re.M)}
+    headings = {slug(heading) for heading in re.findall(r"^##+ (.+)$", text(), re.M)}
     assert ANCHORS <= headings
     pointers = set()
     for folder in ("service", "clients", "tests", "docs", "bench", "deploy"):
@@ -219,3 +221,55 @@ def test_the_repository_depends_on_no_outside_specification():
     found += [f"README.md:{number}" for number, line in enumerate((ROOT / "README.md").read_text().splitlines(), 1)
               if outside.search(line)]
     assert found == []
+
+
+# --- the journal's worked example ---
+
+def worked_example() -> tuple[str, str]:
+    """The example export of the journal section, and the shell line that recomputes its first hash."""
+    journal = section("Journal")
+    export = re.search(r"A worked example.*?```text\n(.*?)```", journal, re.S)
+    by_hand = re.search(r"By hand.*?```sh\n(.*?)```", journal, re.S)
+    assert export and by_hand, "the journal section lost its worked example"
+    return export.group(1), by_hand.group(1)
+
+
+def test_the_worked_example_is_what_the_service_records_and_verifies():
+    from datetime import date, datetime, timezone
+    from decimal import Decimal
+    from io import StringIO
+
+    from ledger_service.domain import journal
+    from ledger_service.domain.accounts import Account, AccountStatus, AccountType, Side
+    from ledger_service.domain.books import Book
+    from ledger_service.domain.currencies import currency
+    from ledger_service.domain.entries import Entry, EntryStatus, Line
+    from ledger_service.domain.journal_chain import GENESIS_HASH, check_export, export_header, export_line
+
+    def at(moment: str) -> datetime:
+        return datetime.fromisoformat(moment).replace(tzinfo=timezone.utc)
+
+    def account(code: str, kind: AccountType, moment: str) -> Account:
+        return Account(code, code.title(), kind, currency("USD"), None, False, AccountStatus.OPEN, at(moment))
+
+    lines = (Line("cash", Side.DEBIT, Decimal("125.50"), "USD"), Line("sales", Side.CREDIT, Decimal("125.50"), "USD"))
+    records = [
+        journal.book_created(Book("ACME", "Acme Ltd"), at("2026-01-05T09:00:00")),
+        journal.account_opened(account("cash", AccountType.ASSET, "2026-01-05T09:01:00")),
+        journal.account_opened(account("sales", AccountType.INCOME, "2026-01-05T09:01:30")),
+        journal.entry_recorded(Entry("9b2f6c1e-0d4a-4f4e-8a55-2c1d0e6f7a81", "INV-1001", date(2026, 1, 5),
+                                     at("2026-01-05T09:02:00.123456"), "Invoice 1001 — café", EntryStatus.POSTED,
+                                     lines)),
+    ]
+    export, by_hand = worked_example()
+    written = export_header("ACME") + "".join(export_line(sealed.sequence, sealed.hash, sealed.content)
+                                              for sealed in journal.seal(records, 0, GENESIS_HASH))
+    assert export == written
+    checked = check_export(StringIO(export), head="b4d02d1a33b806ac5b545e63beff9666749dc496e56b423b04fd3f4f68b66245")
+    assert checked.intact and checked.records == 4
+
+    # The shell line hashes the zeros and the first record's bytes, as the chain's rule says.
+    previous, content = re.search(r"printf '%s%s' (\w+)", by_hand).group(1), re.search(r"'(\{.*\})'", by_hand).group(1)
+    _, first_hash, first_content = export.splitlines()[1].split(" ", 2)
+    assert previous == GENESIS_HASH and content == first_content
+    assert hashlib.sha256((previous + content).encode()).hexdigest() == first_hash

@@ -1,12 +1,14 @@
 """`ledger-client`: balances, statements, trial balances, accounts and entries from the command line;
-posting, committing, voiding and reversing.
+posting, committing, voiding and reversing; and checking a journal export offline (`verify-journal`,
+which needs no credentials and calls no service).
 
 Credentials come from the environment (LEDGER_CLIENT_URL, LEDGER_CLIENT_USERNAME, LEDGER_CLIENT_PASSWORD)
 or a config file (LEDGER_CLIENT_CONFIG, default ~/.config/soap-ledger/client.ini, section [ledger] with
 url, username, password, and optionally digest, soap_version, timeout, retries), the environment
 winning; never from a flag, which anyone on the machine could read in the process list.
 
-Exit status: 0 success, 2 a usage error, 3 the service refused (its fault code on stderr), 4 no answer.
+Exit status: 0 success, 2 a usage error, 3 the service refused (its fault code on stderr) or the journal
+is broken (its first broken sequence on stderr), 4 no answer.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from pathlib import Path
 
 from .client import LedgerClient
 from .errors import LedgerError, TransportError
+from .journal_chain import ExportError, check_export
 from .models import AccountType, EntryInput, LineInput, Side
 from .retries import RetryPolicy
 
@@ -280,6 +283,30 @@ def _entry_from_json(item: dict) -> EntryInput:
         item.get("pendingTimeoutSeconds"))
 
 
+def verify_journal(args, out) -> int:
+    """Checks a journal export (`ledger-service journal export`) with no service: the chain of hashes from
+    its first record, and with --head, that a record obtained earlier is in it with nothing before it
+    changed."""
+    try:
+        with open(args.file, encoding="utf-8") as file:
+            checked = check_export(file, args.head)
+    except OSError as error:
+        raise UsageError(f"cannot read {args.file}: {error.strerror}") from None
+    except (ExportError, UnicodeDecodeError) as error:
+        raise UsageError(f"{args.file} is not a journal export: {error}") from None
+    if checked.broken is not None:
+        print(f"journal of book {checked.book} broken at sequence {checked.broken.sequence}: "
+              f"{checked.broken.reason.value}", file=sys.stderr)
+        return EXIT_FAULT
+    if checked.head_found is False:
+        print(f"journal of book {checked.book}: no record has the hash {args.head}: a record up to it was changed "
+              "or removed, or the head is of another book", file=sys.stderr)
+        return EXIT_FAULT
+    print(f"journal of book {checked.book} intact: {checked.records} records, the last {checked.last_sequence} "
+          f"with hash {checked.last_hash}", file=out)
+    return 0
+
+
 # --- the command line ---
 
 def parser() -> argparse.ArgumentParser:
@@ -329,6 +356,12 @@ def parser() -> argparse.ArgumentParser:
     sub.add_argument("--date", type=_day, help="the reversal's effective date (default: the original's, or the "
                                                "first open day after a closed period)")
     sub.add_argument("--reason", help="the reversal's description")
+    sub = commands.add_parser("verify-journal", help="check a journal export offline",
+                              description=verify_journal.__doc__.split("\n\n")[0])
+    sub.add_argument("file", help="the file `ledger-service journal export BOOK FILE` wrote")
+    sub.add_argument("--head", help="a record's hash obtained earlier (GetJournalHead): the export must hold it, "
+                                    "with nothing before it changed")
+    sub.set_defaults(offline=verify_journal)
     return top
 
 
@@ -345,6 +378,8 @@ def main(argv: list[str] | None = None, environ: dict | None = None, out=None) -
     except SystemExit as exit_:
         return int(exit_.code or 0)
     try:
+        if hasattr(args, "offline"):
+            return args.offline(args, out)
         with connect(settings(os.environ if environ is None else environ)) as client:
             args.run(client, args, out)
     except UsageError as error:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from . import admin
 from .commands import contract as contract_commands, fixtures as fixture_commands, loading
@@ -119,6 +120,18 @@ def _clients_grant(args, database: Database) -> int:
     return 0
 
 
+def _journal_export(args, database: Database) -> int:
+    """Writes the export beside FILE first and moves it into place once complete: a reader of FILE never
+    sees half an export, and a transaction run again starts the file afresh."""
+    target = Path(args.file)
+    partial = target.with_name(target.name + ".partial")
+    written, head = admin.export_journal(database, args.book, lambda: partial.open("w", encoding="utf-8"))
+    partial.replace(target)
+    print(f"journal of book {head.book}: {written} records written to {target}; head: sequence {head.sequence}, "
+          f"hash {head.hash}")
+    return 0
+
+
 def _settings_show(args, database: Database | None) -> int:
     shown = args.settings.shown()
     width = max(len(variable) for variable, _ in shown)
@@ -197,6 +210,14 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("--baseline", default="wsdl/baseline/v1", metavar="DIR")
     check.add_argument("--directory", default="wsdl", metavar="DIR")
     check.set_defaults(run=contract_commands.check, no_database=True)
+
+    journal = commands.add_parser("journal", help="a book's hash-chained journal").add_subparsers(
+        dest="journal", required=True)
+    export_journal = journal.add_parser("export", help="write the book's journal records, their content rebuilt from "
+                                                       "the stored rows, for `ledger-client verify-journal`")
+    export_journal.add_argument("book")
+    export_journal.add_argument("file")
+    export_journal.set_defaults(run=_journal_export)
 
     importing = commands.add_parser("import", help="load a chart of accounts or entries from CSV")
     kinds = importing.add_subparsers(dest="kind", required=True)

@@ -191,14 +191,15 @@ class Database:
                     "run `ledger-service migrate`")
         return None
 
-    def migrate(self) -> None:
+    def migrate(self, revision: str = "head") -> None:
+        """Upgrades the schema to `revision` (this release's, by default), in one transaction."""
         file = sqlite_file(self.url)
         if file is not None:
             file.parent.mkdir(parents=True, exist_ok=True)
         with self.engine.begin() as connection:
             config = self._alembic_config()
             config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            command.upgrade(config, revision)
 
     def schema_state(self) -> str:
         """'empty', 'current' or 'outdated'."""

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import IO, Callable, ContextManager
 
 from ..domain.access import Audit
 from ..domain.accounts import AccountSpec
 from ..domain.books import Book
 from ..domain.entries import EntryInput
+from ..domain.journal import JournalHead
+from ..domain.journal_chain import export_header, export_line
 from ..domain.errors import FaultCode, LedgerError
 from ..domain.limits import MAX_BATCH, MAX_CLIENT_NAME, MAX_PASSWORD
 from ..domain.rate_limits import RateLimit
@@ -19,6 +21,7 @@ from .admin_input import AdminError, Grant
 from .books import add_book
 from .context import Context, utc_now
 from .entries import post_batch
+from .journal import walk
 from .ports import ImportFile, Passwords, SecretBox, Stores, UnitOfWork
 
 ACCOUNTS_PER_CHUNK = 500
@@ -255,3 +258,28 @@ def import_entries(database: UnitOfWork, book: str, file: ImportFile,
         load()
     report.refused.sort()
     return report
+
+
+# --- the journal ---
+
+def export_journal(database: UnitOfWork, book_code: str, open_output: Callable[[], ContextManager[IO[str]]]) -> tuple[int, JournalHead]:
+    """Writes a book's journal as an export file (docs/contract.md#journal-export) to what `open_output`
+    opens, from one snapshot: every record with its hash as stored and its content as the rows say now
+    (`null` where they say nothing), and in their places the history rows no record records. An
+    offline check of the file (`ledger-client verify-journal`) then finds what VerifyJournal finds.
+    Returns how many lines of records it wrote and the head it wrote up to."""
+    def work(stores: Stores) -> tuple[int, JournalHead]:
+        book = stores.books.book(book_code)
+        if book is None:
+            raise AdminError(f"book {book_code} does not exist")
+        sequence, hash, recorded_at = stores.journal.head(book.id)
+        written = 0
+        with open_output() as output:
+            output.write(export_header(book.code))
+            for walked in walk(stores, book, 1, sequence):
+                content = walked.rows_say if walked.rows_say is not None else b"null"
+                output.write(export_line(walked.sequence, walked.hash, content))
+                written += 1
+        return written, JournalHead(book.code, sequence, hash, recorded_at)
+
+    return database.run(work, write=False)

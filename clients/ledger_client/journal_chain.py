@@ -1,0 +1,1 @@
+../../service/ledger_service/domain/journal_chain.py
