@@ -95,7 +95,9 @@ class SqlEntryStore(HistoryStore):
             .outerjoin(ClientRow, ClientRow.id == EntryRow.client_id)
             .outerjoin(JournalRecordRow, and_(JournalRecordRow.entry_id == EntryRow.id,
                                               JournalRecordRow.kind == journal.RecordKind.ENTRY_RECORDED.value))
-            .outerjoin(PendingOutcomeRow, PendingOutcomeRow.entry_id == EntryRow.id)
+            # Settled by a client: committed or voided (an expiry is nobody's doing).
+            .outerjoin(PendingOutcomeRow, and_(PendingOutcomeRow.entry_id == EntryRow.id,
+                                               PendingOutcomeRow.status != EntryStatus.EXPIRED.value))
             .outerjoin(settler, settler.id == PendingOutcomeRow.client_id)
             .where(EntryRow.book_id == book_id, EntryRow.reference == reference)
         ).first()
