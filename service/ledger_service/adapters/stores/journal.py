@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable, NamedTuple, Sequence
 
-from sqlalchemy import Connection, exists, func, insert, select, update
+from sqlalchemy import Connection, case, exists, func, insert, select, update
 from sqlalchemy.orm import aliased
 
 from ...domain import journal
@@ -27,6 +27,8 @@ from ..orm import (AccountRow, BookRow, EntryRow, HoldRow, JournalHeadRow, Journ
                    PendingOutcomeRow, PeriodCloseRow)
 from .sql import SqlStore, utc
 
+# History rows no record records that a verification or an export shows, of each kind.
+UNRECORDED_SHOWN = 100
 _OUTCOME_KINDS = {EntryStatus.POSTED.value: RecordKind.PENDING_COMMITTED,
                   EntryStatus.VOIDED.value: RecordKind.PENDING_VOIDED,
                   EntryStatus.EXPIRED.value: RecordKind.PENDING_EXPIRED}
@@ -114,31 +116,39 @@ class SqlJournalStore(SqlStore):
 
     def unrecorded(self, book: Book) -> list[UnrecordedChange]:
         """The book's history rows that no record records, oldest first: entries, pending entries'
-        outcomes, accounts opened or closed, periods closed."""
-        recorded = lambda kind, column: exists().where(  # noqa: E731
-            JournalRecordRow.book_id == book.id, JournalRecordRow.kind == kind.value, column)
-        found: list[tuple[str, Source]] = []
-        for entry_id, in self._run(select(EntryRow.id).where(
-                EntryRow.book_id == book.id,
-                ~recorded(RecordKind.ENTRY_RECORDED, JournalRecordRow.entry_id == EntryRow.id))):
-            found.append((RecordKind.ENTRY_RECORDED.value, Source(entry_id=entry_id)))
-        for entry_id, status in self._run(
-                select(PendingOutcomeRow.entry_id, PendingOutcomeRow.status)
-                .join(EntryRow, EntryRow.id == PendingOutcomeRow.entry_id).where(EntryRow.book_id == book.id)):
-            kind = _OUTCOME_KINDS.get(status)
-            if kind is not None and not self._run(select(recorded(
-                    kind, JournalRecordRow.entry_id == entry_id))).scalar():
-                found.append((kind.value, Source(entry_id=entry_id)))
-        for kind, condition in ((RecordKind.ACCOUNT_OPENED, True),
-                                (RecordKind.ACCOUNT_CLOSED, AccountRow.status == AccountStatus.CLOSED.value)):
-            for account_id, in self._run(select(AccountRow.id).where(
-                    AccountRow.book_id == book.id, condition,
-                    ~recorded(kind, JournalRecordRow.account_id == AccountRow.id))):
-                found.append((kind.value, Source(account_id=account_id)))
-        for close_id, in self._run(select(PeriodCloseRow.id).where(
-                PeriodCloseRow.book_id == book.id,
-                ~recorded(RecordKind.PERIOD_CLOSED, JournalRecordRow.period_close_id == PeriodCloseRow.id))):
-            found.append((RecordKind.PERIOD_CLOSED.value, Source(period_close_id=close_id)))
+        outcomes, accounts opened or closed, periods closed. Of each kind the oldest UNRECORDED_SHOWN
+        only: the first of them all is the first break, wherever the rest stand."""
+        def recorded(kind, about):
+            return exists().where(JournalRecordRow.book_id == book.id, JournalRecordRow.kind == kind, about)
+
+        outcome_kind = case({status: kind.value for status, kind in _OUTCOME_KINDS.items()},
+                            value=PendingOutcomeRow.status)
+        queries = [
+            (lambda entry_id: (RecordKind.ENTRY_RECORDED.value, Source(entry_id=entry_id)),
+             select(EntryRow.id).where(EntryRow.book_id == book.id, ~recorded(
+                 RecordKind.ENTRY_RECORDED.value, JournalRecordRow.entry_id == EntryRow.id))
+             .order_by(EntryRow.recorded_at)),
+            (lambda entry_id, status: (_OUTCOME_KINDS[status].value, Source(entry_id=entry_id)),
+             select(PendingOutcomeRow.entry_id, PendingOutcomeRow.status)
+             .join(EntryRow, EntryRow.id == PendingOutcomeRow.entry_id)
+             .where(EntryRow.book_id == book.id,
+                    ~recorded(outcome_kind, JournalRecordRow.entry_id == PendingOutcomeRow.entry_id))
+             .order_by(PendingOutcomeRow.settled_at)),
+            (lambda account_id: (RecordKind.ACCOUNT_OPENED.value, Source(account_id=account_id)),
+             select(AccountRow.id).where(AccountRow.book_id == book.id, ~recorded(
+                 RecordKind.ACCOUNT_OPENED.value, JournalRecordRow.account_id == AccountRow.id))
+             .order_by(AccountRow.opened_at)),
+            (lambda account_id: (RecordKind.ACCOUNT_CLOSED.value, Source(account_id=account_id)),
+             select(AccountRow.id).where(AccountRow.book_id == book.id,
+                                         AccountRow.status == AccountStatus.CLOSED.value, ~recorded(
+                                             RecordKind.ACCOUNT_CLOSED.value, JournalRecordRow.account_id == AccountRow.id))
+             .order_by(AccountRow.closed_at)),
+            (lambda close_id: (RecordKind.PERIOD_CLOSED.value, Source(period_close_id=close_id)),
+             select(PeriodCloseRow.id).where(PeriodCloseRow.book_id == book.id, ~recorded(
+                 RecordKind.PERIOD_CLOSED.value, JournalRecordRow.period_close_id == PeriodCloseRow.id))
+             .order_by(PeriodCloseRow.closed_at)),
+        ]
+        found = [change(*row) for change, query in queries for row in self._run(query.limit(UNRECORDED_SHOWN))]
         said = _RowsSay(self.connection, book, found)
         changes = [UnrecordedChange(record.recorded_at, record)
                    for record in (said.record(kind, source) for kind, source in found) if record is not None]
