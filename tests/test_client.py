@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import xml.etree.ElementTree as ElementTree
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -21,14 +22,16 @@ import pytest
 from conftest import ADMIN, ADMIN_PASSWORD, FAULT_CODES, cli, free_port, serve, unique
 from ledger_client import (
     AccountStatus, AccountType, AlreadyReversed, AuthenticationFailed, Balance, Entry, EntryInput, EntryStatus,
-    InsufficientBalance, LedgerClient, LedgerError, LineInput, NotAuthorized, NotPending, RateLimited,
-    ReferenceConflict, RetryPolicy, Side, TransportError, Unbalanced, Unavailable,
+    InsufficientBalance, JournalHead, JournalVerification, LedgerClient, LedgerError, LineInput, NotAuthorized,
+    NotPending, RateLimited, ReferenceConflict, RetryPolicy, SchemaValidation, Side, TransportError, Unbalanced,
+    Unavailable,
 )
 import ledger_client
 from ledger_service.domain.errors import FaultCode
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIENTS = ROOT / "clients"
+WSDL = "http://schemas.xmlsoap.org/wsdl/"
 
 
 def sale(reference: str, amount: str = "250.00", day: date = date(2026, 1, 15), **extra) -> EntryInput:
@@ -74,6 +77,15 @@ def test_the_package_installs_alone_and_needs_nothing_of_the_server(tmp_path):
     assert result.stdout.split() == ["LedgerClient", "[]"], result.stderr
     usage = subprocess.run([str(venv / "bin" / "ledger-client"), "--help"], capture_output=True, text=True, timeout=60)
     assert usage.returncode == 0 and "balance" in usage.stdout
+
+
+def test_every_operation_of_the_contract_has_its_method():
+    wsdl = ElementTree.parse(CLIENTS / "ledger_client" / "wsdl" / "soap11.wsdl").getroot()
+    operations = [operation.get("name") for operation in wsdl.iterfind(f"{{{WSDL}}}portType/{{{WSDL}}}operation")]
+    assert "GetBalance" in operations
+    methods = {operation: re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower() for operation in operations}
+    assert [operation for operation, method in methods.items() if not callable(getattr(LedgerClient, method, None))] \
+        == []
 
 
 def test_every_fault_code_has_its_exception():
@@ -137,6 +149,9 @@ def test_every_operation_with_python_types(client):
     assert client.void_pending(book, "HOLD-2", "changed my mind").status is EntryStatus.VOIDED
     audit = client.get_entry_audit(book, "HOLD-2")
     assert (audit.posted_by, audit.settled_by, audit.void_reason) == (ADMIN, ADMIN, "changed my mind")
+    # The book's record, its two accounts', then the entries': INV-1 is the fourth.
+    assert client.get_entry_audit(book, "INV-1").journal_sequence == 4
+    assert audit.journal_sequence > client.get_entry_audit(book, "HOLD-1").journal_sequence > 4
 
     results = client.post_entries(book, [sale("B-1", "1.00"), sale("B-2", "1.00", description="two")], atomic=False)
     assert [(r.reference, r.entry.status, r.error) for r in results] == [
@@ -144,6 +159,20 @@ def test_every_operation_with_python_types(client):
     assert client.close_period(book, date(2026, 1, 31)).closed_through == date(2026, 1, 31)
     client.open_account(book, "spare", "Spare", AccountType.ASSET, "USD")
     assert client.close_account(book, "spare").status is AccountStatus.CLOSED
+
+    head = client.get_journal_head(book)
+    assert isinstance(head, JournalHead) and head.book == book and re.fullmatch("[0-9a-f]{64}", head.hash)
+    assert head.sequence > audit.journal_sequence and head.recorded_at.utcoffset() == timedelta(0)
+    verification = client.verify_journal(book)
+    assert isinstance(verification, JournalVerification)
+    assert (verification.from_sequence, verification.to_sequence, verification.records_checked,
+            verification.head_hash, verification.intact, verification.first_break) == (
+        1, head.sequence, head.sequence, head.hash, True, None)
+    stretch = client.verify_journal(book, 2, 3)
+    assert (stretch.from_sequence, stretch.to_sequence, stretch.records_checked, stretch.intact) == (2, 3, 2, True)
+    with pytest.raises(SchemaValidation) as reversed_range:
+        client.verify_journal(book, 3, 2)
+    assert reversed_range.value.field == "fromSequence"
 
 
 def test_faults_are_exceptions_with_their_code_field_and_index(client, server):

@@ -40,7 +40,7 @@ FIELDS = {
     # Added to v1 as an operation of its own: who posted an entry, and who committed or voided a pending one,
     # asked for with GetEntryAudit.
     "EntryAudit": ["reference", "postedBy?", "requestId?", "recordedAt", "settledBy?", "settledRequestId?",
-                   "settledAt?", "voidReason?"],
+                   "settledAt?", "voidReason?", "journalSequence"],
     "Balance": ["account", "currency", "asOf?", "postedDebits", "postedCredits", "pendingDebits", "pendingCredits",
                 "balance", "availableBalance"],
     "Statement": ["account", "currency", "fromDate", "toDate", "openingBalance", "closingBalance", "lines",
@@ -51,6 +51,10 @@ FIELDS = {
     "CurrencyTotal": ["currency", "debit", "credit"],
     "EntryResult": ["reference", "entry?", "fault?"],
     "LedgerFault": ["code", "message", "field?", "index?"],
+    "JournalHead": ["book", "sequence", "hash", "recordedAt"],
+    "JournalVerification": ["book", "fromSequence", "toSequence", "recordsChecked", "headHash", "intact",
+                            "firstBreak?"],
+    "JournalBreak": ["sequence", "reason"],
 }
 # docs/contract.md#operations: parameters in order, and the type of the one result.
 OPERATIONS = {
@@ -70,12 +74,15 @@ OPERATIONS = {
     "GetStatement": (["book", "account", "fromDate", "toDate", "pageSize?", "pageToken?"], "Statement"),
     "GetTrialBalance": (["book", "asOf?"], "TrialBalance"),
     "ClosePeriod": (["book", "throughDate"], "Book"),
+    "GetJournalHead": (["book"], "JournalHead"),
+    "VerifyJournal": (["book", "fromSequence?", "toSequence?"], "JournalVerification"),
 }
 ENUMERATIONS = {
     "AccountType": ["ASSET", "EXPENSE", "LIABILITY", "EQUITY", "INCOME"],
     "Side": ["DEBIT", "CREDIT"],
     "EntryStatus": ["POSTED", "PENDING", "VOIDED", "EXPIRED"],
     "AccountStatus": ["OPEN", "CLOSED"],
+    "BreakReason": ["hash mismatch", "missing record", "record out of order", "content changed"],
 }
 _xsd = f"{{{XSD}}}"
 _tns = f"{{{TNS}}}"
@@ -93,10 +100,18 @@ FIELD_TYPES = {
         ("GetTrialBalance", "asOf"), ("ClosePeriod", "throughDate"), ("ReverseEntry", "effectiveDate")]},
     **{field: _xsd + "dateTime" for field in [
         ("Account", "openedAt"), ("Entry", "recordedAt"), ("Entry", "pendingExpiresAt"),
-        ("EntryAudit", "recordedAt"), ("EntryAudit", "settledAt")]},
+        ("EntryAudit", "recordedAt"), ("EntryAudit", "settledAt"), ("JournalHead", "recordedAt")]},
     **{field: _tns + "CurrencyCode" for field in [
         ("AccountInput", "currency"), ("Account", "currency"), ("Line", "currency"), ("Balance", "currency"),
         ("Statement", "currency"), ("TrialBalanceRow", "currency"), ("CurrencyTotal", "currency")]},
+    # A place in a journal, and a SHA-256 in hex: one type each, wherever they stand.
+    **{field: _tns + "Sequence" for field in [
+        ("EntryAudit", "journalSequence"), ("JournalHead", "sequence"), ("JournalVerification", "fromSequence"),
+        ("JournalVerification", "toSequence"), ("JournalVerification", "recordsChecked"), ("JournalBreak", "sequence"),
+        ("VerifyJournal", "fromSequence"), ("VerifyJournal", "toSequence")]},
+    ("JournalHead", "hash"): _tns + "Hash", ("JournalVerification", "headHash"): _tns + "Hash",
+    ("JournalVerification", "intact"): _xsd + "boolean", ("JournalVerification", "firstBreak"): _tns + "JournalBreak",
+    ("JournalBreak", "reason"): _tns + "BreakReason",
     ("AccountInput", "type"): _tns + "AccountType", ("Account", "type"): _tns + "AccountType",
     ("TrialBalanceRow", "type"): _tns + "AccountType", ("ListAccounts", "type"): _tns + "AccountType",
     ("LineInput", "side"): _tns + "Side", ("Line", "side"): _tns + "Side", ("StatementLine", "side"): _tns + "Side",
@@ -252,6 +267,10 @@ def test_money_dates_timestamps_and_codes_have_their_types(wsdl):
     assert currency.xpath("xs:pattern/@value", namespaces=NS) == ["[A-Z]{3}"]
     timeout = one(wsdl.root, "wsdl:types/xs:schema/xs:simpleType[@name='TimeoutSeconds']/xs:restriction")
     assert (resolved(timeout, "base"), timeout.xpath("xs:*/@value", namespaces=NS)) == (_xsd + "int", ["1"])
+    sequence = one(wsdl.root, "wsdl:types/xs:schema/xs:simpleType[@name='Sequence']/xs:restriction")
+    assert (resolved(sequence, "base"), sequence.xpath("xs:*/@value", namespaces=NS)) == (_xsd + "long", ["0"])
+    hash_ = one(wsdl.root, "wsdl:types/xs:schema/xs:simpleType[@name='Hash']/xs:restriction")
+    assert hash_.xpath("xs:pattern/@value", namespaces=NS) == ["[0-9a-f]{64}"]
 
 
 def test_lists_are_wrappers_of_singular_items(wsdl):

@@ -128,6 +128,21 @@ def test_recording_makes_what_varies_a_placeholder():
     assert compare(recorded, actual, Values({"book": "QAB7C"})).matches
 
 
+HEAD = ('<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/" xmlns:t="urn:soap-ledger:v1">'
+        "<e:Body><t:GetJournalHeadResponse><t:head><t:sequence>4</t:sequence><t:hash>{hash}</t:hash></t:head>"
+        "</t:GetJournalHeadResponse></e:Body></e:Envelope>")
+
+
+def test_a_journal_hash_is_recorded_as_a_placeholder_and_can_be_captured():
+    actual = HEAD.format(hash="3a" * 32).encode()
+    recorded = record(actual, Values())
+    assert b"<t:hash>{{hash}}</t:hash>" in recorded and b"<t:sequence>4</t:sequence>" in recorded
+    assert compare(recorded, actual, Values()).matches
+    assert not compare(recorded, HEAD.format(hash="3A" * 32).encode(), Values()).matches
+    assert not compare(recorded, HEAD.format(hash="3a" * 31).encode(), Values()).matches
+    assert compare(HEAD.format(hash="{{head=hash}}").encode(), actual, Values()).captured == {"head": "3a" * 32}
+
+
 # --- the command QA runs ---
 
 def fixtures_run(fixture_service, directory: Path, *options: str):

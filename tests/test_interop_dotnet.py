@@ -143,15 +143,18 @@ DOTNET_OPERATIONS = {
                     "System.DateTime toDate, int pageSize, bool pageSizeSpecified, string pageToken)",
     "GetTrialBalance": "TrialBalance GetTrialBalance(string book, System.DateTime asOf, bool asOfSpecified)",
     "ClosePeriod": "Book ClosePeriod(string book, System.DateTime throughDate)",
+    "GetJournalHead": "JournalHead GetJournalHead(string book)",
+    "VerifyJournal": "JournalVerification VerifyJournal(string book, long fromSequence, bool fromSequenceSpecified, "
+                     "long toSequence, bool toSequenceSpecified)",
 }
 _ATTRIBUTES = re.compile(r"\[[^\[\]]+\]\s*")  # not `[]`, which follows an array's item type
 _METHOD = re.compile(r"((?:\[[^\n]*\]\s*)*)public ([\w.\[\]]+) (\w+)\((.*)\) \{$", re.M)
 _PROPERTY = re.compile(r"((?:\[[^\n]*\]\s*)*)public ([\w.\[\]]+) (\w+) \{\s*get")
 _CLASS = re.compile(r"public (?:partial class|enum) (\w+)")
 # How XmlSerializer maps the XML Schema built-ins the contract uses.
-CSHARP_BUILT_INS = {"string": "string", "decimal": "decimal", "boolean": "bool", "int": "int",
+CSHARP_BUILT_INS = {"string": "string", "decimal": "decimal", "boolean": "bool", "int": "int", "long": "long",
                     "date": "System.DateTime", "dateTime": "System.DateTime"}
-VALUE_TYPES = {"decimal", "bool", "int", "System.DateTime"}
+VALUE_TYPES = {"decimal", "bool", "int", "long", "System.DateTime"}
 
 
 def operations(source: str) -> dict[str, tuple[str, str]]:

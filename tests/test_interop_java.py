@@ -152,6 +152,8 @@ JAVA_OPERATIONS = {
                     "XMLGregorianCalendar toDate, Integer pageSize, String pageToken)",
     "getTrialBalance": "TrialBalance getTrialBalance(String book, XMLGregorianCalendar asOf)",
     "closePeriod": "Book closePeriod(String book, XMLGregorianCalendar throughDate)",
+    "getJournalHead": "JournalHead getJournalHead(String book)",
+    "verifyJournal": "JournalVerification verifyJournal(String book, Long fromSequence, Long toSequence)",
 }
 MONEY_FIELDS = {
     "Balance": ["postedDebits", "postedCredits", "pendingDebits", "pendingCredits", "balance", "availableBalance"],

@@ -29,7 +29,8 @@ WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
 # How PHP prints contract types whose fields docs/contract.md#types fixes, in schema order. A renamed type, field or
 # list item, or a field moved out of order, shows up here as PHP sees it.
 CONTRACT_TYPES_AS_PHP_PRINTS_THEM = [
-    "string AccountType", "string Side", "string EntryStatus", "string AccountStatus",
+    "string AccountType", "string Side", "string EntryStatus", "string AccountStatus", "string BreakReason",
+    "long Sequence",
     "struct Book { Code code; Name name; date closedThrough; }",
     "struct AccountInput { Code code; Name name; AccountType type; CurrencyCode currency; Code parentCode;"
     " boolean noNegativeBalance; }",
@@ -57,12 +58,17 @@ CONTRACT_TYPES_AS_PHP_PRINTS_THEM = [
     "struct CurrencyTotal { CurrencyCode currency; decimal debit; decimal credit; }",
     "struct CurrencyTotalArray { CurrencyTotal total; }",
     "struct LedgerFault { string code; string message; string field; int index; }",
+    "struct JournalHead { Code book; Sequence sequence; Hash hash; dateTime recordedAt; }",
+    "struct JournalVerification { Code book; Sequence fromSequence; Sequence toSequence; Sequence recordsChecked;"
+    " Hash headHash; boolean intact; JournalBreak firstBreak; }",
+    "struct JournalBreak { Sequence sequence; BreakReason reason; }",
     # A wrapper element carries the operation's parameters by name, in the order docs/contract.md#operations lists them.
     "struct GetBalance { Code book; Code account; date asOf; }",
     "struct GetBalanceResponse { Balance balance; }",
     "struct PostEntry { Code book; EntryInput entry; }",
     "struct GetStatement { Code book; Code account; date fromDate; date toDate; PageSize pageSize;"
     " PageToken pageToken; }",
+    "struct VerifyJournal { Code book; Sequence fromSequence; Sequence toSequence; }",
 ]
 
 

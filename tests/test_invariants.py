@@ -204,7 +204,8 @@ def test_a_line_takes_its_currency_and_precision_from_its_account(server):
 # contract gains must be placed here, and none may edit or delete what was recorded.
 ADDS = {"CreateBook", "OpenAccount", "CloseAccount", "PostEntry", "PostEntries", "CommitPending", "VoidPending",
         "ReverseEntry", "ClosePeriod"}
-READS = {"GetAccount", "ListAccounts", "GetEntry", "GetEntryAudit", "GetBalance", "GetStatement", "GetTrialBalance"}
+READS = {"GetAccount", "ListAccounts", "GetEntry", "GetEntryAudit", "GetBalance", "GetStatement", "GetTrialBalance",
+         "GetJournalHead", "VerifyJournal"}
 
 
 def test_every_operation_adds_or_reads(server):

@@ -40,16 +40,18 @@ from .errors import (
     UnknownCurrency,
 )
 from .models import (
-    Account, AccountPage, AccountStatus, AccountType, Balance, Book, CurrencyTotal, Entry, EntryAudit, EntryInput,
-    EntryResult, EntryStatus, Line, LineInput, Side, Statement, StatementLine, TrialBalance, TrialBalanceRow,
+    Account, AccountPage, AccountStatus, AccountType, Balance, Book, BreakReason, CurrencyTotal, Entry, EntryAudit,
+    EntryInput, EntryResult, EntryStatus, JournalBreak, JournalHead, JournalVerification, Line, LineInput, Side,
+    Statement, StatementLine, TrialBalance, TrialBalanceRow,
 )
 from .retries import RetryPolicy
 
 __all__ = [
     "LedgerClient", "RetryPolicy",
-    "Account", "AccountPage", "AccountStatus", "AccountType", "Balance", "Book", "CurrencyTotal", "Entry",
-    "EntryAudit", "EntryInput", "EntryResult", "EntryStatus", "Line", "LineInput", "Side", "Statement",
-    "StatementLine", "TrialBalance", "TrialBalanceRow",
+    "Account", "AccountPage", "AccountStatus", "AccountType", "Balance", "Book", "BreakReason", "CurrencyTotal",
+    "Entry", "EntryAudit", "EntryInput", "EntryResult", "EntryStatus", "JournalBreak", "JournalHead",
+    "JournalVerification", "Line", "LineInput", "Side", "Statement", "StatementLine", "TrialBalance",
+    "TrialBalanceRow",
     "AccountClosed",
     "AccountExists",
     "AccountNotEmpty",

@@ -17,8 +17,8 @@ from zeep.wsse.username import UsernameToken
 
 from .errors import LedgerError, SchemaValidation, TransportError, ledger_error
 from .models import (
-    Account, AccountPage, AccountType, Balance, Book, Entry, EntryAudit, EntryInput, EntryResult, Statement,
-    StatementLine, TrialBalance,
+    Account, AccountPage, AccountType, Balance, Book, Entry, EntryAudit, EntryInput, EntryResult, JournalHead,
+    JournalVerification, Statement, StatementLine, TrialBalance,
 )
 from .retries import RetryPolicy
 
@@ -216,3 +216,14 @@ class LedgerClient:
 
     def get_trial_balance(self, book: str, as_of: Optional[date] = None) -> TrialBalance:
         return TrialBalance.from_soap(self._call("GetTrialBalance", book, as_of))
+
+    # --- the journal ---
+
+    def get_journal_head(self, book: str) -> JournalHead:
+        return JournalHead.from_soap(self._call("GetJournalHead", book))
+
+    def verify_journal(self, book: str, from_sequence: Optional[int] = None,
+                       to_sequence: Optional[int] = None) -> JournalVerification:
+        """The service recomputes the chain from `from_sequence` (1) to `to_sequence` (the head), at most
+        100,000 records a call: `to_sequence` of the answer says where it stopped."""
+        return JournalVerification.from_soap(self._call("VerifyJournal", book, from_sequence, to_sequence))

@@ -37,6 +37,13 @@ class AccountStatus(str, Enum):
     CLOSED = "CLOSED"
 
 
+class BreakReason(str, Enum):
+    HASH_MISMATCH = "hash mismatch"
+    MISSING_RECORD = "missing record"
+    RECORD_OUT_OF_ORDER = "record out of order"
+    CONTENT_CHANGED = "content changed"
+
+
 Amount = Union[Decimal, int, str]
 
 
@@ -186,11 +193,14 @@ class EntryAudit:
     settled_request_id: Optional[str] = None
     settled_at: Optional[datetime] = None
     void_reason: Optional[str] = None
+    # The place in the book's journal of the record of the entry. Always there, and last, as in the
+    # contract: keyword-only, so that the fields before it keep their places.
+    journal_sequence: int = field(kw_only=True)
 
     @classmethod
     def from_soap(cls, value) -> "EntryAudit":
         return cls(value.reference, value.postedBy, value.requestId, value.recordedAt, value.settledBy,
-                   value.settledRequestId, value.settledAt, value.voidReason)
+                   value.settledRequestId, value.settledAt, value.voidReason, journal_sequence=value.journalSequence)
 
 
 @dataclass(frozen=True)
@@ -279,3 +289,46 @@ class TrialBalance:
     def from_soap(cls, value) -> "TrialBalance":
         return cls(value.asOf, tuple(TrialBalanceRow.from_soap(row) for row in _items(value.rows, "row")),
                    tuple(CurrencyTotal.from_soap(total) for total in _items(value.totals, "total")))
+
+
+@dataclass(frozen=True)
+class JournalHead:
+    """The last record of a book's journal: keep its sequence and hash to check an export against later."""
+
+    book: str
+    sequence: int
+    hash: str
+    recorded_at: datetime
+
+    @classmethod
+    def from_soap(cls, value) -> "JournalHead":
+        return cls(value.book, value.sequence, value.hash, value.recordedAt)
+
+
+@dataclass(frozen=True)
+class JournalBreak:
+    sequence: int
+    reason: BreakReason
+
+    @classmethod
+    def from_soap(cls, value) -> "JournalBreak":
+        return cls(value.sequence, BreakReason(value.reason))
+
+
+@dataclass(frozen=True)
+class JournalVerification:
+    """The records from `from_sequence` to `to_sequence` recomputed from the stored rows: `records_checked`
+    were intact, `head_hash` is the hash of the last of them, and `first_break` the first that was not."""
+
+    book: str
+    from_sequence: int
+    to_sequence: int
+    records_checked: int
+    head_hash: str
+    intact: bool
+    first_break: Optional[JournalBreak] = None
+
+    @classmethod
+    def from_soap(cls, value) -> "JournalVerification":
+        return cls(value.book, value.fromSequence, value.toSequence, value.recordsChecked, value.headHash,
+                   value.intact, JournalBreak.from_soap(value.firstBreak) if value.firstBreak is not None else None)
