@@ -77,6 +77,13 @@ def test_the_package_installs_alone_and_needs_nothing_of_the_server(tmp_path):
     assert result.stdout.split() == ["LedgerClient", "[]"], result.stderr
     usage = subprocess.run([str(venv / "bin" / "ledger-client"), "--help"], capture_output=True, text=True, timeout=60)
     assert usage.returncode == 0 and "balance" in usage.stdout
+    # The offline check of a journal export needs nothing but the package: the contract's worked example.
+    from test_contract_document import worked_example
+    export = tmp_path / "acme.journal"
+    export.write_text(worked_example()[0], encoding="utf-8")
+    checked = subprocess.run([str(venv / "bin" / "ledger-client"), "verify-journal", str(export)], capture_output=True,
+                             text=True, timeout=60, env={"PATH": os.environ["PATH"]})
+    assert checked.returncode == 0 and "4 records" in checked.stdout, checked.stderr
 
 
 def test_every_operation_of_the_contract_has_its_method():

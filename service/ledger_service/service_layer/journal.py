@@ -64,7 +64,7 @@ def walk(stores: Stores, book: Book, from_sequence: int, to_sequence: int) -> It
 def verify(stores: Stores, book: Book, from_sequence: int | None, to_sequence: int | None) -> JournalVerification:
     head = stores.journal.head(book.id)
     last = head[0] if head else 0
-    first = from_sequence or 1
+    first = 1 if from_sequence is None else from_sequence
     if first < 1 or (to_sequence is not None and to_sequence < first):
         raise LedgerError(FaultCode.SchemaValidation, "fromSequence must be at least 1 and at most toSequence",
                           ("fromSequence",))
