@@ -8,7 +8,7 @@ from typing import Iterator
 from ..domain.books import Book
 from ..domain.errors import FaultCode, LedgerError
 from ..domain.journal import JournalHead, JournalVerification
-from ..domain.journal_chain import Break, Chain, Reason
+from ..domain.journal_chain import GENESIS_HASH, Break, Chain, Reason
 from ..domain.limits import MAX_VERIFIED_RECORDS
 from .authentication import Authentication, use_case
 from .context import Context
@@ -36,15 +36,15 @@ class WalkedRecord:
 
 def walk(stores: Stores, book: Book, from_sequence: int, to_sequence: int) -> Iterator[WalkedRecord]:
     """The book's records from `from_sequence` to `to_sequence` in order, each with what its rows say,
-    and, in their places, the history rows that no record records (when the walk reaches the end of the
-    chain, and for those that stand in it)."""
+    and, in their places, the history rows that no record records, when the walk reaches the end of the
+    chain: all of them, those that stand before `from_sequence` first, as no earlier stretch of a
+    verification looked for them."""
     head = stores.journal.head(book.id)
     last = head[0] if head else 0
     unrecorded = []
     if to_sequence >= last:
         unrecorded = sorted(((stores.journal.place_of(book.id, change.moment), change.record)
                              for change in stores.journal.unrecorded(book)), key=lambda item: item[0])
-        unrecorded = [(place, record) for place, record in unrecorded if place >= from_sequence]
     after = from_sequence
     while after <= to_sequence:
         records = stores.journal.records(book, after, to_sequence, RECORDS_PER_READ)
@@ -72,13 +72,18 @@ def verify(stores: Stores, book: Book, from_sequence: int | None, to_sequence: i
     to = min(last if to_sequence is None else to_sequence, last, first + MAX_VERIFIED_RECORDS - 1)
     chain = Chain()
     if first > 1:
-        # A stretch starts from the stored hash of the record before it, which is taken as it stands.
-        previous = stores.journal.hash_at(book.id, first - 1)
-        chain = Chain(first - 1, previous or "", broken=None if previous else Break(first - 1, Reason.MISSING_RECORD))
+        # A stretch starts from the stored hash of the record before it (past the head: of the head), which
+        # is taken as it stands; if that record is gone, from the last one before it, and breaks there.
+        start = min(first - 1, last)
+        sequence, hash = stores.journal.last_record(book.id, start) or (0, GENESIS_HASH)
+        chain = Chain(sequence, hash, broken=Break(sequence + 1, Reason.MISSING_RECORD) if sequence < start else None)
     if chain.broken is None:
         for walked in walk(stores, book, first, to):
             if walked.check(chain) is not None:
                 break
+    if chain.broken is None and chain.sequence < to:
+        # The records end before the head says the chain does: its last ones are gone.
+        chain.broken = Break(chain.sequence + 1, Reason.MISSING_RECORD)
     return JournalVerification(book.code, first, to, chain.checked, chain.hash, chain.broken)
 
 

@@ -95,9 +95,12 @@ class SqlJournalStore(SqlStore):
                         .where(JournalHeadRow.book_id == book_id)).first()
         return (row.sequence, row.hash, utc(row.recorded_at)) if row else None
 
-    def hash_at(self, book_id: int, sequence: int) -> str | None:
-        return self._run(select(JournalRecordRow.hash).where(JournalRecordRow.book_id == book_id,
-                                                            JournalRecordRow.sequence == sequence)).scalar()
+    def last_record(self, book_id: int, at_most: int) -> tuple[int, str] | None:
+        """The sequence and hash of the book's last record numbered at most `at_most`."""
+        row = self._run(select(JournalRecordRow.sequence, JournalRecordRow.hash)
+                        .where(JournalRecordRow.book_id == book_id, JournalRecordRow.sequence <= at_most)
+                        .order_by(JournalRecordRow.sequence.desc()).limit(1)).first()
+        return (row.sequence, row.hash) if row else None
 
     def records(self, book: Book, from_sequence: int, to_sequence: int, limit: int) -> list[StoredRecord]:
         """Up to `limit` of the book's records numbered from `from_sequence` to `to_sequence`, in order of
