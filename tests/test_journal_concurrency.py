@@ -1,0 +1,172 @@
+"""The journal under concurrent writers (docs/contract.md#journal): eight threads write into one book for
+some seconds on the 4-worker PostgreSQL server, through accounts they all share and accounts of their
+own: single entries, atomic and non-atomic batches, pending entries that two threads race to commit and
+to void, pending entries left to expire, reversals. Afterwards the book's journal numbers its records
+1..head with no gap, its head is its last record, it verifies intact, every entry and every pending
+outcome has exactly one record, and there are exactly as many records as the changes the writers made.
+"""
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import psycopg
+from zeep.exceptions import Fault
+
+from conftest import fault_detail
+
+WRITERS = 8
+OPERATIONS_PER_WRITER = 120
+SECONDS = 12
+HOT = ("hot-cash", "hot-sales")
+
+
+@dataclass
+class Tally:
+    """The changes one writer made, as the service answered them."""
+
+    entries: int = 0
+    settled: Counter = field(default_factory=Counter)  # PendingCommitted / PendingVoided
+    lapsing: int = 0  # pending entries left to expire
+    contested: int = 0
+    posted: list[str] = field(default_factory=list)  # references of posted entries it may reverse
+
+
+def entry(reference: str, debit: str, credit: str, **extra) -> dict:
+    lines = [{"account": debit, "side": "DEBIT", "amount": "1.00"},
+             {"account": credit, "side": "CREDIT", "amount": "1.00"}]
+    return {"reference": reference, "effectiveDate": "2026-06-01", **extra, "lines": {"line": lines}}
+
+
+def settle(call, *args) -> bool:
+    """True when this settlement won, False when the other one had (NotPending)."""
+    try:
+        call(*args)
+        return True
+    except Fault as fault:
+        assert fault_detail(fault)["code"] == "NotPending", fault
+        return False
+
+
+def race_to_settle(service, rival, book: str, reference: str) -> str:
+    """Commits a pending entry while another thread voids it, both let go at once; the kind of record
+    that the one that won made."""
+    start, voided = threading.Barrier(2), []
+
+    def void():
+        start.wait(30)
+        voided.append(settle(rival.VoidPending, book, reference, "raced"))
+    voiding = threading.Thread(target=void)
+    voiding.start()
+    start.wait(30)
+    committed = settle(service.CommitPending, book, reference)
+    voiding.join(60)
+    assert voided == [not committed], (reference, committed, voided)
+    return "PendingCommitted" if committed else "PendingVoided"
+
+
+def writer(server, book: str, number: int, deadline: float) -> Tally:
+    service, rival = server.zeep().service, server.zeep().service
+    rng = random.Random(number)
+    cold = (f"cold-cash-{number}", f"cold-sales-{number}")
+    tally = Tally()
+    for n in range(OPERATIONS_PER_WRITER):
+        if time.monotonic() > deadline:
+            break
+        debit, credit = HOT if rng.random() < 0.6 else cold
+        reference = f"W{number}-{n}"
+        choice = rng.random()
+        if choice < 0.3:
+            service.PostEntry(book, entry(reference, debit, credit))
+            tally.entries += 1
+            tally.posted.append(reference)
+        elif choice < 0.45:
+            atomic = rng.random() < 0.5
+            batch = [entry(f"{reference}-{i}", debit, credit) for i in range(3)]
+            if rng.random() < 0.5:  # one entry the book refuses: an atomic batch posts none then
+                batch[1] = entry(f"{reference}-1", debit, "no-such-account")
+            try:
+                results = service.PostEntries(book, {"entry": batch}, atomic)
+                tally.entries += sum(result.entry is not None for result in results)
+            except Fault as fault:
+                assert atomic and fault_detail(fault)["code"] == "AccountNotFound", fault
+        elif choice < 0.65:
+            service.PostEntry(book, entry(reference, debit, credit, pending=True))
+            tally.entries += 1
+            tally.contested += 1
+            tally.settled[race_to_settle(service, rival, book, reference)] += 1
+        elif choice < 0.8:
+            service.PostEntry(book, entry(reference, debit, credit, pending=True, pendingTimeoutSeconds=1))
+            tally.entries += 1
+            tally.lapsing += 1
+        elif tally.posted:
+            original = tally.posted.pop(rng.randrange(len(tally.posted)))
+            service.ReverseEntry(book, original, f"REV-{original}", None, None)
+            tally.entries += 1
+    return tally
+
+
+def rows(server, query: str, *parameters) -> list[tuple]:
+    with psycopg.connect(server.database_url) as connection:
+        return connection.execute(query, parameters).fetchall()
+
+
+def test_concurrent_writers_leave_one_gapless_chain_with_a_record_per_change(postgres_live):
+    server = postgres_live
+    accounts = {HOT[0]: ("ASSET", "USD"), HOT[1]: ("INCOME", "USD")}
+    for number in range(WRITERS):
+        accounts[f"cold-cash-{number}"], accounts[f"cold-sales-{number}"] = ("ASSET", "USD"), ("INCOME", "USD")
+    book = server.new_book(**accounts)
+    started = time.monotonic()
+    with ThreadPoolExecutor(WRITERS) as pool:
+        running = [pool.submit(writer, server, book.code, number, started + SECONDS) for number in range(WRITERS)]
+        tallies = [done.result(timeout=SECONDS + 120) for done in running]
+    # Every pending entry left to expire has: one more posting through each account releases their holds.
+    time.sleep(1.1)
+    sweep = [("SWEEP-HOT", *HOT)] + [(f"SWEEP-{n}", f"cold-cash-{n}", f"cold-sales-{n}") for n in range(WRITERS)]
+    for reference, debit, credit in sweep:
+        book.service.PostEntry(book.code, entry(reference, debit, credit))
+
+    entries = sum(tally.entries for tally in tallies) + len(sweep)
+    settled = sum((tally.settled for tally in tallies), Counter())
+    lapsed = sum(tally.lapsing for tally in tallies)
+    assert sum(tally.contested for tally in tallies) == sum(settled.values()) > 0 and lapsed > 0
+    changes = 1 + len(accounts) + entries + sum(settled.values()) + lapsed
+
+    [(book_id,)] = rows(server, "SELECT id FROM books WHERE code = %s", book.code)
+    sequences = [sequence for sequence, in rows(
+        server, "SELECT sequence FROM journal_records WHERE book_id = %s ORDER BY sequence", book_id)]
+    assert sequences == list(range(1, changes + 1))
+    [head] = rows(server, "SELECT sequence, hash, recorded_at FROM journal_heads WHERE book_id = %s", book_id)
+    assert head == rows(server, "SELECT sequence, hash, recorded_at FROM journal_records "
+                                "WHERE book_id = %s AND sequence = %s", book_id, changes)[0]
+
+    kinds = dict(rows(server, "SELECT kind, count(*) FROM journal_records WHERE book_id = %s GROUP BY kind", book_id))
+    assert kinds == {"BookCreated": 1, "AccountOpened": len(accounts), "EntryRecorded": entries,
+                     "PendingCommitted": settled["PendingCommitted"], "PendingVoided": settled["PendingVoided"],
+                     "PendingExpired": lapsed}
+    assert rows(server, """
+        SELECT entries.reference, count(journal_records.sequence) FROM entries
+        LEFT JOIN journal_records ON journal_records.entry_id = entries.id AND journal_records.kind = 'EntryRecorded'
+        WHERE entries.book_id = %s GROUP BY entries.reference HAVING count(journal_records.sequence) <> 1""",
+                book_id) == []
+    assert rows(server, """
+        SELECT entries.reference, pending_outcomes.status, count(journal_records.sequence) FROM pending_outcomes
+        JOIN entries ON entries.id = pending_outcomes.entry_id
+        LEFT JOIN journal_records ON journal_records.entry_id = entries.id AND journal_records.kind = CASE
+            pending_outcomes.status WHEN 'POSTED' THEN 'PendingCommitted' WHEN 'VOIDED' THEN 'PendingVoided'
+            WHEN 'EXPIRED' THEN 'PendingExpired' END
+        WHERE entries.book_id = %s
+        GROUP BY entries.reference, pending_outcomes.status HAVING count(journal_records.sequence) <> 1""",
+                book_id) == []
+    [(outcomes,)] = rows(server, "SELECT count(*) FROM pending_outcomes JOIN entries ON entries.id = entry_id "
+                                 "WHERE book_id = %s", book_id)
+    assert outcomes == sum(settled.values()) + lapsed
+
+    verified = book.service.VerifyJournal(book.code, None, None)
+    assert (verified.intact, verified.recordsChecked, verified.toSequence) == (True, changes, changes)
+    assert verified.headHash == head[1] == book.service.GetJournalHead(book.code).hash
