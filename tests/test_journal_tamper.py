@@ -355,3 +355,38 @@ def test_a_record_edited_alone_is_found_by_the_service_and_changes_nothing_expor
     assert first_break(service, book.code) == (sequence, Reason.CONTENT_CHANGED)
     assert offline(server, book.code, service.GetJournalHead(book.code).hash, tmp_path).intact
 
+
+
+def rewrite_history_from(connection, code: str, sequence: int, description: str) -> str:
+    """SALE-2's description changed in its row and in its record, and every record from there on hashed
+    again: a chain that holds together. Returns the new last hash."""
+    connection.execute(update(EntryRow).where(EntryRow.id == entry_id(connection, code, "SALE-2"))
+                       .values(description=description))
+    previous = record_at(connection, code, sequence - 1).hash
+    last = connection.execute(select(JournalRecordRow.sequence).where(
+        JournalRecordRow.book_id == book_id(connection, code)).order_by(JournalRecordRow.sequence.desc())).scalar()
+    for number in range(sequence, last + 1):
+        content = record_at(connection, code, number).content
+        if number == sequence:
+            content = content.replace("second sale", description)
+        previous = chain_hash(previous, content.encode())
+        rewrite_record(connection, code, number, content=content, hash=previous)
+    return previous
+
+
+def test_a_chain_rewritten_from_a_record_on_is_caught_by_its_head_and_then_only_by_a_head_kept_elsewhere(
+        server, service, book, tmp_path):
+    sequence = book.sequence("EntryRecorded", "SALE-2")
+    kept = service.GetJournalHead(book.code)
+    with unguarded(server) as connection:
+        rewritten = rewrite_history_from(connection, book.code, sequence, "a sale that never was")
+    # The rows and the records agree and chain, but the chain no longer ends where the head says.
+    assert first_break(service, book.code) == (book.head, Reason.HASH_MISMATCH)
+
+    with connected(server) as connection:  # the head is not history: the service's own role may move it
+        connection.execute(text("UPDATE journal_heads SET hash = :hash WHERE book_id = :book"),
+                           {"hash": rewritten, "book": book_id(connection, book.code)})
+    assert verification(service, book.code).intact
+    # Against the head kept before, the export shows that something up to it changed.
+    checked = offline(server, book.code, kept.hash, tmp_path)
+    assert checked.broken is None and checked.head_found is False and not checked.intact

@@ -84,6 +84,9 @@ def verify(stores: Stores, book: Book, from_sequence: int | None, to_sequence: i
     if chain.broken is None and chain.sequence < to:
         # The records end before the head says the chain does: its last ones are gone.
         chain.broken = Break(chain.sequence + 1, Reason.MISSING_RECORD)
+    if chain.broken is None and to == last and head and chain.hash != head[1]:
+        # The chain holds together but ends elsewhere than the head: it was rehashed behind the service.
+        chain.broken = Break(last, Reason.HASH_MISMATCH)
     return JournalVerification(book.code, first, to, chain.checked, chain.hash, chain.broken)
 
 
