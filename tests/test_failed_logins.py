@@ -165,12 +165,14 @@ def test_every_kind_of_failure_spends_the_budget(guarded, book, kind):
         expect_rate_limited(peer.post(trial_balance(book, header=header)))
 
 
-def test_unknown_and_known_usernames_fail_alike_in_time_text_and_budget(guarded, book):
+def _fail_alike(guarded, book) -> tuple[dict[str, list[float]], dict[str, set[bytes]], dict]:
+    """A known and an unknown username, each from an address of its own, failing BURST_PER_USERNAME times
+    in turn with a wrong password, and then once more: the seconds each failure took, the bodies of the
+    failures and the refusals once the budgets are spent."""
     known, password = guarded.add_client(grants={book: "reader"})
-    unknown = unique("nobody")
-    peers = {known: Peer(guarded), unknown: Peer(guarded)}
-    seconds: dict[str, list[float]] = {known: [], unknown: []}
-    bodies: dict[str, set[bytes]] = {known: set(), unknown: set()}
+    peers = {known: Peer(guarded), unique("nobody"): Peer(guarded)}
+    seconds: dict[str, list[float]] = {name: [] for name in peers}
+    bodies: dict[str, set[bytes]] = {name: set() for name in peers}
     for _ in range(BURST_PER_USERNAME):
         for name, peer in peers.items():
             started = time.perf_counter()
@@ -178,18 +180,31 @@ def test_unknown_and_known_usernames_fail_alike_in_time_text_and_budget(guarded,
             seconds[name].append(time.perf_counter() - started)
             expect_authentication_failed(response)
             bodies[name].add(response.content)
-    assert bodies[known] == bodies[unknown] and len(bodies[known]) == 1
-
     refusals = {name: peer.post(trial_balance(book, "11", name, password + "x")) for name, peer in peers.items()}
+    return seconds, bodies, refusals
+
+
+def test_unknown_and_known_usernames_fail_alike_in_time_text_and_budget(guarded, book):
+    seconds, bodies, refusals = _fail_alike(guarded, book)
+    known, unknown = bodies
+    assert bodies[known] == bodies[unknown] and len(bodies[known]) == 1
     for response in refusals.values():
         expect_rate_limited(response)
     # The same words, but for the seconds to wait, which depend on when each failure was counted.
     assert len({re.sub(rb"\d+", b"N", response.content) for response in refusals.values()}) == 1
 
-    # An unknown username is hashed against a stand-in: skipping that would save a whole hash. The fastest call
-    # of each is compared, as other tests' load on the machine only ever adds time.
-    difference = abs(min(seconds[known]) - min(seconds[unknown]))
-    assert difference < seconds_per_hash() / 2, (seconds, seconds_per_hash())
+    # An unknown username is hashed against a stand-in: skipping that would save a whole hash, every
+    # time. The fastest failure of each is compared, as other load on the machine only ever adds time;
+    # a gap that load opened anyway closes on a second or third try, one that the code opens does not.
+    gaps = []
+    for attempt in range(3):
+        if attempt:
+            seconds = _fail_alike(guarded, book)[0]
+        fastest = [min(timings) for timings in seconds.values()]
+        gaps.append(abs(fastest[0] - fastest[1]))
+        if gaps[-1] < seconds_per_hash() / 2:
+            return
+    pytest.fail(f"unknown and known usernames fail {gaps} s apart; a hash takes {seconds_per_hash()} s")
 
 
 def test_a_locked_out_attempt_computes_no_hash(guarded, book):
