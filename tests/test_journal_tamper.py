@@ -21,7 +21,7 @@ from sqlalchemy import delete, insert, select, text, update
 from conftest import BACKENDS, cli, fault_code, start_server, unique
 from ledger_service.adapters.database import create_ledger_engine
 from ledger_service.adapters.history_guard import guard_statements, unguard_statements
-from ledger_service.adapters.orm import (BookRow, EntryRow, JournalRecordRow, LineRow, PendingLineRow,
+from ledger_service.adapters.orm import (AccountRow, BookRow, EntryRow, JournalRecordRow, LineRow, PendingLineRow,
                                          PeriodCloseRow)
 from ledger_service.domain.journal_chain import Reason, chain_hash, check_export
 
@@ -300,6 +300,14 @@ def edit_content_and_hash(connection, book: BuiltBook) -> Tampered:
     return Tampered(sequence, Reason.CONTENT_CHANGED, Reason.HASH_MISMATCH)
 
 
+def unreadable_account_type(connection, book: BuiltBook) -> Tampered:
+    """An account's type edited into one no release writes: its AccountOpened record no longer stands
+    for anything the rows say (the verification reports it, rather than failing on it)."""
+    connection.execute(update(AccountRow).where(AccountRow.book_id == book_id(connection, book.code),
+                                                AccountRow.code == "fees").values(type="BOGUS"))
+    return Tampered(book.sequence("AccountOpened", "fees"), Reason.CONTENT_CHANGED, Reason.HASH_MISMATCH)
+
+
 CASES = {
     "amount-of-a-posted-line": change_amount(LineRow, "SALE-1", "EntryRecorded"),
     # A committed pending entry's posted lines are what its PendingCommitted record holds.
@@ -312,6 +320,7 @@ CASES = {
     "two-records-swapped": swap_records,
     "a-hash-edited": edit_hash,
     "a-record-rewritten-and-rehashed": edit_content_and_hash,
+    "an-account-type-unreadable": unreadable_account_type,
 }
 
 

@@ -21,6 +21,7 @@ from ...domain.accounts import Account, AccountStatus, AccountType, Side
 from ...domain.books import Book
 from ...domain.currencies import currency
 from ...domain.entries import Entry, EntryStatus, Line
+from ...domain.errors import LedgerError
 from ...domain.journal import JournalRecord, RecordKind, SealedRecord
 from ...domain.journal_chain import GENESIS_HASH
 from ..orm import (AccountRow, BookRow, EntryRow, HoldRow, JournalHeadRow, JournalRecordRow, LineRow, PendingLineRow,
@@ -225,6 +226,14 @@ class _RowsSay:
         return entries, outcomes, lines["posted"]
 
     def record(self, kind: str, source: Source) -> JournalRecord | None:
+        """What the rows say the change was; None when they say nothing of the kind, or nothing the
+        domain can read (a value edited into what no release writes, such as an unknown account type)."""
+        try:
+            return self._record(kind, source)
+        except (ValueError, LedgerError):
+            return None
+
+    def _record(self, kind: str, source: Source) -> JournalRecord | None:
         if kind == RecordKind.BOOK_CREATED.value:
             row = self.book_row
             return journal.book_created(Book(row.code, row.name), utc(row.created_at))
