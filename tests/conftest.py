@@ -337,6 +337,17 @@ class LiveServer:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path else ""
 
+    def request_log_line(self, request_id: str) -> dict:
+        """The request log's line for the request with this id, once the server has written it."""
+        deadline = time.monotonic() + 10
+        while True:
+            for line in self.log().splitlines():
+                record = json.loads(line) if line.startswith("{") and line.endswith("}") else {}
+                if record.get("logger") == "ledger_service.requests" and record.get("request_id") == request_id:
+                    return record
+            assert time.monotonic() < deadline, f"no request log line for {request_id}"
+            time.sleep(0.1)
+
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.terminate()

@@ -10,8 +10,6 @@ a document unescaped. Requests go out through http.client, which sends any Host 
 from __future__ import annotations
 
 import http.client
-import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,15 +97,7 @@ def post(server: LiveServer, version: str, host: str | None, data: bytes, header
 
 
 def request_log_line(server: LiveServer, answer: Answer) -> dict:
-    request_id = answer.headers["x-request-id"]
-    deadline = time.monotonic() + 10
-    while True:
-        for line in server.log().splitlines():
-            record = json.loads(line)
-            if record.get("logger") == "ledger_service.requests" and record.get("request_id") == request_id:
-                return record
-        assert time.monotonic() < deadline, f"no request log line for {request_id}"
-        time.sleep(0.1)
+    return server.request_log_line(answer.headers["x-request-id"])
 
 
 # --- the Host header ---
@@ -194,7 +184,9 @@ def test_bad_trusted_proxies_stop_serve_with_a_clear_message(tmp_path, value):
 
 
 @pytest.mark.parametrize("variable, value", [("LEDGER_PUBLIC_URL", "https://ledger.example.com/?x"),
-                                             ("LEDGER_TRUSTED_PROXIES", "proxy.example")])
+                                             ("LEDGER_TRUSTED_PROXIES", "proxy.example"),
+                                             ("LEDGER_CLIENT_CERTIFICATE_HEADER", "X_Client_Certificate"),
+                                             ("LEDGER_CLIENT_CERTIFICATE_HEADER", "X-Client-Certificate:")])
 def test_bad_address_settings_stop_gunicorn_as_the_unit_starts_it(tmp_path, variable, value):
     assert_refused_to_start(GUNICORN, tmp_path, {variable: value, "LEDGER_BIND": "127.0.0.1:0",
                                                  "LEDGER_WORKERS": "1"}, variable)

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import ast
 import configparser
-import datetime
-import ipaddress
 import json
 import os
 import re
@@ -26,10 +24,6 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from lxml import etree
 from zeep import Client, Settings
 from zeep.transports import Transport
@@ -37,8 +31,10 @@ from zeep.wsse.username import UsernameToken
 
 from ledger_service.settings import SETTINGS, reference_table
 
+from certificates import CertificateAuthority
 from conftest import ADMIN, ADMIN_PASSWORD, CONTENT_TYPE, GUNICORN, SERVE, TNS, assert_refused_to_start, cli, envelope, \
-    free_port, require_tools, start_server, unique
+    free_port, start_server, unique
+from nginx import start_nginx
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
@@ -167,7 +163,7 @@ def test_gunicorn_as_the_unit_starts_it_reloads_on_sighup_without_losing_a_reque
         line = next(record for record in records
                     if record["logger"] == "ledger_service.requests" and record["operation"] == "PostEntry")
         assert set(line) == {"time", "level", "logger", "message", "process", "request_id", "method", "path",
-                             "client", "operation", "status", "fault", "ms", "address"}
+                             "client", "operation", "status", "fault", "ms", "address", "certificate"}
         assert line["address"] == "127.0.0.1"
         assert (line["client"], line["operation"], line["status"], line["fault"]) == (ADMIN, "PostEntry", 200, None)
     finally:
@@ -194,23 +190,6 @@ def test_the_unit_runs_unprivileged_and_hardened():
 
 # --- nginx in front, terminating TLS ---
 
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-                   .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-                   .not_valid_after(now + datetime.timedelta(days=1))
-                   .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                                  critical=False)
-                   .sign(key, hashes.SHA256()))
-    certificate_path, key_path = directory / "ledger.pem", directory / "ledger.key"
-    certificate_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return certificate_path, key_path
-
-
 # The service's body timeout here, shorter than the default 15 s for the test's sake.
 BODY_TIMEOUT = 3
 
@@ -222,40 +201,27 @@ def sqlite_server(request, tmp_path_factory):
 
 @pytest.fixture
 def nginx(sqlite_server, tmp_path):
-    """nginx running deploy/nginx/soap-ledger.conf, its addresses, certificate and upstream made this test's."""
-    require_tools("nginx", packages="nginx")
-    certificate, key = self_signed(tmp_path)
-    https_port, http_port = free_port(), free_port()
-    site = (DEPLOY / "nginx" / "soap-ledger.conf").read_text()
-    for installed, here in {"server 127.0.0.1:8000;": f"server 127.0.0.1:{sqlite_server.port};",
-                            "listen 443 ssl http2;": f"listen 127.0.0.1:{https_port} ssl http2;",
-                            "listen [::]:443 ssl http2;": "", "listen [::]:80;": "",
-                            "listen 80;": f"listen 127.0.0.1:{http_port};",
-                            "/etc/ssl/certs/ledger.example.com.pem": str(certificate),
-                            "/etc/ssl/private/ledger.example.com.key": str(key)}.items():
-        assert installed in site, installed
-        site = site.replace(installed, here)
-    (tmp_path / "site.conf").write_text(site)
-    (tmp_path / "nginx.conf").write_text(
-        f"daemon off; master_process on; worker_processes 1; user root; pid {tmp_path}/nginx.pid;\n"
-        f"error_log {tmp_path}/error.log warn;\nevents {{ worker_connections 256; }}\n"
-        f"http {{ access_log off; client_body_temp_path {tmp_path}/body; proxy_temp_path {tmp_path}/proxy;\n"
-        f"  fastcgi_temp_path {tmp_path}/fastcgi; uwsgi_temp_path {tmp_path}/uwsgi; scgi_temp_path {tmp_path}/scgi;\n"
-        f"  include {tmp_path}/site.conf; }}\n")
-    process = subprocess.Popen(["nginx", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
-                               stderr=subprocess.PIPE)
-    base = f"https://127.0.0.1:{https_port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            requests.get(f"{base}/healthz", verify=str(certificate), timeout=5)
-            break
-        except requests.RequestException:
-            assert time.monotonic() < deadline and process.poll() is None, (tmp_path / "error.log").read_text()
-            time.sleep(0.2)
-    yield base, f"http://127.0.0.1:{http_port}", certificate
-    process.terminate()
-    process.wait(timeout=30)
+    """nginx running deploy/nginx/soap-ledger.conf, its addresses, certificate and upstream made this test's;
+    its base URLs, and the certificate of the CA that issued its own."""
+    authority = CertificateAuthority(tmp_path / "ca")
+    issued = authority.server()
+    running = start_nginx("soap-ledger.conf", sqlite_server, tmp_path, issued.certificate_path, issued.key_path,
+                          authority.certificate_path)
+    yield running.https, running.http, authority.certificate_path
+    running.stop()
+
+
+def exchanged(base: str, certificate: Path, request: str) -> tuple[bytes, bytes]:
+    """Sends `request` as it is over TLS to `base`; the answer's head and body, once nginx closes."""
+    host, port = base.removeprefix("https://").split(":")
+    context = ssl.create_default_context(cafile=str(certificate))
+    with context.wrap_socket(socket.create_connection((host, int(port)), timeout=30), server_hostname=host) as sock:
+        sock.sendall(request.encode())
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return head, body
 
 
 def fault_code_of(body: bytes) -> str | None:
@@ -304,18 +270,22 @@ def test_what_nginx_refuses_is_still_a_soap_fault(sqlite_server, nginx):
                               headers={"Content-Type": CONTENT_TYPE[version]}, verify=str(certificate), timeout=60)
         assert large.status_code == 413 and fault_code(large) == "MalformedRequest"
         # a body that stalls reaches the service, whose fault comes back through the proxy
-        context = ssl.create_default_context(cafile=str(certificate))
         host, port = base.removeprefix("https://").split(":")
-        with context.wrap_socket(socket.create_connection((host, int(port)), timeout=30), server_hostname=host) as sock:
-            sock.sendall(f"POST /v1/soap{version} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: "
-                         f"{CONTENT_TYPE[version]}\r\nContent-Length: 1000\r\n\r\n<x".encode())
-            started, answer = time.monotonic(), b""
-            while chunk := sock.recv(65536):
-                answer += chunk
+        started = time.monotonic()
+        head, body = exchanged(base, certificate, f"POST /v1/soap{version} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                                                  f"Content-Type: {CONTENT_TYPE[version]}\r\nContent-Length: 1000\r\n"
+                                                  "\r\n<x")
         assert time.monotonic() - started < BODY_TIMEOUT + 5
-        head, _, body = answer.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 408") and media_type.encode() in head, head
         assert fault_code_of(body) == "MalformedRequest"
+        # what nginx cannot read as a request (two Host headers), and plain HTTP on its HTTPS port
+        head, body = exchanged(base, certificate, f"POST /v1/soap{version} HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 400") and media_type.encode() in head, head
+        assert fault_code_of(body) == "MalformedRequest"
+        plain = requests.post(f"{base.replace('https://', 'http://')}/v1/soap{version}", data=b"<x/>", timeout=60,
+                              headers={"Content-Type": CONTENT_TYPE[version]})
+        assert plain.status_code == 400 and plain.headers["Content-Type"].startswith(media_type)
+        assert fault_code(plain) == "MalformedRequest"
     sqlite_server.stop()
     try:
         for version, media_type in (("11", "text/xml"), ("12", "application/soap+xml")):

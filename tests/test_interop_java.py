@@ -11,7 +11,6 @@ the contract changes.
 """
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from conftest import ADMIN, ADMIN_PASSWORD, SOAP_ENV, TNS, require_tools, unique
 from generated_clients import (
     assert_only_the_balanced_entry_posted, fetch_wsdl, generated_once, scenario_lines, scenario_seen,
 )
+from java import classpath, jars
 
 pytestmark = pytest.mark.interop
 
@@ -31,7 +31,6 @@ JAVA_SOURCES = Path(__file__).resolve().parent / "interop" / "java"
 SCENARIO = "ledger.interop.Scenario"
 PACKAGE = "ledger.client"
 XSD = "http://www.w3.org/2001/XMLSchema"
-SHARE_JAVA = Path("/usr/share/java")
 # What javac needs for Scenario.java: the APIs it and the generated classes name.
 COMPILE_JARS = ["jaxws-api", "javax.xml.soap-api", "jaxb-api", "jws-api"]
 # The JAX-WS RI 2.3 client runtime: found by running the scenario with every jar's manifest Class-Path
@@ -56,21 +55,13 @@ def wsimport(wsdl_url: str, wsdl: bytes, options: list[str]) -> Path:
         capture_output=True, text=True, timeout=300))
 
 
-def classpath(*entries: Path | str) -> str:
-    return os.pathsep.join(str(entry) for entry in entries)
-
-
-def jars(names: list[str]) -> list[Path]:
-    paths = [SHARE_JAVA / f"{name}.jar" for name in names]
-    missing = [str(path) for path in paths if not path.exists()]
-    if missing:
-        pytest.fail(f"JAX-WS RI jars missing (apt-get install jaxws): {', '.join(missing)}")
-    return paths
+def jaxws_jars(names: list[str]) -> list[Path]:
+    return jars(names, packages="jaxws")
 
 
 def compile_scenario(generated: Path, output: Path) -> Path:
     sources = sorted(str(path) for path in JAVA_SOURCES.rglob("*.java"))
-    result = subprocess.run(["javac", "-d", str(output), "-cp", classpath(generated, *jars(COMPILE_JARS)), *sources],
+    result = subprocess.run(["javac", "-d", str(output), "-cp", classpath(generated, *jaxws_jars(COMPILE_JARS)), *sources],
                             capture_output=True, text=True, timeout=300)
     if result.returncode != 0:
         pytest.fail(f"javac failed on tests/interop/java:\n{result.stdout}{result.stderr}")
@@ -95,7 +86,7 @@ class JavaClient:
 
     def run_scenario(self, username: str, password: str, book: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            ["java", *JAVA_OPTIONS, "-cp", classpath(self.scenario_classes, self.generated, *jars(RUNTIME_JARS)),
+            ["java", *JAVA_OPTIONS, "-cp", classpath(self.scenario_classes, self.generated, *jaxws_jars(RUNTIME_JARS)),
              SCENARIO, self.endpoint, username, password, book], capture_output=True, text=True, timeout=300)
 
     def scenario_output(self, username: str, password: str, book: str) -> dict[str, str]:

@@ -1,6 +1,6 @@
 """A request's two addresses: the one it was sent to (the service's base URL, which the WSDL's
 soap:address and /docs name) and the one it came from (the client's, for the request log and for
-budgets kept per source address).
+budgets kept per source address); and the client certificate a proxy verified for mutual TLS.
 
 The base URL is LEDGER_PUBLIC_URL when that is set. Otherwise it is the request's scheme and its Host
 header, which must be exactly a host[:port] (an RFC 3986 reg-name, an IPv4 address or a bracketed IPv6
@@ -9,12 +9,23 @@ X-Forwarded-Proto, X-Forwarded-Host and X-Forwarded-For are believed only from a
 LEDGER_TRUSTED_PROXIES, and checked as strictly; from any other peer they are not read at all. This is
 the one place that decides: gunicorn's own handling of forwarded headers is turned off
 (deploy/gunicorn.conf.py), so wsgi.url_scheme is the scheme of the connection itself.
+
+The client certificate is read from the header LEDGER_CLIENT_CERTIFICATE_HEADER names (none when it is
+unset), from a trusted proxy only, like X-Forwarded-*: URL-escaped PEM, as nginx's
+$ssl_client_escaped_cert writes it, and exactly one certificate; anything else is refused as a
+malformed forwarded header is. What the certificate proves is the authentication's to decide.
 """
 from __future__ import annotations
 
+import base64
 import ipaddress
 import re
 from dataclasses import dataclass
+from urllib.parse import unquote_to_bytes
+
+from cryptography import x509
+
+from .service_layer.context import ClientCertificate
 
 DEFAULT_TRUSTED_PROXIES = "127.0.0.1,::1"  # deploy/nginx, on the same host
 # RFC 3986: a reg-name is unreserved characters, sub-delims and percent-encodings; an IPv4 address is
@@ -24,17 +35,25 @@ _MAX_NAME_LENGTH = 253  # DNS's limit on a name
 _PORT = re.compile(r"[1-9][0-9]{0,4}")
 _PATH = re.compile(r"(?:/(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})*)*")
 _URL = re.compile(r"(?P<scheme>https?)://(?P<authority>[^/?#]*)(?P<path>[^?#]*)", re.IGNORECASE)
+# A header's name as the service can read it: a token of letters, digits and hyphens (the server drops
+# a header whose name has an underscore: serving/application.py).
+_HEADER_NAME = re.compile(r"[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*")
+# Percent-encoding of everything but RFC 3986's unreserved characters, as nginx escapes a certificate;
+# a comma, which joins two headers of the same name, is not among them.
+_URL_ESCAPED = re.compile(r"(?:[A-Za-z0-9\-._~]|%[0-9A-Fa-f]{2})+")
+_PEM_CERTIFICATE = re.compile(rb"-----BEGIN CERTIFICATE-----\r?\n((?:[A-Za-z0-9+/=]{1,76}\r?\n)+)"
+                              rb"-----END CERTIFICATE-----(?:\r?\n)?")
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-class InvalidAddress(ValueError):
-    """A request header that should name an address and does not."""
+class InvalidHeader(ValueError):
+    """A request header the service reads (Host, or one a trusted proxy sets) that is malformed."""
 
 
 class AddressSettingError(ValueError):
-    """LEDGER_PUBLIC_URL or LEDGER_TRUSTED_PROXIES cannot be used."""
+    """LEDGER_PUBLIC_URL, LEDGER_TRUSTED_PROXIES or LEDGER_CLIENT_CERTIFICATE_HEADER cannot be used."""
 
 
 def _is_ipv6_literal(value: str) -> bool:
@@ -64,15 +83,15 @@ def _is_host(value: str) -> bool:
 
 def _host(value: str | None, header: str) -> str:
     if value is None:
-        raise InvalidAddress(f"the request has no {header} header")
+        raise InvalidHeader(f"the request has no {header} header")
     if not _is_host(value):
-        raise InvalidAddress(f"the {header} header is not a host[:port]")
+        raise InvalidHeader(f"the {header} header is not a host[:port]")
     return value
 
 
 def _scheme(value: str) -> str:
     if value.lower() not in ("http", "https"):
-        raise InvalidAddress("the X-Forwarded-Proto header is neither http nor https")
+        raise InvalidHeader("the X-Forwarded-Proto header is neither http nor https")
     return value.lower()
 
 
@@ -112,16 +131,42 @@ def trusted_proxies(value: str) -> tuple[Network, ...]:
     return tuple(networks)
 
 
+def client_certificate_header(value: str) -> str | None:
+    """LEDGER_CLIENT_CERTIFICATE_HEADER: a header's name; None when empty."""
+    name = value.strip()
+    if not name:
+        return None
+    if not _HEADER_NAME.fullmatch(name):
+        raise AddressSettingError(f"LEDGER_CLIENT_CERTIFICATE_HEADER: {name!r} is not a header name (letters, digits "
+                                  "and hyphens, such as X-Client-Certificate)")
+    return name
+
+
+def _forwarded_certificate(value: str, header: str) -> ClientCertificate:
+    """The one certificate that `value`, URL-escaped PEM, holds. Raises InvalidHeader."""
+    refused = InvalidHeader(f"the {header} header is not one URL-escaped PEM certificate")
+    block = _PEM_CERTIFICATE.fullmatch(unquote_to_bytes(value)) if _URL_ESCAPED.fullmatch(value) else None
+    if block is None:
+        raise refused
+    try:
+        der = base64.b64decode(b"".join(block[1].split()), validate=True)
+        x509.load_der_x509_certificate(der)
+    except ValueError:
+        raise refused from None
+    return ClientCertificate(der)
+
+
 @dataclass(frozen=True)
 class Addresses:
     public_url: str | None
     trusted_proxies: tuple[Network, ...]
+    client_certificate_header: str | None = None
 
     def _trusted(self, address: Address | None) -> bool:
         return address is not None and any(address in network for network in self.trusted_proxies)
 
     def base_url(self, environ: dict) -> str:
-        """scheme://host[:port][/path], to which the endpoints' paths are appended. Raises InvalidAddress."""
+        """scheme://host[:port][/path], to which the endpoints' paths are appended. Raises InvalidHeader."""
         host = _host(environ.get("HTTP_HOST"), "Host")  # checked even when unused: RFC 9112 section 3.2
         if self.public_url:
             return self.public_url
@@ -132,6 +177,15 @@ class Addresses:
             if "HTTP_X_FORWARDED_HOST" in environ:
                 host = _host(environ["HTTP_X_FORWARDED_HOST"], "X-Forwarded-Host")
         return f"{scheme}://{host}"
+
+    def client_certificate(self, environ: dict) -> ClientCertificate | None:
+        """The certificate a trusted proxy says the client presented and it verified; None when the header is
+        not set, or not read (no header named, or a peer that is not a trusted proxy). Raises InvalidHeader."""
+        header = self.client_certificate_header
+        if header is None or not self._trusted(_ip(environ.get("REMOTE_ADDR", ""))):
+            return None
+        value = environ.get("HTTP_" + header.upper().replace("-", "_"))
+        return None if value is None else _forwarded_certificate(value, header)
 
     def client_address(self, environ: dict) -> str | None:
         """The peer; behind trusted proxies, the right-most address of X-Forwarded-For that is not one of

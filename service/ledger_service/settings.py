@@ -25,6 +25,7 @@ from sqlalchemy.exc import ArgumentError
 from .adapters.database import DEFAULT_URL
 from .adapters.secret_box import SecretBox, SecretKeyError
 from .addresses import DEFAULT_TRUSTED_PROXIES, Addresses, Network
+from .addresses import client_certificate_header as _checked_client_certificate_header
 from .addresses import public_url as _checked_public_url
 from .addresses import trusted_proxies as _checked_trusted_proxies
 from .domain.rate_limits import RateLimit
@@ -231,6 +232,13 @@ class Settings:
         "`X-Forwarded-Host` and `X-Forwarded-For` the service believes; empty: none. The default is nginx on the "
         "same host ([Addresses and proxies](#addresses-and-proxies))",
         _checked_trusted_proxies, default=DEFAULT_TRUSTED_PROXIES, show=_networks, empty_is_unset=False)
+    client_certificate_header: str | None = _setting(
+        "LEDGER_CLIENT_CERTIFICATE_HEADER",
+        "the request header in which a trusted proxy forwards the client certificate it verified for mutual TLS, "
+        "URL-escaped PEM as nginx's `$ssl_client_escaped_cert` (`X-Client-Certificate` with "
+        "`deploy/nginx/soap-ledger-mtls.conf`); read only from `LEDGER_TRUSTED_PROXIES`. Unset: no certificate is "
+        "read ([Mutual TLS](#mutual-tls))",
+        _checked_client_certificate_header, documented_default="unset")
     control_socket: str | None = _setting(
         "LEDGER_CONTROL_SOCKET", "path of gunicorn's control socket (`gunicornc`); none without it",
         documented_default="unset")
@@ -279,7 +287,7 @@ class Settings:
 
     @property
     def addresses(self) -> Addresses:
-        return Addresses(self.public_url, self.trusted_proxies)
+        return Addresses(self.public_url, self.trusted_proxies, self.client_certificate_header)
 
     @property
     def limits(self) -> Limits:

@@ -13,7 +13,7 @@ from spyne.protocol.soap import Soap11, Soap12
 
 from . import logs
 from .adapters.database import Database
-from .addresses import InvalidAddress
+from .addresses import InvalidHeader
 from .metrics import Metrics
 from .adapters import page_tokens, password_digest
 from .adapters.passwords import PasswordHashes
@@ -102,7 +102,7 @@ class LedgerApplication:
         """What is not a SOAP endpoint: the reference, the metrics, the health check."""
         try:
             base_url = self.addresses.base_url(environ)
-        except InvalidAddress as invalid:
+        except InvalidHeader as invalid:
             return _plain_text(start, "400 Bad Request", f"{invalid}\n")
         if path.rstrip("/") == "/docs" and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
             page = self.docs.at(base_url)

@@ -2,6 +2,7 @@
 who is calling once that is established."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
@@ -32,12 +33,30 @@ class Credentials:
 
 
 @dataclass(frozen=True)
+class ClientCertificate:
+    """The X.509 certificate a client presented for mutual TLS, as the trusted proxy that verified it
+    forwarded it (addresses.py): its DER encoding."""
+
+    der: bytes
+
+    @property
+    def sha256(self) -> str:
+        """The SHA-256 fingerprint of the DER encoding, in lower-case hex."""
+        return hashlib.sha256(self.der).hexdigest()
+
+    def __repr__(self) -> str:
+        return f"ClientCertificate(sha256={self.sha256})"
+
+
+@dataclass(frozen=True)
 class RequestContext:
     credentials: Credentials | None
     request_id: str | None = None
     # Where the request came from (the peer, or the client a trusted proxy names): whose budget of
     # failed authentications it spends.
     client_address: str | None = None
+    # The certificate a trusted proxy verified for mutual TLS, when it forwarded one.
+    client_certificate: ClientCertificate | None = None
 
 
 # Who the request's credentials authenticate, in this transaction, asking about a book (None: none).

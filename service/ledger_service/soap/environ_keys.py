@@ -6,3 +6,4 @@ CLIENT = "ledger.client"  # the username its UsernameToken gave, for the request
 FAULT_CODE = "ledger.fault_code"  # the fault the request ended in, for the request log
 HTTP_REFUSAL = "ledger.http_refusal"  # set by the server (serving/requests.py HttpRefusal): answer the refusal, run nothing
 CLIENT_ADDRESS = "ledger.client_address"  # where the request came from (addresses.py), set by the application
+CLIENT_CERTIFICATE = "ledger.client_certificate"  # the SHA-256 of the certificate a trusted proxy forwarded, for the request log

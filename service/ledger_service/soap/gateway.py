@@ -10,14 +10,14 @@ import sys
 from lxml import etree
 from spyne import Application
 
-from ..addresses import Addresses, InvalidAddress
+from ..addresses import Addresses, InvalidHeader
 from ..domain.errors import FaultCode, LedgerError
 from ..ns import SOAP11_ENV
 from ..service_layer.context import RequestContext
 from . import codec
 from .contract import WsdlDocument
 from .envelope import Limits, RequestRefused, credentials, malformed, parse, read_body, read_envelope, validate
-from .environ_keys import CLIENT, CLIENT_ADDRESS, FAULT_CODE, OPERATION, REQUEST_ID
+from .environ_keys import CLIENT, CLIENT_ADDRESS, CLIENT_CERTIFICATE, FAULT_CODE, OPERATION, REQUEST_ID
 from .faults import envelope, fault_envelope, http_headers, http_status, internal_error
 from .operations import Call
 
@@ -45,7 +45,7 @@ class SoapEndpoint:
             return self._handle(environ, start_response)
         except RequestRefused as refused:
             return self.fault(environ, start_response, refused.error, refused.soap_code, refused.not_understood)
-        except InvalidAddress as invalid:
+        except InvalidHeader as invalid:
             return self.fault(environ, start_response, LedgerError(FaultCode.MalformedRequest, str(invalid)),
                               status="400 Bad Request")
         except Exception:
@@ -55,6 +55,8 @@ class SoapEndpoint:
 
     def _handle(self, environ: dict, start_response):
         base_url = self.addresses.base_url(environ)  # a malformed Host is refused whatever the request
+        certificate = self.addresses.client_certificate(environ)  # so is a malformed forwarded certificate
+        environ[CLIENT_CERTIFICATE] = certificate.sha256 if certificate else None
         method = environ["REQUEST_METHOD"]
         if method == "GET" and environ.get("QUERY_STRING", "").lower().split("=")[0] == "wsdl":
             document = self.wsdl.at(base_url)
@@ -74,7 +76,8 @@ class SoapEndpoint:
         environ[OPERATION] = descriptor.operation_name
         caller = credentials(request.token)
         environ[CLIENT] = caller.username if caller else None
-        call = Call(self.ledger, RequestContext(caller, environ.get(REQUEST_ID), environ.get(CLIENT_ADDRESS)))
+        call = Call(self.ledger, RequestContext(caller, environ.get(REQUEST_ID), environ.get(CLIENT_ADDRESS),
+                                                certificate))
         try:
             result = descriptor.function(call, *codec.read_arguments(descriptor.in_message, operation))
         except LedgerError as error:
