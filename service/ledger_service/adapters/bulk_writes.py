@@ -116,6 +116,18 @@ _POSTGRES_ROWS = {
 }
 
 
+@contextlib.contextmanager
+def as_sqlalchemy_errors(connection: Connection, statement: str):
+    """psycopg's errors, of a statement run on the connection's own psycopg connection, as SQLAlchemy
+    raises them for its own statements, so that the unit of work recognises a conflict to retry (a
+    reference two writers insert at once) or a lost connection."""
+    try:
+        yield
+    except psycopg.Error as error:
+        raise DBAPIError.instance(statement, None, error, psycopg.Error, dialect=connection.dialect,
+                                  connection_invalidated=connection.connection.driver_connection.closed) from error
+
+
 class PostgresBulkWrites(BulkWrites):
     """One statement per kind of row, columns as arrays, on the transaction's own psycopg connection."""
 
@@ -124,7 +136,7 @@ class PostgresBulkWrites(BulkWrites):
         self.driver = connection.connection.driver_connection
 
     def entries(self, shared: dict, rows: list[tuple]) -> dict[str, int]:
-        with self._as_sqlalchemy_errors(_POSTGRES_ENTRIES), self.driver.cursor() as cursor:
+        with as_sqlalchemy_errors(self.connection, _POSTGRES_ENTRIES), self.driver.cursor() as cursor:
             cursor.execute(_POSTGRES_ENTRIES, {**shared, **dict(zip(ENTRY_COLUMNS, map(list, zip(*rows))))})
             return {public_id: entry_id for entry_id, public_id in cursor.fetchall()}
 
@@ -138,18 +150,8 @@ class PostgresBulkWrites(BulkWrites):
         statement = ("WITH " + ", ".join(f"writes_{kind} AS ({_POSTGRES_ROWS[kind]})" for kind in first) + " "
                      if first else "") + _POSTGRES_ROWS[last]
         parameters = [list(column) for kind in kinds for column in zip(*getattr(rows, kind))]
-        with self._as_sqlalchemy_errors(statement), self.driver.cursor() as cursor:
+        with as_sqlalchemy_errors(self.connection, statement), self.driver.cursor() as cursor:
             cursor.execute(statement, parameters)
-
-    @contextlib.contextmanager
-    def _as_sqlalchemy_errors(self, statement: str):
-        """psycopg's errors as SQLAlchemy raises them for its own statements, so that the unit of work
-        recognises a conflict to retry (a reference two writers insert at once) or a lost connection."""
-        try:
-            yield
-        except psycopg.Error as error:
-            raise DBAPIError.instance(statement, None, error, psycopg.Error, dialect=self.connection.dialect,
-                                      connection_invalidated=self.driver.closed) from error
 
 
 def bulk_writes(connection: Connection) -> BulkWrites:

@@ -53,6 +53,13 @@ class JournalRecord:
         return canonical_bytes({"kind": self.kind.value, "sequence": sequence,
                                 "recordedAt": timestamp(self.recorded_at), **self.body})
 
+    def content_around_sequence(self) -> tuple[bytes, bytes]:
+        """The content's bytes before and after its sequence: content(n) is before + the digits of n +
+        after, for a writer that gives the record its place only under the lock of the book's head."""
+        one, two = self.content(1), self.content(2)
+        cut = next(place for place, (a, b) in enumerate(zip(one, two)) if a != b)
+        return one[:cut], one[cut + 1:]
+
 
 @dataclass(frozen=True)
 class SealedRecord:
