@@ -4,11 +4,13 @@ A posting writes its entries, then their lines (posted, or pending with a hold e
 totals and the accounts' running totals. On PostgreSQL each kind of row is written by one statement
 however many rows there are, its columns sent as arrays and unnested, so that the prepared statement is
 the same for one entry and for a thousand; and everything after the entries goes in one statement, one
-round trip. Elsewhere (SQLite, in-process) SQLAlchemy's executemany does the same work.
+round trip, with the journal records of the change (stores/journal.py) as its last part. Elsewhere
+(SQLite, in-process) SQLAlchemy's executemany does the same work.
 """
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 
 import psycopg
 from sqlalchemy import Connection, bindparam, insert, update
@@ -116,6 +118,18 @@ _POSTGRES_ROWS = {
 }
 
 
+@dataclass(frozen=True)
+class Ending:
+    """Another store's writes that a statement of rows (PostgresBulkWrites.rows) ends with, so that they
+    cost no round trip of their own: WITH clauses (`name AS (...)`, none reading what the rows write),
+    the statement that comes last, and their positional parameters, in the order they appear."""
+
+    clauses: tuple[str, ...]
+    last: str
+    parameters: list
+    recursive: bool = False
+
+
 @contextlib.contextmanager
 def as_sqlalchemy_errors(connection: Connection, statement: str):
     """psycopg's errors, of a statement run on the connection's own psycopg connection, as SQLAlchemy
@@ -140,16 +154,24 @@ class PostgresBulkWrites(BulkWrites):
             cursor.execute(_POSTGRES_ENTRIES, {**shared, **dict(zip(ENTRY_COLUMNS, map(list, zip(*rows))))})
             return {public_id: entry_id for entry_id, public_id in cursor.fetchall()}
 
-    def rows(self, rows: Rows) -> None:
-        """Every kind of row in one statement: each kind's statement but the last in a WITH clause. None
-        of them reads what another writes, so they can share the statement's one snapshot."""
+    def rows(self, rows: Rows, ending: Ending | None = None) -> None:
+        """Every kind of row in one statement: each kind's statement but the last in a WITH clause (with an
+        `ending`, every one, then the ending's clauses and its last statement). None of them reads what
+        another writes, so they can share the statement's one snapshot."""
         kinds = [kind for kind in _COLUMNS if getattr(rows, kind)]
-        if not kinds:
-            return
-        *first, last = kinds
-        statement = ("WITH " + ", ".join(f"writes_{kind} AS ({_POSTGRES_ROWS[kind]})" for kind in first) + " "
-                     if first else "") + _POSTGRES_ROWS[last]
+        clauses = [f"writes_{kind} AS ({_POSTGRES_ROWS[kind]})" for kind in kinds]
         parameters = [list(column) for kind in kinds for column in zip(*getattr(rows, kind))]
+        if ending is not None:
+            clauses += ending.clauses
+            last = ending.last
+            parameters += ending.parameters
+        elif kinds:
+            clauses.pop()
+            last = _POSTGRES_ROWS[kinds[-1]]
+        else:
+            return
+        recursive = "RECURSIVE " if ending is not None and ending.recursive else ""
+        statement = (f"WITH {recursive}" + ", ".join(clauses) + " " if clauses else "") + last
         with as_sqlalchemy_errors(self.connection, statement), self.driver.cursor() as cursor:
             cursor.execute(statement, parameters)
 
