@@ -73,7 +73,8 @@ class UnrecordedChange:
 # over the previous hash and the record's content, which is the parts content_around_sequence gives with
 # the sequence written between them); VerifyJournal recomputes every hash with chain_hash.
 _POSTGRES_APPEND_CLAUSES = (
-    "journal_input AS (SELECT %s::bigint AS book_id, %s::text[] AS before, %s::text[] AS after)",
+    # The content in binary: as text, each element of an array is quoted and its quotes escaped.
+    "journal_input AS (SELECT %s::bigint AS book_id, %b::text[] AS before, %b::text[] AS after)",
     "journal_head AS (SELECT journal_heads.sequence, journal_heads.hash FROM journal_heads, journal_input"
     " WHERE journal_heads.book_id = journal_input.book_id FOR UPDATE OF journal_heads)",
     "journal_chain (place, sequence, content, hash) AS ("
