@@ -9,7 +9,9 @@ records beside the time posting them took, every figure a ratio of two measured 
    of the commit that added migration 0006_journal.py, found with git), run from a temporary
    `git worktree` of it with PYTHONPATH naming its service/ folder and the same installed packages.
    PostEntry from 8 clients (wrk, or the built-in generator), runs alternating between the two
-   servers, on 100 accounts in random pairs and then with every entry debiting one hot account.
+   servers, on 100 accounts in random pairs and then with every entry debiting one hot account; and
+   for each run the CPU time per request of the server's processes and of its database's PostgreSQL
+   backends, which other load on the machine disturbs less than it does throughput.
 2. On each server a book of 101,000 entries posted in PostEntries batches of 1000; then, on the
    chained one, VerifyJournal over SOAP of 100,000 of its records (the most one call checks) a few
    times, and when this checkout's `ledger-service` has the command, `journal export` of the whole
@@ -33,6 +35,7 @@ import time
 from datetime import date
 from pathlib import Path
 from typing import Iterator
+from urllib.parse import urlsplit
 
 import psycopg
 
@@ -55,6 +58,8 @@ JOURNAL_BOOK = "JOURNAL"
 # Throughput with the journal, as a share of throughput without it, that the journal may cost at most.
 TARGET = 0.90
 VERIFY_TIMEOUT_SECONDS = 600
+# Where PostgreSQL's backends are this machine's processes, whose CPU time /proc shows.
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
 # --- the two services ---
@@ -116,6 +121,50 @@ class Service:
         with psycopg.connect(self.server.database_url) as connection:
             return connection.execute("SELECT to_regclass('journal_records') IS NOT NULL").fetchone()[0]
 
+    def cpu_seconds(self) -> tuple[float, float | None]:
+        """The CPU time used so far by the server (the gunicorn master, its workers, and the workers it
+        has replaced) and by the PostgreSQL backends of its database (None when PostgreSQL is not on this
+        machine, where /proc shows them)."""
+        master = self.server.process.pid
+        own, reaped = process_cpu_seconds(master)
+        workers = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+        server = own + reaped + sum(process_cpu_seconds(int(pid))[0] for pid in workers)
+        if urlsplit(self.server.database_url).hostname not in LOCAL_HOSTS:
+            return server, None
+        with psycopg.connect(self.server.database_url) as connection:
+            backends = connection.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                                          " AND pid <> pg_backend_pid()").fetchall()
+        return server, sum(process_cpu_seconds(pid)[0] for pid, in backends)
+
+
+def process_cpu_seconds(pid: int) -> tuple[float, float]:
+    """A process's own CPU time (user and system) and that of its children it has waited for; zero for
+    a process that has just gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0, 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick
+
+
+@dataclasses.dataclass(frozen=True)
+class Measurement:
+    run: LoadRun
+    # CPU milliseconds per response: the server's, and PostgreSQL's for its database (None: not measured).
+    server_cpu_ms: float
+    database_cpu_ms: float | None
+
+    @property
+    def cpu_ms(self) -> float:
+        return self.server_cpu_ms + (self.database_cpu_ms or 0.0)
+
+    def describe(self) -> str:
+        database = "" if self.database_cpu_ms is None else f" + PostgreSQL {self.database_cpu_ms:.2f}"
+        return (f"{self.run.requests_per_second:8.1f} requests/s  p50 {self.run.p50_ms:6.1f} ms  p99 "
+                f"{self.run.p99_ms:6.1f} ms  CPU per request: server {self.server_cpu_ms:.2f}{database} ms  "
+                f"{self.run.errors} errors")
+
 
 VARIANTS = {
     "spread": f"DEBIT one of {ACCOUNTS_PER_SIDE} ASSET, CREDIT one of {ACCOUNTS_PER_SIDE} INCOME accounts, at random",
@@ -126,19 +175,24 @@ VARIANTS = {
 # --- 1. PostEntry with the chain and without ---
 
 def alternate(generator, services: list[Service], variants: list[str], runs: int,
-              seconds: int) -> dict[tuple[str, str], list[LoadRun]]:
+              seconds: int) -> dict[tuple[str, str], list[Measurement]]:
     """`runs` measurements of each variant on each service, the services taking turns."""
-    measured: dict[tuple[str, str], list[LoadRun]] = {}
+    measured: dict[tuple[str, str], list[Measurement]] = {}
     for variant in variants:
         for number in range(1, runs + 1):
             for service in services:
+                server_before, database_before = service.cpu_seconds()
                 run = generator.run(service.server.base_url, service.workload(variant), seconds,
                                     f"{variant}-{service.name}-{number}")
+                server_after, database_after = service.cpu_seconds()
                 service.post_runs.append(run)
                 run.check_error_rate(f"{variant} run {number} on {service.name}")
-                measured.setdefault((variant, service.name), []).append(run)
-                print(f"  {variant:<7} run {number}  {service.name:<9} {run.requests_per_second:8.1f} requests/s"
-                      f"  p50 {run.p50_ms:6.1f} ms  p99 {run.p99_ms:6.1f} ms  {run.errors} errors")
+                per_response = 1000 / max(run.responses, 1)
+                measurement = Measurement(run, (server_after - server_before) * per_response,
+                                          None if database_after is None else
+                                          (database_after - database_before) * per_response)
+                measured.setdefault((variant, service.name), []).append(measurement)
+                print(f"  {variant:<7} run {number}  {service.name:<9} {measurement.describe()}")
     return measured
 
 
@@ -152,21 +206,28 @@ def warm_up(generator, service: Service, seconds: int) -> None:
         connection.execute("ANALYZE")
 
 
-def print_throughput(measured: dict[tuple[str, str], list[LoadRun]], chained: Service, baseline: Service) -> None:
+def print_throughput(measured: dict[tuple[str, str], list[Measurement]], chained: Service,
+                     baseline: Service) -> None:
     """The medians of each variant on each service, and the ratios with/without."""
-    print(f"\n  {'PostEntry, 8 clients':<30}{'requests/s':>12}{'p50 ms':>9}{'p99 ms':>9}   median of runs")
+    print(f"\n  {'PostEntry, 8 clients':<30}{'requests/s':>12}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms':>9}"
+          "   requests/s of each run")
     for variant in dict.fromkeys(variant for variant, _ in measured):
         for service in (chained, baseline):
             runs = measured[variant, service.name]
-            print(f"  {variant + ', ' + service.name:<30}{statistics.median(r.requests_per_second for r in runs):>12.1f}"
-                  f"{statistics.median(r.p50_ms for r in runs):>9.1f}{statistics.median(r.p99_ms for r in runs):>9.1f}"
-                  f"   {', '.join(f'{r.requests_per_second:.0f}' for r in runs)}")
-        with_chain = [r.requests_per_second for r in measured[variant, chained.name]]
-        without = [r.requests_per_second for r in measured[variant, baseline.name]]
-        ratio = statistics.median(with_chain) / statistics.median(without)
-        pairs = [a / b for a, b in zip(with_chain, without)]
-        print(f"  {variant + ', with / without':<30}{ratio:>12.2f}   {'met' if ratio >= TARGET else 'MISSED'} "
+            print(f"  {variant + ', ' + service.name:<30}"
+                  f"{statistics.median(m.run.requests_per_second for m in runs):>12.1f}"
+                  f"{statistics.median(m.run.p50_ms for m in runs):>9.1f}"
+                  f"{statistics.median(m.run.p99_ms for m in runs):>9.1f}{statistics.median(m.cpu_ms for m in runs):>9.2f}"
+                  f"   {', '.join(f'{m.run.requests_per_second:.0f}' for m in runs)}")
+        with_chain, without = measured[variant, chained.name], measured[variant, baseline.name]
+        ratio = (statistics.median(m.run.requests_per_second for m in with_chain)
+                 / statistics.median(m.run.requests_per_second for m in without))
+        pairs = [a.run.requests_per_second / b.run.requests_per_second for a, b in zip(with_chain, without)]
+        print(f"  {variant + ', with / without':<30}{ratio:>12.3f}   {'met' if ratio >= TARGET else 'MISSED'} "
               f"(target ≥ {TARGET:g}); run by run {', '.join(f'{p:.2f}' for p in pairs)}")
+        cpu_ratio = statistics.median(m.cpu_ms for m in without) / statistics.median(m.cpu_ms for m in with_chain)
+        print(f"  {variant + ', CPU without / with':<30}{cpu_ratio:>12.3f}   CPU per request without the journal over "
+              "CPU per request with it: the ratio with / without where CPU is the limit")
 
 
 def check_services(services: list[Service]) -> None:
