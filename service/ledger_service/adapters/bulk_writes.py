@@ -121,8 +121,9 @@ _POSTGRES_ROWS = {
 @dataclass(frozen=True)
 class Ending:
     """Another store's writes that a statement of rows (PostgresBulkWrites.rows) ends with, so that they
-    cost no round trip of their own: WITH clauses (`name AS (...)`, none reading what the rows write),
-    the statement that comes last, and their positional parameters, in the order they appear."""
+    cost no round trip of their own: WITH clauses (`name AS (...)`, none reading what the rows write;
+    they may read `rows_written`), the statement that comes last, and their positional parameters, in
+    the order they appear."""
 
     clauses: tuple[str, ...]
     last: str
@@ -155,23 +156,29 @@ class PostgresBulkWrites(BulkWrites):
             return {public_id: entry_id for entry_id, public_id in cursor.fetchall()}
 
     def rows(self, rows: Rows, ending: Ending | None = None) -> None:
-        """Every kind of row in one statement: each kind's statement but the last in a WITH clause (with an
-        `ending`, every one, then the ending's clauses and its last statement). None of them reads what
-        another writes, so they can share the statement's one snapshot."""
+        """Every kind of row in one statement: each kind's statement but the last in a WITH clause. None
+        of them reads what another writes, so they can share the statement's one snapshot.
+
+        With an `ending`, every kind's statement is a WITH clause, then come the ending's clauses and
+        its last statement, which may read `rows_written`: scanning it runs the rows' statements to
+        their end (PostgreSQL runs the clauses nothing reads only after the last statement), so that
+        what the ending locks it locks once the rows are written."""
         kinds = [kind for kind in _COLUMNS if getattr(rows, kind)]
-        clauses = [f"writes_{kind} AS ({_POSTGRES_ROWS[kind]})" for kind in kinds]
+        if ending is None:
+            if not kinds:
+                return
+            *first, last = kinds
+            clauses, final = [f"writes_{kind} AS ({_POSTGRES_ROWS[kind]})" for kind in first], _POSTGRES_ROWS[last]
+        else:
+            written = " + ".join(f"(SELECT count(*) FROM writes_{kind})" for kind in kinds) or "0"
+            clauses = [*(f"writes_{kind} AS ({_POSTGRES_ROWS[kind]} RETURNING 1)" for kind in kinds),
+                       f"rows_written AS MATERIALIZED (SELECT {written} AS count)", *ending.clauses]
+            final = ending.last
         parameters = [list(column) for kind in kinds for column in zip(*getattr(rows, kind))]
         if ending is not None:
-            clauses += ending.clauses
-            last = ending.last
             parameters += ending.parameters
-        elif kinds:
-            clauses.pop()
-            last = _POSTGRES_ROWS[kinds[-1]]
-        else:
-            return
         recursive = "RECURSIVE " if ending is not None and ending.recursive else ""
-        statement = (f"WITH {recursive}" + ", ".join(clauses) + " " if clauses else "") + last
+        statement = (f"WITH {recursive}" + ", ".join(clauses) + " " if clauses else "") + final
         with as_sqlalchemy_errors(self.connection, statement), self.driver.cursor() as cursor:
             cursor.execute(statement, parameters)
 

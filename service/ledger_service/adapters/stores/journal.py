@@ -65,17 +65,19 @@ class UnrecordedChange:
     record: JournalRecord
 
 
-# On PostgreSQL the statement that writes a change's rows (bulk_writes.Rows) ends by locking the book's
-# head, sealing the change's records after it, inserting them and moving the head on. The head's lock
-# is then held for the rest of that statement and the COMMIT: no round trip from the worker (whose
-# thread would wait at each for its interpreter lock, and every writer of the book for that thread),
-# and none of its own. The statement applies the chain's rule itself (journal_chain.chain_hash: SHA-256
-# over the previous hash and the record's content, which is the parts content_around_sequence gives with
-# the sequence written between them); VerifyJournal recomputes every hash with chain_hash.
+# On PostgreSQL the statement that writes a change's rows (bulk_writes.Rows) ends, once they are
+# written, by locking the book's head, sealing the change's records after it, inserting them and moving
+# the head on. The head's lock is then held for the rest of that statement and the COMMIT: no round
+# trip from the worker (whose thread would wait at each for its interpreter lock, and every writer of
+# the book for that thread), and none of its own. The statement applies the chain's rule itself
+# (journal_chain.chain_hash: SHA-256 over the previous hash and the record's content, which is the
+# parts content_around_sequence gives with the sequence written between them); VerifyJournal
+# recomputes every hash with chain_hash.
 _POSTGRES_APPEND_CLAUSES = (
     # The content in binary: as text, each element of an array is quoted and its quotes escaped.
     "journal_input AS (SELECT %s::bigint AS book_id, %b::text[] AS before, %b::text[] AS after)",
-    "journal_head AS (SELECT journal_heads.sequence, journal_heads.hash FROM journal_heads, journal_input"
+    # Locked once the change's rows are written (rows_written: see bulk_writes.PostgresBulkWrites.rows).
+    "journal_head AS (SELECT journal_heads.sequence, journal_heads.hash FROM journal_heads, journal_input, rows_written"
     " WHERE journal_heads.book_id = journal_input.book_id FOR UPDATE OF journal_heads)",
     "journal_chain (place, sequence, content, hash) AS ("
     " SELECT 0, coalesce((SELECT sequence FROM journal_head), 0), NULL::text,"
