@@ -91,7 +91,7 @@ def random_entry(chance: random.Random, counter: int) -> tuple[str, str, str]:
 
 # --- the service ---
 
-def batch_body(label: str, chance: random.Random) -> str:
+def batch_body(book: str, label: str, chance: random.Random) -> str:
     entries = []
     for n in range(BATCH_SIZE):
         debit, credit, amount = random_entry(chance, n)
@@ -100,7 +100,7 @@ def batch_body(label: str, chance: random.Random) -> str:
             f"<l:lines><l:line><l:account>{debit}</l:account><l:side>DEBIT</l:side><l:amount>{amount}</l:amount>"
             f"</l:line><l:line><l:account>{credit}</l:account><l:side>CREDIT</l:side><l:amount>{amount}</l:amount>"
             "</l:line></l:lines></l:entry>")
-    return (f"<l:PostEntries><l:book>{SERVICE_BOOK}</l:book><l:entries>{''.join(entries)}</l:entries>"
+    return (f"<l:PostEntries><l:book>{book}</l:book><l:entries>{''.join(entries)}</l:entries>"
             "<l:atomic>true</l:atomic></l:PostEntries>")
 
 
@@ -129,9 +129,10 @@ def drain(batches: int, senders: int, connect, send) -> float:
     return time.perf_counter() - started
 
 
-def post_batches(server: LedgerServer, batches: int, clients: int, run: str) -> Figure:
-    """Sends `batches` PostEntries of BATCH_SIZE entries from `clients` keep-alive connections at once."""
-    bodies = [envelope(batch_body(f"{run}-b{n}", random.Random(n)), server.username, server.password).encode()
+def post_batches(server: LedgerServer, batches: int, clients: int, run: str, book: str = SERVICE_BOOK) -> Figure:
+    """Sends `batches` PostEntries of BATCH_SIZE entries to `book` (opened by open_book) from `clients`
+    keep-alive connections at once."""
+    bodies = [envelope(batch_body(book, f"{run}-b{n}", random.Random(n)), server.username, server.password).encode()
               for n in range(batches)]
 
     def send(connection: http.client.HTTPConnection, number: int) -> None:

@@ -32,7 +32,7 @@ import xml.etree.ElementTree as ElementTree
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -303,9 +303,16 @@ def throwaway_database(server_url: str) -> Iterator[str]:
             connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-def ledger_service(database_url: str, *args: str, stdin: str | None = None) -> None:
+def service_environment(database_url: str, environment: dict[str, str] | None = None) -> dict[str, str]:
+    """What `ledger-service` runs with: this process's environment, `environment` over it (PYTHONPATH
+    naming another checkout's service/, say), and the database."""
+    return {**os.environ, **(environment or {}), "LEDGER_DATABASE_URL": database_url}
+
+
+def ledger_service(database_url: str, *args: str, stdin: str | None = None,
+                   environment: dict[str, str] | None = None) -> None:
     completed = subprocess.run([*LEDGER_SERVICE, *args], input=stdin, capture_output=True, text=True,
-                               env={**os.environ, "LEDGER_DATABASE_URL": database_url}, timeout=120)
+                               env=service_environment(database_url, environment), timeout=120)
     if completed.returncode != 0:
         raise BenchmarkFailed(f"`ledger-service {' '.join(args)}` failed", completed.stdout + completed.stderr)
 
@@ -317,8 +324,10 @@ def free_port() -> int:
 
 
 class LedgerServer:
-    def __init__(self, database_url: str, workers: int, log_path: Path, username: str, password: str):
+    def __init__(self, database_url: str, workers: int, log_path: Path, username: str, password: str,
+                 environment: dict[str, str] | None = None):
         self.database_url = database_url
+        self.environment = environment
         self.workers = workers
         self.log_path = log_path
         self.username = username
@@ -334,7 +343,7 @@ class LedgerServer:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [*LEDGER_SERVICE, "serve", "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers)],
-                env={**os.environ, "LEDGER_DATABASE_URL": self.database_url}, stdout=log, stderr=subprocess.STDOUT)
+                env=service_environment(self.database_url, self.environment), stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + SERVER_START_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -364,9 +373,9 @@ class LedgerServer:
             self.process.kill()
             self.process.wait()
 
-    def call(self, body: str) -> ElementTree.Element:
+    def call(self, body: str, timeout: float = REQUEST_TIMEOUT_SECONDS) -> ElementTree.Element:
         """One SOAP call as the benchmark's admin; the response body's operation element."""
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=REQUEST_TIMEOUT_SECONDS)
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
             connection.request("POST", SOAP_PATH, envelope(body, self.username, self.password).encode(),
                                {"Content-Type": CONTENT_TYPE})
@@ -391,15 +400,17 @@ def running(server: LedgerServer) -> Iterator[LedgerServer]:
 
 @contextlib.contextmanager
 def serving(postgres_url: str, workers: int, work_dir: Path, username: str = ADMIN_NAME,
-            password: str | None = None) -> Iterator[LedgerServer]:
+            password: str | None = None, environment: dict[str, str] | None = None) -> Iterator[LedgerServer]:
     """A running `ledger-service serve` on a throwaway database, migrated, with a system administrator
-    `username` (a random password unless one is given); stopped and dropped however the block ends."""
+    `username` (a random password unless one is given); stopped and dropped however the block ends. Every
+    `ledger-service` command runs with `environment` over this process's own."""
     password = password or secrets.token_urlsafe(18)
     with throwaway_database(postgres_url) as database_url:
-        ledger_service(database_url, "migrate")
+        ledger_service(database_url, "migrate", environment=environment)
         ledger_service(database_url, "clients", "add", username, "--system-admin", "--password-stdin",
-                       stdin=password + "\n")
-        with running(LedgerServer(database_url, workers, work_dir / "server.log", username, password)) as server:
+                       stdin=password + "\n", environment=environment)
+        with running(LedgerServer(database_url, workers, work_dir / "server.log", username, password,
+                                  environment)) as server:
             yield server
 
 
@@ -537,18 +548,23 @@ def main(argv: list[str] | None = None) -> int:
         print("ledger_service is not importable: run this with the project's virtualenv, "
               ".venv/bin/python bench/throughput.py", file=sys.stderr)
         return EXIT_CANNOT_RUN
-    # So that a `kill` still stops the server and drops the database on the way out.
+    return run_in_work_dir(lambda work_dir: benchmark(options, work_dir), "ledger-bench-")
+
+
+def run_in_work_dir(benchmark: Callable[[Path], None], prefix: str) -> int:
+    """Runs `benchmark` with a temporary directory, removed afterwards; on a BenchmarkFailed, reports it
+    with the end of every server log written below that directory. The exit status."""
+    # So that a `kill` still stops the servers and drops the databases on the way out.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
-    with tempfile.TemporaryDirectory(prefix="ledger-bench-") as work_dir:
+    with tempfile.TemporaryDirectory(prefix=prefix) as work_dir:
         try:
-            benchmark(options, Path(work_dir))
+            benchmark(Path(work_dir))
         except BenchmarkFailed as failure:
             print(f"\nBENCHMARK FAILED: {failure}", file=sys.stderr)
             if failure.detail:
                 print(failure.detail[:4000], file=sys.stderr)
-            server_log = Path(work_dir) / "server.log"
-            if server_log.exists():
-                print("\nlast lines of the server log:\n" + "\n".join(
+            for server_log in sorted(Path(work_dir).rglob("server.log")):
+                print(f"\nlast lines of {server_log.relative_to(work_dir)}:\n" + "\n".join(
                     server_log.read_text(errors="replace").splitlines()[-20:]), file=sys.stderr)
             return EXIT_FAILED
     return 0

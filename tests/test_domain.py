@@ -7,10 +7,12 @@ import pytest
 from lxml import etree
 
 from ledger_service.adapters import page_tokens
+from ledger_service.domain import journal
 from ledger_service.domain.accounts import AccountSpec, AccountStatus, AccountType, Side, open_account
 from ledger_service.domain.books import Book
 from ledger_service.domain.currencies import CURRENCIES, currency
-from ledger_service.domain.entries import EntryInput, LineInput, apply_postings, prepare_postings
+from ledger_service.domain.entries import (Entry, EntryInput, EntryStatus, Line, LineInput, apply_postings,
+                                           prepare_postings)
 from ledger_service.domain.errors import FaultCode, LedgerError
 from ledger_service.domain.limits import (MAX_PAGE_SIZE, MAX_PENDING_TIMEOUT_SECONDS, MIN_PAGE_SIZE,
                                           MIN_PENDING_TIMEOUT_SECONDS)
@@ -224,3 +226,15 @@ def test_the_schema_bounds_page_sizes_and_pending_timeouts_as_the_domain_does():
     # xs:int bounds the timeout from above, at the domain's largest.
     assert (timeout.get("base"), bound(timeout, "minInclusive")) == ("xs:int", MIN_PENDING_TIMEOUT_SECONDS)
     assert MAX_PENDING_TIMEOUT_SECONDS == 2**31 - 1
+
+
+def test_a_records_content_is_the_same_bytes_around_any_sequence():
+    """What PostgreSQL writes when it gives a record its place (adapters/stores/journal.py) is the
+    content the chain hashes, for any sequence, whatever the strings around it hold."""
+    at = datetime(2026, 1, 5, 9, 2, tzinfo=timezone.utc)
+    tricky = '","sequence":1,"x":"9\\"sequence\\":'
+    record = journal.entry_recorded(Entry("e-1", "R-1", date(2026, 1, 5), at, tricky, EntryStatus.POSTED, (
+        Line("cash", Side.DEBIT, Decimal("1.00"), "USD", tricky), Line("sales", Side.CREDIT, Decimal("1.00"), "USD"))))
+    before, after = record.content_around_sequence()
+    for sequence in (1, 2, 9, 10, 12345678901):
+        assert before + str(sequence).encode() + after == record.content(sequence)

@@ -4,11 +4,13 @@ A posting writes its entries, then their lines (posted, or pending with a hold e
 totals and the accounts' running totals. On PostgreSQL each kind of row is written by one statement
 however many rows there are, its columns sent as arrays and unnested, so that the prepared statement is
 the same for one entry and for a thousand; and everything after the entries goes in one statement, one
-round trip. Elsewhere (SQLite, in-process) SQLAlchemy's executemany does the same work.
+round trip, with the journal records of the change (stores/journal.py) as its last part. Elsewhere
+(SQLite, in-process) SQLAlchemy's executemany does the same work.
 """
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 
 import psycopg
 from sqlalchemy import Connection, bindparam, insert, update
@@ -116,6 +118,31 @@ _POSTGRES_ROWS = {
 }
 
 
+@dataclass(frozen=True)
+class Ending:
+    """Another store's writes that a statement of rows (PostgresBulkWrites.rows) ends with, so that they
+    cost no round trip of their own: WITH clauses (`name AS (...)`, none reading what the rows write;
+    they may read `rows_written`), the statement that comes last, and their positional parameters, in
+    the order they appear."""
+
+    clauses: tuple[str, ...]
+    last: str
+    parameters: list
+    recursive: bool = False
+
+
+@contextlib.contextmanager
+def as_sqlalchemy_errors(connection: Connection, statement: str):
+    """psycopg's errors, of a statement run on the connection's own psycopg connection, as SQLAlchemy
+    raises them for its own statements, so that the unit of work recognises a conflict to retry (a
+    reference two writers insert at once) or a lost connection."""
+    try:
+        yield
+    except psycopg.Error as error:
+        raise DBAPIError.instance(statement, None, error, psycopg.Error, dialect=connection.dialect,
+                                  connection_invalidated=connection.connection.driver_connection.closed) from error
+
+
 class PostgresBulkWrites(BulkWrites):
     """One statement per kind of row, columns as arrays, on the transaction's own psycopg connection."""
 
@@ -124,32 +151,36 @@ class PostgresBulkWrites(BulkWrites):
         self.driver = connection.connection.driver_connection
 
     def entries(self, shared: dict, rows: list[tuple]) -> dict[str, int]:
-        with self._as_sqlalchemy_errors(_POSTGRES_ENTRIES), self.driver.cursor() as cursor:
+        with as_sqlalchemy_errors(self.connection, _POSTGRES_ENTRIES), self.driver.cursor() as cursor:
             cursor.execute(_POSTGRES_ENTRIES, {**shared, **dict(zip(ENTRY_COLUMNS, map(list, zip(*rows))))})
             return {public_id: entry_id for entry_id, public_id in cursor.fetchall()}
 
-    def rows(self, rows: Rows) -> None:
+    def rows(self, rows: Rows, ending: Ending | None = None) -> None:
         """Every kind of row in one statement: each kind's statement but the last in a WITH clause. None
-        of them reads what another writes, so they can share the statement's one snapshot."""
-        kinds = [kind for kind in _COLUMNS if getattr(rows, kind)]
-        if not kinds:
-            return
-        *first, last = kinds
-        statement = ("WITH " + ", ".join(f"writes_{kind} AS ({_POSTGRES_ROWS[kind]})" for kind in first) + " "
-                     if first else "") + _POSTGRES_ROWS[last]
-        parameters = [list(column) for kind in kinds for column in zip(*getattr(rows, kind))]
-        with self._as_sqlalchemy_errors(statement), self.driver.cursor() as cursor:
-            cursor.execute(statement, parameters)
+        of them reads what another writes, so they can share the statement's one snapshot.
 
-    @contextlib.contextmanager
-    def _as_sqlalchemy_errors(self, statement: str):
-        """psycopg's errors as SQLAlchemy raises them for its own statements, so that the unit of work
-        recognises a conflict to retry (a reference two writers insert at once) or a lost connection."""
-        try:
-            yield
-        except psycopg.Error as error:
-            raise DBAPIError.instance(statement, None, error, psycopg.Error, dialect=self.connection.dialect,
-                                      connection_invalidated=self.driver.closed) from error
+        With an `ending`, every kind's statement is a WITH clause, then come the ending's clauses and
+        its last statement, which may read `rows_written`: scanning it runs the rows' statements to
+        their end (PostgreSQL runs the clauses nothing reads only after the last statement), so that
+        what the ending locks it locks once the rows are written."""
+        kinds = [kind for kind in _COLUMNS if getattr(rows, kind)]
+        if ending is None:
+            if not kinds:
+                return
+            *first, last = kinds
+            clauses, final = [f"writes_{kind} AS ({_POSTGRES_ROWS[kind]})" for kind in first], _POSTGRES_ROWS[last]
+        else:
+            written = " + ".join(f"(SELECT count(*) FROM writes_{kind})" for kind in kinds) or "0"
+            clauses = [*(f"writes_{kind} AS ({_POSTGRES_ROWS[kind]} RETURNING 1)" for kind in kinds),
+                       f"rows_written AS MATERIALIZED (SELECT {written} AS count)", *ending.clauses]
+            final = ending.last
+        parameters = [list(column) for kind in kinds for column in zip(*getattr(rows, kind))]
+        if ending is not None:
+            parameters += ending.parameters
+        recursive = "RECURSIVE " if ending is not None and ending.recursive else ""
+        statement = (f"WITH {recursive}" + ", ".join(clauses) + " " if clauses else "") + final
+        with as_sqlalchemy_errors(self.connection, statement), self.driver.cursor() as cursor:
+            cursor.execute(statement, parameters)
 
 
 def bulk_writes(connection: Connection) -> BulkWrites:

@@ -109,7 +109,7 @@ class SqlEntryStore(HistoryStore):
     def add_entries(self, book_id: int, entries: Sequence[NewEntry], now: datetime, audit: Audit) -> list[Entry]:
         """Writes entries in a few statements however many (see bulk_writes): the entries; the posted ones'
         lines and per-day totals; the pending ones' lines and holds; the accounts' new running totals (as
-        the postings left the Account objects). Returns the entries recorded, in order. A second reversal
+        the postings left the Account objects); the entries' journal records. Returns the entries recorded, in order. A second reversal
         of one entry fails on the unique reversal_of_id (IntegrityError: the use case runs again and
         finds the first)."""
         public_ids = [str(uuid.uuid4()) for _ in entries]
@@ -127,12 +127,11 @@ class SqlEntryStore(HistoryStore):
             else:
                 self._posted_rows(rows, row_ids[public_id], new.entry.effective_date, new.postings)
         self._account_total_rows(rows, [p.account for new in entries for p in new.postings])
-        self._writes.rows(rows)
         recorded = [recorded_entry(new.entry, new.postings, public_id, row_ids[public_id], now,
                                    new.reverses.reference if new.reverses else None)
                     for public_id, new in zip(public_ids, entries)]
         self.journal.append(book_id, [(journal.entry_recorded(entry), Source(entry_id=entry.row_id))
-                                      for entry in recorded])
+                                      for entry in recorded], rows)
         return recorded
 
     def _posted_rows(self, rows: Rows, entry_id: int, effective_date: date, postings: Sequence[Posting]) -> None:
@@ -170,10 +169,9 @@ class SqlEntryStore(HistoryStore):
         if outcome is EntryStatus.POSTED:
             self._posted_rows(rows, entry.row_id, entry.effective_date, postings)
         self._account_total_rows(rows, [p.account for p in postings])
-        self._writes.rows(rows)
         record = (journal.pending_committed(entry.reference, [posted_line(p) for p in postings], now)
                   if outcome is EntryStatus.POSTED else journal.pending_voided(entry.reference, reason, now))
-        self.journal.append(book_id, [(record, Source(entry_id=entry.row_id))])
+        self.journal.append(book_id, [(record, Source(entry_id=entry.row_id))], rows)
         return True
 
     def release_expired_holds(self, now: datetime, at_most: int) -> int:

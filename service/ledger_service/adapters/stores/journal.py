@@ -22,10 +22,11 @@ from ...domain.books import Book
 from ...domain.currencies import currency
 from ...domain.entries import Entry, EntryStatus, Line
 from ...domain.errors import LedgerError
-from ...domain.journal import JournalRecord, RecordKind, SealedRecord
+from ...domain.journal import JournalRecord, RecordKind
 from ...domain.journal_chain import GENESIS_HASH
 from ..orm import (AccountRow, BookRow, EntryRow, HoldRow, JournalHeadRow, JournalRecordRow, LineRow, PendingLineRow,
                    PendingOutcomeRow, PeriodCloseRow)
+from ..bulk_writes import Ending, Rows, bulk_writes
 from .sql import SqlStore, utc
 
 # History rows no record records that a verification or an export shows, of each kind.
@@ -65,13 +66,63 @@ class UnrecordedChange:
     record: JournalRecord
 
 
+# On PostgreSQL the statement that writes a change's rows (bulk_writes.Rows) ends, once they are
+# written, by locking the book's head, sealing the change's records after it, inserting them and moving
+# the head on. The head's lock is then held for the rest of that statement and the COMMIT: no round
+# trip from the worker (whose thread would wait at each for its interpreter lock, and every writer of
+# the book for that thread), and none of its own. The statement applies the chain's rule itself
+# (journal_chain.chain_hash: SHA-256 over the previous hash and the record's content, which is the
+# parts content_around_sequence gives with the sequence written between them); VerifyJournal
+# recomputes every hash with chain_hash.
+_POSTGRES_APPEND_CLAUSES = (
+    # The content in binary: as text, each element of an array is quoted and its quotes escaped.
+    "journal_input AS (SELECT %s::bigint AS book_id, %b::text[] AS before, %b::text[] AS after)",
+    # Locked once the change's rows are written (rows_written: see bulk_writes.PostgresBulkWrites.rows).
+    "journal_head AS (SELECT journal_heads.sequence, journal_heads.hash FROM journal_heads, journal_input, rows_written"
+    " WHERE journal_heads.book_id = journal_input.book_id FOR UPDATE OF journal_heads)",
+    "journal_chain (place, sequence, content, hash) AS ("
+    " SELECT 0, coalesce((SELECT sequence FROM journal_head), 0), NULL::text,"
+    f" coalesce((SELECT hash FROM journal_head), '{GENESIS_HASH}')::text"
+    " UNION ALL"
+    " SELECT chain.place + 1, chain.sequence + 1, made.content,"
+    " encode(sha256(convert_to(chain.hash || made.content, 'UTF8')), 'hex')"
+    " FROM journal_chain chain, journal_input input,"
+    " LATERAL (SELECT input.before[chain.place + 1] || (chain.sequence + 1) || input.after[chain.place + 1]"
+    " AS content) made"
+    " WHERE chain.place < cardinality(input.before))",
+    "journal_sealed AS (SELECT chain.sequence, chain.content, chain.hash, record.* FROM journal_chain chain"
+    " JOIN unnest(%s::varchar[], %s::timestamptz[], %s::bigint[], %s::bigint[], %s::bigint[]) WITH ORDINALITY"
+    " AS record(kind, recorded_at, entry_id, account_id, period_close_id, place) USING (place))",
+    "journal_written AS (INSERT INTO journal_records (book_id, sequence, kind, recorded_at, content, hash, entry_id,"
+    " account_id, period_close_id) SELECT input.book_id, sealed.sequence, sealed.kind, sealed.recorded_at,"
+    " sealed.content, sealed.hash, sealed.entry_id, sealed.account_id, sealed.period_close_id"
+    " FROM journal_sealed sealed, journal_input input)",
+)
+_POSTGRES_APPEND_LAST = (
+    "INSERT INTO journal_heads (book_id, sequence, hash, recorded_at)"
+    " SELECT input.book_id, sealed.sequence, sealed.hash, sealed.recorded_at FROM journal_sealed sealed, journal_input input"
+    " ORDER BY sealed.sequence DESC LIMIT 1"
+    " ON CONFLICT (book_id) DO UPDATE SET sequence = excluded.sequence, hash = excluded.hash,"
+    " recorded_at = excluded.recorded_at")
+
+
 class SqlJournalStore(SqlStore):
     # --- writing ---
 
-    def append(self, book_id: int, records: Sequence[tuple[JournalRecord, Source]]) -> list[SealedRecord]:
-        """Seals the records onto the end of the book's chain, in order, and returns them sealed."""
+    def __init__(self, connection: Connection):
+        super().__init__(connection)
+        self._writes = bulk_writes(connection)
+
+    def append(self, book_id: int, records: Sequence[tuple[JournalRecord, Source]], rows: Rows | None = None) -> None:
+        """Seals the records onto the end of the book's chain, in order, writing the `rows` of the change
+        they record with them (in one statement where the database allows)."""
+        if self.dialect == "postgresql":
+            self._writes.rows(rows or Rows(), self._postgres_append(book_id, records) if records else None)
+            return
+        if rows is not None:
+            self._writes.rows(rows)
         if not records:
-            return []
+            return
         head = self._run(select(JournalHeadRow.sequence, JournalHeadRow.hash)
                          .where(JournalHeadRow.book_id == book_id).with_for_update()).first()
         after_sequence, after_hash = head if head else (0, GENESIS_HASH)
@@ -87,7 +138,15 @@ class SqlJournalStore(SqlStore):
             self._run(update(JournalHeadRow).where(JournalHeadRow.book_id == book_id).values(**values))
         else:
             self._run(insert(JournalHeadRow).values(book_id=book_id, **values))
-        return sealed
+
+    @staticmethod
+    def _postgres_append(book_id: int, records: Sequence[tuple[JournalRecord, Source]]) -> Ending:
+        around = [record.content_around_sequence() for record, _ in records]
+        return Ending(_POSTGRES_APPEND_CLAUSES, _POSTGRES_APPEND_LAST, [
+            book_id, [before.decode("utf-8") for before, _ in around], [after.decode("utf-8") for _, after in around],
+            [record.kind.value for record, _ in records], [record.recorded_at for record, _ in records],
+            [source.entry_id for _, source in records], [source.account_id for _, source in records],
+            [source.period_close_id for _, source in records]], recursive=True)
 
     # --- reading ---
 
