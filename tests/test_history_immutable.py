@@ -47,6 +47,7 @@ def ledger(request, tmp_path_factory):
     book.service.VoidPending(book.code, "HOLD-2", "cancelled")
     book.service.ReverseEntry(book.code, "SALE-1", "REV-1", None, None)
     book.service.ClosePeriod(book.code, "2026-01-10")
+    book.service.GetJournalHead(book.code)  # which seals the records queued so far
     engine = create_ledger_engine(server.database_url)
     with engine.connect() as connection:
         book_id = connection.execute(text("SELECT id FROM books WHERE code = :code"), {"code": book.code}).scalar_one()

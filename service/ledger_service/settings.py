@@ -32,7 +32,7 @@ from .domain.rate_limits import RateLimit
 from .service_layer.admin_input import BURST_MAX, AdminError, parse_rate_limit
 from .service_layer.failed_logins import DEFAULT_PER_ADDRESS, DEFAULT_PER_USERNAME, FailedLoginBudget
 from .soap.envelope import Limits
-from .sweeper import DEFAULT_INTERVAL_SECONDS
+from .sweeper import DEFAULT_INTERVAL_SECONDS, DEFAULT_SEAL_INTERVAL_SECONDS
 
 # The fixtures of a source checkout (an editable install, or a container built from the repository).
 CHECKOUT_EXAMPLES = Path(__file__).resolve().parents[2] / "tests" / "envelopes"
@@ -272,6 +272,12 @@ class Settings:
         "how often each worker tidies away the reservations of expired pending entries (0: never; nothing waits "
         "for it)",
         _seconds(0, inclusive=True), default=_in_seconds(DEFAULT_INTERVAL_SECONDS), show=_in_seconds)
+    journal_seal_seconds: float = _setting(
+        "LEDGER_JOURNAL_SEAL_SECONDS",
+        "how often each worker seals the journal records that changes queued on PostgreSQL onto their books' "
+        "chains: about the longest a record waits unsealed ([The chain](contract.md#the-chain); 0: only when "
+        "the journal is read or exported)",
+        _seconds(0, inclusive=True), default=_in_seconds(DEFAULT_SEAL_INTERVAL_SECONDS), show=_in_seconds)
     metrics_dir: Path | None = _setting(
         "LEDGER_METRICS_DIR",
         "where the workers of one gunicorn keep their `/metrics` counters; emptied when gunicorn starts",

@@ -4,7 +4,7 @@ A posting writes its entries, then their lines (posted, or pending with a hold e
 totals and the accounts' running totals. On PostgreSQL each kind of row is written by one statement
 however many rows there are, its columns sent as arrays and unnested, so that the prepared statement is
 the same for one entry and for a thousand; and everything after the entries goes in one statement, one
-round trip, with the journal records of the change (stores/journal.py) as its last part. Elsewhere
+round trip, with the change's journal records queued (stores/journal.py) as its last part. Elsewhere
 (SQLite, in-process) SQLAlchemy's executemany does the same work.
 """
 from __future__ import annotations
@@ -119,16 +119,12 @@ _POSTGRES_ROWS = {
 
 
 @dataclass(frozen=True)
-class Ending:
-    """Another store's writes that a statement of rows (PostgresBulkWrites.rows) ends with, so that they
-    cost no round trip of their own: WITH clauses (`name AS (...)`, none reading what the rows write;
-    they may read `rows_written`), the statement that comes last, and their positional parameters, in
-    the order they appear."""
+class Also:
+    """Another store's write that a statement of rows (PostgresBulkWrites.rows) carries, so that it costs
+    no round trip of its own: an INSERT that reads nothing the rows write, and its positional parameters."""
 
-    clauses: tuple[str, ...]
-    last: str
+    statement: str
     parameters: list
-    recursive: bool = False
 
 
 @contextlib.contextmanager
@@ -155,30 +151,19 @@ class PostgresBulkWrites(BulkWrites):
             cursor.execute(_POSTGRES_ENTRIES, {**shared, **dict(zip(ENTRY_COLUMNS, map(list, zip(*rows))))})
             return {public_id: entry_id for entry_id, public_id in cursor.fetchall()}
 
-    def rows(self, rows: Rows, ending: Ending | None = None) -> None:
-        """Every kind of row in one statement: each kind's statement but the last in a WITH clause. None
-        of them reads what another writes, so they can share the statement's one snapshot.
-
-        With an `ending`, every kind's statement is a WITH clause, then come the ending's clauses and
-        its last statement, which may read `rows_written`: scanning it runs the rows' statements to
-        their end (PostgreSQL runs the clauses nothing reads only after the last statement), so that
-        what the ending locks it locks once the rows are written."""
-        kinds = [kind for kind in _COLUMNS if getattr(rows, kind)]
-        if ending is None:
-            if not kinds:
-                return
-            *first, last = kinds
-            clauses, final = [f"writes_{kind} AS ({_POSTGRES_ROWS[kind]})" for kind in first], _POSTGRES_ROWS[last]
-        else:
-            written = " + ".join(f"(SELECT count(*) FROM writes_{kind})" for kind in kinds) or "0"
-            clauses = [*(f"writes_{kind} AS ({_POSTGRES_ROWS[kind]} RETURNING 1)" for kind in kinds),
-                       f"rows_written AS MATERIALIZED (SELECT {written} AS count)", *ending.clauses]
-            final = ending.last
-        parameters = [list(column) for kind in kinds for column in zip(*getattr(rows, kind))]
-        if ending is not None:
-            parameters += ending.parameters
-        recursive = "RECURSIVE " if ending is not None and ending.recursive else ""
-        statement = (f"WITH {recursive}" + ", ".join(clauses) + " " if clauses else "") + final
+    def rows(self, rows: Rows, also: Also | None = None) -> None:
+        """Every kind of row in one statement, and `also`: each statement but the last in a WITH clause.
+        None of them reads what another writes, so they can share the statement's one snapshot."""
+        writes = [(_POSTGRES_ROWS[kind], [list(column) for column in zip(*getattr(rows, kind))])
+                  for kind in _COLUMNS if getattr(rows, kind)]
+        if also is not None:
+            writes.append((also.statement, also.parameters))
+        if not writes:
+            return
+        *first, (final, _) = writes
+        clauses = [f"writes_{number} AS ({clause})" for number, (clause, _) in enumerate(first)]
+        statement = ("WITH " + ", ".join(clauses) + " " if clauses else "") + final
+        parameters = [parameter for _, some in writes for parameter in some]
         with as_sqlalchemy_errors(self.connection, statement), self.driver.cursor() as cursor:
             cursor.execute(statement, parameters)
 

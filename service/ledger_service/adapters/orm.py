@@ -242,6 +242,25 @@ class JournalHeadRow(Base):
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class JournalQueueRow(Base):
+    """On PostgreSQL, the records of committed changes that are not sealed yet: written by the change's
+    own statement with no lock (so that writers of one book do not queue for its head), then taken out,
+    in the order of `id`, by whoever seals the book next (adapters/stores/journal.py). Not history: a
+    queued record is deleted once the journal holds it."""
+
+    __tablename__ = "journal_queue"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    book_id: Mapped[int] = mapped_column(Id)
+    kind: Mapped[str] = mapped_column(String(24))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The record's canonical bytes before and after its sequence, which it is given when sealed.
+    before_sequence: Mapped[str] = mapped_column(Text)
+    after_sequence: Mapped[str] = mapped_column(Text)
+    entry_id: Mapped[int | None] = mapped_column(Id)
+    account_id: Mapped[int | None] = mapped_column(Id)
+    period_close_id: Mapped[int | None] = mapped_column(Id)
+
+
 class ServerSecretRow(Base):
     """Keys every worker shares (page-token signing), made once when the schema is created."""
 

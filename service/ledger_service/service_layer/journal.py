@@ -11,8 +11,8 @@ from ..domain.journal import JournalHead, JournalVerification
 from ..domain.journal_chain import GENESIS_HASH, Break, Chain, Reason
 from ..domain.limits import MAX_VERIFIED_RECORDS
 from .authentication import Authentication, use_case
-from .context import Context
-from .ports import Stores
+from .context import Context, RequestContext
+from .ports import Stores, UnitOfWork
 
 RECORDS_PER_READ = 1000
 
@@ -90,17 +90,57 @@ def verify(stores: Stores, book: Book, from_sequence: int | None, to_sequence: i
     return JournalVerification(book.code, first, to, chain.checked, chain.hash, chain.broken)
 
 
+# The records of a book one transaction seals at most: a longer queue is sealed in several.
+SEALED_AT_ONCE = 5000
+
+
+def seal_queued(database: UnitOfWork, book_code: str | None = None) -> int:
+    """Seals the records queued for the book `book_code` (None: for every book) onto its chain, in
+    short write transactions of their own, and returns how many it sealed. What was committed before
+    the call is sealed when it returns."""
+    def books(stores: Stores) -> list[int]:
+        if book_code is None:
+            return stores.journal.books_with_queued_records()
+        book = stores.books.book(book_code)
+        return [book.id] if book else []
+
+    sealed = 0
+    for book_id in database.run(books, write=False):
+        while True:
+            count = database.run(lambda stores: stores.journal.seal_queued(book_id, SEALED_AT_ONCE), write=True)
+            sealed += count
+            if count < SEALED_AT_ONCE:
+                break
+    return sealed
+
+
 class Journal:
+    """A book's journal as its readers see it: every change committed before the call is sealed first
+    (by the caller's worker, if no one did yet), so that the head and a verification include it."""
+
     def __init__(self, authentication: Authentication):
         self.authentication = authentication
 
+    def seal_queued(self) -> int:
+        """The background sealer's pass (serving/sealer.py): every book's queued records."""
+        return seal_queued(self.authentication.unit_of_work)
+
+    def get_journal_head(self, request: RequestContext, book: str) -> JournalHead:
+        seal_queued(self.authentication.unit_of_work, book)
+        return self._journal_head(request, book)
+
+    def verify_journal(self, request: RequestContext, book: str, from_sequence: int | None = None,
+                       to_sequence: int | None = None) -> JournalVerification:
+        seal_queued(self.authentication.unit_of_work, book)
+        return self._verify_journal(request, book, from_sequence, to_sequence)
+
     @use_case("GetJournalHead", write=False)
-    def get_journal_head(self, context: Context, book: str) -> JournalHead:
+    def _journal_head(self, context: Context, book: str) -> JournalHead:
         found = context.book(book)
         sequence, hash, recorded_at = context.stores.journal.head(found.id)
         return JournalHead(found.code, sequence, hash, recorded_at)
 
     @use_case("VerifyJournal", write=False)
-    def verify_journal(self, context: Context, book: str, from_sequence: int | None = None,
-                       to_sequence: int | None = None) -> JournalVerification:
+    def _verify_journal(self, context: Context, book: str, from_sequence: int | None,
+                        to_sequence: int | None) -> JournalVerification:
         return verify(context.stores, context.book(book), from_sequence, to_sequence)

@@ -21,7 +21,7 @@ from .admin_input import AdminError, Grant
 from .books import add_book
 from .context import Context, utc_now
 from .entries import post_batch
-from .journal import walk
+from .journal import seal_queued, walk
 from .ports import ImportFile, Passwords, SecretBox, Stores, UnitOfWork
 
 ACCOUNTS_PER_CHUNK = 500
@@ -264,7 +264,7 @@ def import_entries(database: UnitOfWork, book: str, file: ImportFile,
 
 def export_journal(database: UnitOfWork, book_code: str, open_output: Callable[[], ContextManager[IO[str]]]) -> tuple[int, JournalHead]:
     """Writes a book's journal as an export file (docs/contract.md#journal-export) to what `open_output`
-    opens, from one snapshot: every record with its hash as stored and its content as the rows say now
+    opens, from one snapshot once what was committed is sealed: every record with its hash as stored and its content as the rows say now
     (`null` where they say nothing), and in their places the history rows no record records. An
     offline check of the file (`ledger-client verify-journal`) then finds what VerifyJournal finds.
     Returns how many lines of records it wrote and the head it wrote up to."""
@@ -282,4 +282,5 @@ def export_journal(database: UnitOfWork, book_code: str, open_output: Callable[[
                 written += 1
         return written, JournalHead(book.code, sequence, hash, recorded_at)
 
+    seal_queued(database, book_code)
     return database.run(work, write=False)

@@ -1,11 +1,10 @@
-"""The books' journals in SQL: appending a transaction's records to a book's chain under the lock of its
-head, and reading records back with their content rebuilt from the history rows they are about.
+"""The books' journals in SQL: a change's records queued (PostgreSQL) or sealed (elsewhere) with the
+rows it writes, queued records sealed onto a book's chain under the lock of its head, and records read
+back with their content rebuilt from the history rows they are about.
 
-Concurrency: `append` locks the book's head row FOR UPDATE to take the next sequences. Every write
-calls it as its last statement (a posting after its accounts are locked, its rules checked and its rows
-written), so writers on different accounts of a book overlap in everything but the few statements
-between that lock and their commit; and as nothing locks an account after a head, no two writers wait on
-each other in a cycle. On SQLite a writer holds the whole database already.
+Concurrency: on PostgreSQL a writer takes no lock for the journal; its records wait in the queue, and
+whoever seals the book (seal_queued) locks its head, which nothing but sealing locks. On SQLite a
+writer holds the whole database already, and seals its records itself.
 """
 from __future__ import annotations
 
@@ -13,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable, NamedTuple, Sequence
 
-from sqlalchemy import Connection, case, exists, func, insert, select, update
+from sqlalchemy import Connection, case, delete, exists, func, insert, or_, select, update
 from sqlalchemy.orm import aliased
 
 from ...domain import journal
@@ -24,9 +23,9 @@ from ...domain.entries import Entry, EntryStatus, Line
 from ...domain.errors import LedgerError
 from ...domain.journal import JournalRecord, RecordKind
 from ...domain.journal_chain import GENESIS_HASH
-from ..orm import (AccountRow, BookRow, EntryRow, HoldRow, JournalHeadRow, JournalRecordRow, LineRow, PendingLineRow,
-                   PendingOutcomeRow, PeriodCloseRow)
-from ..bulk_writes import Ending, Rows, bulk_writes
+from ..orm import (AccountRow, BookRow, EntryRow, HoldRow, JournalHeadRow, JournalQueueRow, JournalRecordRow, LineRow,
+                   PendingLineRow, PendingOutcomeRow, PeriodCloseRow)
+from ..bulk_writes import Also, Rows, bulk_writes
 from .sql import SqlStore, utc
 
 # History rows no record records that a verification or an export shows, of each kind.
@@ -66,44 +65,27 @@ class UnrecordedChange:
     record: JournalRecord
 
 
-# On PostgreSQL the statement that writes a change's rows (bulk_writes.Rows) ends, once they are
-# written, by locking the book's head, sealing the change's records after it, inserting them and moving
-# the head on. The head's lock is then held for the rest of that statement and the COMMIT: no round
-# trip from the worker (whose thread would wait at each for its interpreter lock, and every writer of
-# the book for that thread), and none of its own. The statement applies the chain's rule itself
-# (journal_chain.chain_hash: SHA-256 over the previous hash and the record's content, which is the
-# parts content_around_sequence gives with the sequence written between them); VerifyJournal
-# recomputes every hash with chain_hash.
-_POSTGRES_APPEND_CLAUSES = (
+# On PostgreSQL the statement that writes a change's rows (bulk_writes.Rows) ends by queueing its
+# records, with no lock: writers of one book never wait for each other on its head, and a posting makes
+# no round trip more than it did before the journal. Sealing takes them out of the queue later.
+_POSTGRES_QUEUE = (
+    "INSERT INTO journal_queue (book_id, kind, recorded_at, before_sequence, after_sequence, entry_id, account_id,"
+    " period_close_id) SELECT %s, * FROM unnest(%s::varchar[], %s::timestamptz[],"
     # The content in binary: as text, each element of an array is quoted and its quotes escaped.
-    "journal_input AS (SELECT %s::bigint AS book_id, %b::text[] AS before, %b::text[] AS after)",
-    # Locked once the change's rows are written (rows_written: see bulk_writes.PostgresBulkWrites.rows).
-    "journal_head AS (SELECT journal_heads.sequence, journal_heads.hash FROM journal_heads, journal_input, rows_written"
-    " WHERE journal_heads.book_id = journal_input.book_id FOR UPDATE OF journal_heads)",
-    "journal_chain (place, sequence, content, hash) AS ("
-    " SELECT 0, coalesce((SELECT sequence FROM journal_head), 0), NULL::text,"
-    f" coalesce((SELECT hash FROM journal_head), '{GENESIS_HASH}')::text"
-    " UNION ALL"
-    " SELECT chain.place + 1, chain.sequence + 1, made.content,"
-    " encode(sha256(convert_to(chain.hash || made.content, 'UTF8')), 'hex')"
-    " FROM journal_chain chain, journal_input input,"
-    " LATERAL (SELECT input.before[chain.place + 1] || (chain.sequence + 1) || input.after[chain.place + 1]"
-    " AS content) made"
-    " WHERE chain.place < cardinality(input.before))",
-    "journal_sealed AS (SELECT chain.sequence, chain.content, chain.hash, record.* FROM journal_chain chain"
-    " JOIN unnest(%s::varchar[], %s::timestamptz[], %s::bigint[], %s::bigint[], %s::bigint[]) WITH ORDINALITY"
-    " AS record(kind, recorded_at, entry_id, account_id, period_close_id, place) USING (place))",
-    "journal_written AS (INSERT INTO journal_records (book_id, sequence, kind, recorded_at, content, hash, entry_id,"
-    " account_id, period_close_id) SELECT input.book_id, sealed.sequence, sealed.kind, sealed.recorded_at,"
-    " sealed.content, sealed.hash, sealed.entry_id, sealed.account_id, sealed.period_close_id"
-    " FROM journal_sealed sealed, journal_input input)",
-)
-_POSTGRES_APPEND_LAST = (
-    "INSERT INTO journal_heads (book_id, sequence, hash, recorded_at)"
-    " SELECT input.book_id, sealed.sequence, sealed.hash, sealed.recorded_at FROM journal_sealed sealed, journal_input input"
-    " ORDER BY sealed.sequence DESC LIMIT 1"
-    " ON CONFLICT (book_id) DO UPDATE SET sequence = excluded.sequence, hash = excluded.hash,"
-    " recorded_at = excluded.recorded_at")
+    " %b::text[], %b::text[], %s::bigint[], %s::bigint[], %s::bigint[])")
+
+
+@dataclass(frozen=True)
+class _QueuedRecord:
+    """A record taken out of the queue: its content is the two parts around its sequence."""
+
+    kind: RecordKind
+    recorded_at: datetime
+    before: bytes
+    after: bytes
+
+    def content(self, sequence: int) -> bytes:
+        return self.before + str(sequence).encode("ascii") + self.after
 
 
 class SqlJournalStore(SqlStore):
@@ -114,17 +96,33 @@ class SqlJournalStore(SqlStore):
         self._writes = bulk_writes(connection)
 
     def append(self, book_id: int, records: Sequence[tuple[JournalRecord, Source]], rows: Rows | None = None) -> None:
-        """Seals the records onto the end of the book's chain, in order, writing the `rows` of the change
-        they record with them (in one statement where the database allows)."""
+        """Writes the `rows` of a change (in one statement where the database allows) and the records of
+        the change: on PostgreSQL queued in that statement, to be sealed once committed (`seal_queued`);
+        elsewhere sealed at once, as the writer holds the whole database already."""
         if self.dialect == "postgresql":
-            self._writes.rows(rows or Rows(), self._postgres_append(book_id, records) if records else None)
+            self._writes.rows(rows or Rows(), self._queued(book_id, records) if records else None)
             return
         if rows is not None:
             self._writes.rows(rows)
-        if not records:
-            return
+        if records:
+            self.seal(book_id, records)
+
+    @staticmethod
+    def _queued(book_id: int, records: Sequence[tuple[JournalRecord, Source]]) -> Also:
+        around = [record.content_around_sequence() for record, _ in records]
+        return Also(_POSTGRES_QUEUE, [
+            book_id, [record.kind.value for record, _ in records], [record.recorded_at for record, _ in records],
+            [before.decode("utf-8") for before, _ in around], [after.decode("utf-8") for _, after in around],
+            [source.entry_id for _, source in records], [source.account_id for _, source in records],
+            [source.period_close_id for _, source in records]])
+
+    def seal(self, book_id: int, records: Sequence[tuple[JournalRecord | _QueuedRecord, Source]]) -> None:
+        """Seals the records onto the end of the book's chain, in order, under the lock of its head."""
         head = self._run(select(JournalHeadRow.sequence, JournalHeadRow.hash)
                          .where(JournalHeadRow.book_id == book_id).with_for_update()).first()
+        self._seal_after(book_id, head, records)
+
+    def _seal_after(self, book_id: int, head, records: Sequence[tuple[JournalRecord | _QueuedRecord, Source]]) -> None:
         after_sequence, after_hash = head if head else (0, GENESIS_HASH)
         sealed = journal.seal([record for record, _ in records], after_sequence, after_hash)
         self._run(insert(JournalRecordRow), [
@@ -139,14 +137,32 @@ class SqlJournalStore(SqlStore):
         else:
             self._run(insert(JournalHeadRow).values(book_id=book_id, **values))
 
-    @staticmethod
-    def _postgres_append(book_id: int, records: Sequence[tuple[JournalRecord, Source]]) -> Ending:
-        around = [record.content_around_sequence() for record, _ in records]
-        return Ending(_POSTGRES_APPEND_CLAUSES, _POSTGRES_APPEND_LAST, [
-            book_id, [before.decode("utf-8") for before, _ in around], [after.decode("utf-8") for _, after in around],
-            [record.kind.value for record, _ in records], [record.recorded_at for record, _ in records],
-            [source.entry_id for _, source in records], [source.account_id for _, source in records],
-            [source.period_close_id for _, source in records]], recursive=True)
+    def books_with_queued_records(self) -> list[int]:
+        return list(self._run(select(JournalQueueRow.book_id).distinct()).scalars())
+
+    def seal_queued(self, book_id: int, at_most: int) -> int:
+        """Seals up to `at_most` of the book's queued records onto its chain, in the order they were
+        queued, and returns how many. Concurrency: the head is locked first, and only then are the
+        records taken out of the queue, by a statement that sees every record committed by then: two
+        sealers of a book take turns, and neither finds a record the other sealed. A record queued by
+        a change still running is not seen; it is sealed by a later call, after whatever was sealed
+        meanwhile. A change only sees what committed before it, so whatever a change depends on (an
+        entry it commits, an account it posts to) is queued, and sealed, before it."""
+        head = self._run(select(JournalHeadRow.sequence, JournalHeadRow.hash)
+                         .where(JournalHeadRow.book_id == book_id).with_for_update()).first()
+        taken = (select(JournalQueueRow.id).where(JournalQueueRow.book_id == book_id)
+                 .order_by(JournalQueueRow.id).limit(at_most).scalar_subquery())
+        queued = sorted(self._run(
+            delete(JournalQueueRow).where(JournalQueueRow.id.in_(taken))
+            .returning(JournalQueueRow.id, JournalQueueRow.kind, JournalQueueRow.recorded_at,
+                       JournalQueueRow.before_sequence, JournalQueueRow.after_sequence, JournalQueueRow.entry_id,
+                       JournalQueueRow.account_id, JournalQueueRow.period_close_id)).all())
+        if queued:
+            self._seal_after(book_id, head, [
+                (_QueuedRecord(RecordKind(row.kind), utc(row.recorded_at), row.before_sequence.encode("utf-8"),
+                               row.after_sequence.encode("utf-8")),
+                 Source(row.entry_id, row.account_id, row.period_close_id)) for row in queued])
+        return len(queued)
 
     # --- reading ---
 
@@ -178,37 +194,39 @@ class SqlJournalStore(SqlStore):
                 for row in rows]
 
     def unrecorded(self, book: Book) -> list[UnrecordedChange]:
-        """The book's history rows that no record records, oldest first: entries, pending entries'
+        """The book's history rows that no record records, nor one queued for it, oldest first: entries, pending entries'
         outcomes, accounts opened or closed, periods closed. Of each kind the oldest UNRECORDED_SHOWN
         only: the first of them all is the first break, wherever the rest stand."""
-        def recorded(kind, about):
-            return exists().where(JournalRecordRow.book_id == book.id, JournalRecordRow.kind == kind, about)
+        def recorded(kind, about: str, row_id):
+            """Whether a record of the journal, or one queued for it, records the change."""
+            return or_(*(exists().where(table.book_id == book.id, table.kind == kind, getattr(table, about) == row_id)
+                         for table in (JournalRecordRow, JournalQueueRow)))
 
         outcome_kind = case({status: kind.value for status, kind in _OUTCOME_KINDS.items()},
                             value=PendingOutcomeRow.status)
         queries = [
             (lambda entry_id: (RecordKind.ENTRY_RECORDED.value, Source(entry_id=entry_id)),
              select(EntryRow.id).where(EntryRow.book_id == book.id, ~recorded(
-                 RecordKind.ENTRY_RECORDED.value, JournalRecordRow.entry_id == EntryRow.id))
+                 RecordKind.ENTRY_RECORDED.value, "entry_id", EntryRow.id))
              .order_by(EntryRow.recorded_at)),
             (lambda entry_id, status: (_OUTCOME_KINDS[status].value, Source(entry_id=entry_id)),
              select(PendingOutcomeRow.entry_id, PendingOutcomeRow.status)
              .join(EntryRow, EntryRow.id == PendingOutcomeRow.entry_id)
              .where(EntryRow.book_id == book.id,
-                    ~recorded(outcome_kind, JournalRecordRow.entry_id == PendingOutcomeRow.entry_id))
+                    ~recorded(outcome_kind, "entry_id", PendingOutcomeRow.entry_id))
              .order_by(PendingOutcomeRow.settled_at)),
             (lambda account_id: (RecordKind.ACCOUNT_OPENED.value, Source(account_id=account_id)),
              select(AccountRow.id).where(AccountRow.book_id == book.id, ~recorded(
-                 RecordKind.ACCOUNT_OPENED.value, JournalRecordRow.account_id == AccountRow.id))
+                 RecordKind.ACCOUNT_OPENED.value, "account_id", AccountRow.id))
              .order_by(AccountRow.opened_at)),
             (lambda account_id: (RecordKind.ACCOUNT_CLOSED.value, Source(account_id=account_id)),
              select(AccountRow.id).where(AccountRow.book_id == book.id,
                                          AccountRow.status == AccountStatus.CLOSED.value, ~recorded(
-                                             RecordKind.ACCOUNT_CLOSED.value, JournalRecordRow.account_id == AccountRow.id))
+                                             RecordKind.ACCOUNT_CLOSED.value, "account_id", AccountRow.id))
              .order_by(AccountRow.closed_at)),
             (lambda close_id: (RecordKind.PERIOD_CLOSED.value, Source(period_close_id=close_id)),
              select(PeriodCloseRow.id).where(PeriodCloseRow.book_id == book.id, ~recorded(
-                 RecordKind.PERIOD_CLOSED.value, JournalRecordRow.period_close_id == PeriodCloseRow.id))
+                 RecordKind.PERIOD_CLOSED.value, "period_close_id", PeriodCloseRow.id))
              .order_by(PeriodCloseRow.closed_at)),
         ]
         found = [change(*row) for change, query in queries for row in self._run(query.limit(UNRECORDED_SHOWN))]
@@ -372,4 +390,4 @@ def chain_existing_history(connection: Connection, now: datetime) -> None:
         said = _RowsSay(connection, book, changes)
         records = [(said.record(kind, source), source) for kind, source in changes]
         records.sort(key=lambda pair: (pair[0].recorded_at, _KIND_ORDER.index(pair[0].kind), pair[1]))
-        journal_store.append(book_id, records)
+        journal_store.seal(book_id, records)
