@@ -72,6 +72,7 @@ def build(service) -> BuiltBook:
     book.changes.append(("AccountClosed", "spare"))
     service.ClosePeriod(code, "2026-01-10")
     book.changes.append(("PeriodClosed", None))
+    service.GetJournalHead(code)  # which seals the records the changes queued
     return book
 
 
@@ -399,3 +400,25 @@ def test_a_chain_rewritten_from_a_record_on_is_caught_by_its_head_and_then_only_
     # Against the head kept before, the export shows that something up to it changed.
     checked = offline(server, book.code, kept.hash, tmp_path)
     assert checked.broken is None and checked.head_found is False and not checked.intact
+
+
+@pytest.fixture(scope="module")
+def unsealing_postgres(request, tmp_path_factory):
+    """A PostgreSQL server whose workers never seal in the background: records stay queued until the
+    journal is read."""
+    return start_server(request, tmp_path_factory, "postgres", extra_env={"LEDGER_JOURNAL_SEAL_SECONDS": "0"})
+
+
+def test_a_record_edited_while_it_waits_to_be_sealed_is_caught_once_sealed(unsealing_postgres, tmp_path):
+    """Queued records are not yet chained: whoever edits one there (an amount, before the sealer takes
+    it) makes a record that disagrees with the rows, found where it stands as content changed."""
+    service = unsealing_postgres.zeep().service
+    book = build(service)
+    service.PostEntry(book.code, {"reference": "LATE-1", "effectiveDate": "2026-01-15", "lines": {"line": [
+        {"account": "cash", "side": "DEBIT", "amount": "4.00"}, {"account": "sales", "side": "CREDIT", "amount": "4.00"}]}})
+    with connected(unsealing_postgres) as connection:
+        [(queued,)] = connection.execute(text(
+            "SELECT before_sequence FROM journal_queue WHERE book_id = :book"), {"book": book_id(connection, book.code)})
+        assert '"amount":"400"' in queued
+        connection.execute(text("UPDATE journal_queue SET before_sequence = replace(before_sequence, '\"400\"', '\"4\"')"))
+    assert first_break(service, book.code) == (book.head + 1, Reason.CONTENT_CHANGED)

@@ -8,6 +8,7 @@ writer holds the whole database already, and seals its records itself.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable, NamedTuple, Sequence
@@ -70,9 +71,9 @@ class UnrecordedChange:
 # no round trip more than it did before the journal. Sealing takes them out of the queue later.
 _POSTGRES_QUEUE = (
     "INSERT INTO journal_queue (book_id, kind, recorded_at, before_sequence, after_sequence, entry_id, account_id,"
-    " period_close_id) SELECT %s, * FROM unnest(%s::varchar[], %s::timestamptz[],"
-    # The content in binary: as text, each element of an array is quoted and its quotes escaped.
-    " %b::text[], %b::text[], %s::bigint[], %s::bigint[], %s::bigint[])")
+    " period_close_id) SELECT %s, * FROM json_to_recordset(%s::json) AS queued(kind varchar,"
+    " recorded_at timestamptz, before_sequence text, after_sequence text, entry_id bigint, account_id bigint,"
+    " period_close_id bigint)")
 
 
 @dataclass(frozen=True)
@@ -109,12 +110,15 @@ class SqlJournalStore(SqlStore):
 
     @staticmethod
     def _queued(book_id: int, records: Sequence[tuple[JournalRecord, Source]]) -> Also:
-        around = [record.content_around_sequence() for record, _ in records]
-        return Also(_POSTGRES_QUEUE, [
-            book_id, [record.kind.value for record, _ in records], [record.recorded_at for record, _ in records],
-            [before.decode("utf-8") for before, _ in around], [after.decode("utf-8") for _, after in around],
-            [source.entry_id for _, source in records], [source.account_id for _, source in records],
-            [source.period_close_id for _, source in records]])
+        # The records as one JSON document: cheaper to send than a list for each column.
+        queued = []
+        for record, source in records:
+            before, after = record.content_around_sequence()
+            queued.append({"kind": record.kind.value, "recorded_at": record.recorded_at.isoformat(),
+                           "before_sequence": before.decode("utf-8"), "after_sequence": after.decode("utf-8"),
+                           "entry_id": source.entry_id, "account_id": source.account_id,
+                           "period_close_id": source.period_close_id})
+        return Also(_POSTGRES_QUEUE, [book_id, json.dumps(queued, ensure_ascii=False)])
 
     def seal(self, book_id: int, records: Sequence[tuple[JournalRecord | _QueuedRecord, Source]]) -> None:
         """Seals the records onto the end of the book's chain, in order, under the lock of its head."""
