@@ -191,7 +191,7 @@ def test_clients_are_registered_with_certificates_replaced_and_listed(sqlite_ser
         return lines[at:at + 2]
 
     row, certificate = listed()
-    assert row.split()[4] == "required"
+    assert row.split()[3] == "required"
     validity = signer.certificate.not_valid_after_utc
     assert f"SHA-256 {signer.sha256}" in certificate and signer.certificate.subject.rfc4514_string() in certificate
     assert f"to {validity:%Y-%m-%d %H:%M} UTC" in certificate
@@ -202,7 +202,7 @@ def test_clients_are_registered_with_certificates_replaced_and_listed(sqlite_ser
     kept = cli("clients", "certificate", name, "--remove", env=env)
     assert kept.returncode == 1 and f"clients require-signature {name} --off" in kept.stderr
     assert cli("clients", "require-signature", name, "--off", env=env).returncode == 0
-    assert listed()[0].split()[4] == "-"
+    assert listed()[0].split()[3] == "-"
     removed = cli("clients", "certificate", name, "--remove", env=env)
     assert removed.returncode == 0 and "cannot authenticate" in removed.stdout
     assert not any(line.startswith("  certificate") for line in listed()[1:])

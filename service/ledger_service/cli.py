@@ -132,12 +132,12 @@ def _clients_limit(args, database: Database) -> int:
 
 def _clients_list(args, database: Database) -> int:
     clients = admin.list_clients(database)
-    print(f"{'NAME':<24} {'SYSTEM ADMIN':<13} {'DISABLED':<9} {'RATE LIMIT':<24} {'SIGNATURE':<10} GRANTS")
+    print(f"{'NAME':<24} {'SYSTEM ADMIN':<13} {'DISABLED':<9} {'SIGNATURE':<10} {'RATE LIMIT':<24} GRANTS")
     for client in clients:
         grants = ", ".join(f"{g.book}:{g.role.name}" for g in client.grants) or "-"
         print(f"{client.name:<24} {'yes' if client.system_admin else 'no':<13} "
-              f"{'yes' if client.disabled else 'no':<9} {str(client.rate_limit or '-'):<24} "
-              f"{'required' if client.require_signature else '-':<10} {grants}")
+              f"{'yes' if client.disabled else 'no':<9} {'required' if client.require_signature else '-':<10} "
+              f"{str(client.rate_limit or '-'):<24} {grants}")
         if client.certificate is not None:
             print(f"  certificate {_described(client.certificate)}")
     return 0
