@@ -1,8 +1,8 @@
 """the journal's queue: on PostgreSQL a change's records wait there, written without a lock, until
 they are sealed onto the book's chain
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-01 17:10:00.000000
 """
 from alembic import op
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from ledger_service.adapters.stores.journal import SqlJournalStore
 
 
-revision = '0007'
-down_revision = '0006'
+revision = '0008'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 
