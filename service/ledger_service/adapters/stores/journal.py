@@ -75,6 +75,11 @@ _POSTGRES_QUEUE = (
     " recorded_at timestamptz, before_sequence text, after_sequence text, entry_id bigint, account_id bigint,"
     " period_close_id bigint)")
 
+_POSTGRES_RECORDS = (
+    "INSERT INTO journal_records (book_id, sequence, kind, recorded_at, content, hash, entry_id, account_id,"
+    " period_close_id) SELECT %s, * FROM json_to_recordset(%s::json) AS sealed(sequence bigint, kind varchar,"
+    " recorded_at timestamptz, content text, hash varchar, entry_id bigint, account_id bigint, period_close_id bigint)")
+
 
 @dataclass(frozen=True)
 class _QueuedRecord:
@@ -129,11 +134,15 @@ class SqlJournalStore(SqlStore):
     def _seal_after(self, book_id: int, head, records: Sequence[tuple[JournalRecord | _QueuedRecord, Source]]) -> None:
         after_sequence, after_hash = head if head else (0, GENESIS_HASH)
         sealed = journal.seal([record for record, _ in records], after_sequence, after_hash)
-        self._run(insert(JournalRecordRow), [
-            dict(book_id=book_id, sequence=s.sequence, kind=s.kind.value, recorded_at=s.recorded_at,
-                 content=s.content.decode("utf-8"), hash=s.hash, entry_id=source.entry_id,
-                 account_id=source.account_id, period_close_id=source.period_close_id)
-            for s, (_, source) in zip(sealed, records)])
+        rows = [dict(sequence=s.sequence, kind=s.kind.value, recorded_at=s.recorded_at, content=s.content.decode("utf-8"),
+                     hash=s.hash, entry_id=source.entry_id, account_id=source.account_id,
+                     period_close_id=source.period_close_id) for s, (_, source) in zip(sealed, records)]
+        if self.dialect == "postgresql":
+            # One statement for them all (an executemany is a statement a record).
+            self.connection.exec_driver_sql(_POSTGRES_RECORDS, (book_id, json.dumps(
+                [{**row, "recorded_at": row["recorded_at"].isoformat()} for row in rows], ensure_ascii=False)))
+        else:
+            self._run(insert(JournalRecordRow), [dict(book_id=book_id, **row) for row in rows])
         last = sealed[-1]
         values = dict(sequence=last.sequence, hash=last.hash, recorded_at=last.recorded_at)
         if head:
@@ -160,7 +169,7 @@ class SqlJournalStore(SqlStore):
             delete(JournalQueueRow).where(JournalQueueRow.id.in_(taken))
             .returning(JournalQueueRow.id, JournalQueueRow.kind, JournalQueueRow.recorded_at,
                        JournalQueueRow.before_sequence, JournalQueueRow.after_sequence, JournalQueueRow.entry_id,
-                       JournalQueueRow.account_id, JournalQueueRow.period_close_id)).all())
+                       JournalQueueRow.account_id, JournalQueueRow.period_close_id)).all(), key=lambda row: row.id)
         if queued:
             self._seal_after(book_id, head, [
                 (_QueuedRecord(RecordKind(row.kind), utc(row.recorded_at), row.before_sequence.encode("utf-8"),
