@@ -34,8 +34,8 @@ class Credentials:
 
 @dataclass(frozen=True)
 class ClientCertificate:
-    """The X.509 certificate a client presented for mutual TLS, as the trusted proxy that verified it
-    forwarded it (addresses.py): its DER encoding."""
+    """An X.509 certificate a client presented, by its DER encoding: for mutual TLS, as the trusted proxy
+    that verified it forwarded it (addresses.py), or with a signed request (wsse/)."""
 
     der: bytes
 
@@ -57,6 +57,8 @@ class RequestContext:
     client_address: str | None = None
     # The certificate a trusted proxy verified for mutual TLS, when it forwarded one.
     client_certificate: ClientCertificate | None = None
+    # The certificate whose key verifiably signed the message (wsse/), when it was signed.
+    signed_by: ClientCertificate | None = None
 
 
 # Who the request's credentials authenticate, in this transaction, asking about a book (None: none).

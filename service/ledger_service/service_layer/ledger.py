@@ -16,6 +16,7 @@ from .paging import Paging
 from .pending import Pending
 from .ports import PageTokens, PasswordDigests, Passwords, SecretBox, UnitOfWork
 from .reports import Reports
+from .signatures import SignedRequests
 
 
 class Ledger:
@@ -31,3 +32,4 @@ class Ledger:
         self.pending = Pending(authentication, unit_of_work, clock)
         self.reports = Reports(authentication, paging)
         self.journal = Journal(authentication)
+        self.signed_requests = SignedRequests(unit_of_work, clock, lambda stores: stores.access)
