@@ -1,27 +1,64 @@
 """Signed requests for the tests, made as clients make them: zeep's BinarySignature and Signature (python-xmlsec
 underneath) with a wsu:Timestamp added as docs/integrators.md ("Python with zeep") shows; and, for what no
 well-behaved client sends, python-xmlsec's template calls with whatever references, algorithms and key
-information a test needs."""
+information a test needs. With the fixtures of the modules that call a signing service: a test CA, the
+service's certificate, the service signing with it, and a client registered with a certificate."""
 from __future__ import annotations
 
 import base64
 import datetime
 from pathlib import Path
 
+import pytest
 import xmlsec
 from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID
 from lxml import etree
 from zeep.wsse.signature import BinarySignature, verify_envelope
 from zeep.wsse.utils import WSU, ensure_id, get_security_header
 
-from certificates import Issued
-from conftest import WSSE_NS, envelope
+from certificates import CertificateAuthority, Issued
+from conftest import WSSE_NS, LiveServer, cli, envelope, start_server, unique
 from xmlsec_cli import DSIG_NS, WSU_NS, X509_TOKEN
 
 WSU_ID = f"{{{WSU_NS}}}Id"
 SKI_TYPE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-x509-token-profile-1.0#X509SubjectKeyIdentifier"
 BASE64_BINARY = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary"
 LIFETIME = datetime.timedelta(minutes=5)
+
+
+@pytest.fixture(scope="module")
+def authority(tmp_path_factory) -> CertificateAuthority:
+    return CertificateAuthority(tmp_path_factory.mktemp("signing-ca"))
+
+
+@pytest.fixture(scope="module")
+def service_certificate(authority) -> Issued:
+    """The service's own key and certificate (LEDGER_SIGNING_KEY, LEDGER_SIGNING_CERTIFICATE)."""
+    return authority.issue("soap-ledger service", ExtendedKeyUsageOID.SERVER_AUTH, key_type="rsa")
+
+
+def signing_env(service_certificate: Issued) -> dict:
+    return {"LEDGER_SIGNING_KEY": str(service_certificate.key_path),
+            "LEDGER_SIGNING_CERTIFICATE": str(service_certificate.certificate_path)}
+
+
+@pytest.fixture(scope="module")
+def signing_server(request, tmp_path_factory, service_certificate) -> LiveServer:
+    """A service that signs its answers, with several workers for a replay to be sent to."""
+    return start_server(request, tmp_path_factory, "sqlite", workers=3, extra_env=signing_env(service_certificate))
+
+
+def registered(server: LiveServer, issued: Issued, *options: str) -> Issued:
+    """`issued` registered as a client with its certificate (and `options` of `clients add`)."""
+    added = cli("clients", "add", issued.certificate_path.stem, "--certificate", str(issued.certificate_path),
+                *options, env={"LEDGER_DATABASE_URL": server.database_url})
+    assert added.returncode == 0, added.stderr
+    return issued
+
+
+def get_balance(book_code: str, account: str = "cash") -> str:
+    return f"<l:GetBalance><l:book>{book_code}</l:book><l:account>{account}</l:account></l:GetBalance>"
 
 
 def utc_now() -> datetime.datetime:
@@ -85,13 +122,13 @@ def signed(version: str, body: str, signer: Issued, *, covering=("body", "timest
            method=xmlsec.Transform.RSA_SHA256, digest=xmlsec.Transform.SHA256,
            transforms=(xmlsec.Transform.EXCL_C14N,), uri: str | None = None,
            created: datetime.datetime | None = None, lifetime: datetime.timedelta = LIFETIME,
-           timestamp: bool = True) -> bytes:
+           timestamp: bool = True, header_extra: str = "") -> bytes:
     """An envelope around `body` with a Security header signed by `signer` through python-xmlsec: a Timestamp
     (unless `timestamp` is False) from `created` for `lifetime`, and a ds:Signature with `method`, one
     reference per part named in `covering` ("body", "timestamp", "token") with `transforms` and `digest`, and
-    one more to `uri` if given; its KeyInfo names the certificate as `key_info` says: "token" (a
-    BinarySecurityToken), "issuer-serial" or "ski"."""
-    root = etree.fromstring(envelope(version, body, username=None))
+    one more to `uri` if given (`#id`: an element of `header_extra` carrying that wsu:Id); its KeyInfo names
+    the certificate as `key_info` says: "token" (a BinarySecurityToken), "issuer-serial" or "ski"."""
+    root = etree.fromstring(envelope(version, body, username=None, header_extra=header_extra))
     security = get_security_header(root)
     parts = {"body": body_of(root)}
     if timestamp:
@@ -109,7 +146,10 @@ def signed(version: str, body: str, signer: Issued, *, covering=("body", "timest
             xmlsec.template.add_transform(reference, transform)
         context.register_id(parts[name], "Id", WSU_NS)
     if uri is not None:
-        if uri:
+        for element in root.iter():
+            if uri == f"#{element.get(WSU_ID)}":
+                context.register_id(element, "Id", WSU_NS)
+        if uri and not uri.startswith("#"):
             xmlsec.register_default_callbacks()  # in the test's process, to read what the service will not
         reference = xmlsec.template.add_reference(signature, digest, uri=uri)
         for transform in (xmlsec.Transform.ENVELOPED, *transforms) if uri == "" else transforms:

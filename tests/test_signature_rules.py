@@ -25,6 +25,7 @@ from ledger_service.service_layer.signatures import IssuerSerial, SubjectKeyIden
 from ledger_service.soap.envelope import Limits, parse, read_envelope
 from ledger_service.wsse.verification import made_with, read
 from signing import WSU_ID, body_of, signed, utc_now, zeep_signed
+from xmlsec_cli import WSU_NS
 
 VERSIONS = ["11", "12"]
 BODY = "<l:GetBalance><l:book>B</l:book><l:account>cash</l:account></l:GetBalance>"
@@ -185,12 +186,13 @@ def test_an_id_carried_twice_anywhere_is_refused(signer):
     assert verdict(etree.tostring(root), "11", signer) == "refused as read"
 
 
-@pytest.mark.parametrize("outside", ["", "file", "xpointer"])
-def test_a_reference_to_anything_outside_the_envelopes_parts_is_refused(signer, tmp_path, outside):
+@pytest.mark.parametrize("outside", ["", "file", "xpointer", "header block"])
+def test_a_reference_to_anything_but_the_parts_a_signature_may_cover_is_refused(signer, tmp_path, outside):
     elsewhere = tmp_path / "elsewhere.xml"
     elsewhere.write_text("<elsewhere/>")
-    uri = {"": "", "file": elsewhere.as_uri(), "xpointer": "#xpointer(/)"}[outside]
-    assert verdict(signed("11", BODY, signer, uri=uri), "11", signer) == "refused as read"
+    uri = {"": "", "file": elsewhere.as_uri(), "xpointer": "#xpointer(/)", "header block": "#block"}[outside]
+    block = f'<x:Block xmlns:x="urn:example:block" xmlns:wsu="{WSU_NS}" wsu:Id="block">on</x:Block>'
+    assert verdict(signed("11", BODY, signer, uri=uri, header_extra=block), "11", signer) == "refused as read"
 
 
 @pytest.mark.parametrize("validity", ["expired", "not yet valid"])

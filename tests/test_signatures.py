@@ -23,34 +23,13 @@ from zeep.exceptions import Fault, SignatureVerificationFailed
 from zeep.transports import Transport
 from zeep.wsse.signature import BinarySignature, Signature, verify_envelope
 
-from certificates import CertificateAuthority, Issued
-from conftest import (CONTENT_TYPE, SERVE, TNS, assert_refused_to_start, cli, envelope, fault_detail,
-                      post_raw, start_server, unique)
-from signing import WSU_ID, Timestamped, assert_covers_body_and_timestamp, body_of, signed, utc_now, zeep_signed
+from certificates import Issued
+from conftest import CONTENT_TYPE, SERVE, TNS, assert_refused_to_start, envelope, fault_detail, post_raw, unique
+from signing import (WSU_ID, Timestamped, assert_covers_body_and_timestamp, authority, body_of, get_balance,  # noqa: F401
+                     registered, service_certificate, signed, signing_env, signing_server, utc_now, zeep_signed)
 
 VERSIONS = ["11", "12"]
 MINUTE = datetime.timedelta(minutes=1)
-
-
-@pytest.fixture(scope="module")
-def authority(tmp_path_factory) -> CertificateAuthority:
-    return CertificateAuthority(tmp_path_factory.mktemp("signatures-ca"))
-
-
-@pytest.fixture(scope="module")
-def service_certificate(authority) -> Issued:
-    return authority.issue("soap-ledger service", ExtendedKeyUsageOID.SERVER_AUTH, key_type="rsa")
-
-
-def signing_env(service_certificate: Issued) -> dict:
-    return {"LEDGER_SIGNING_KEY": str(service_certificate.key_path),
-            "LEDGER_SIGNING_CERTIFICATE": str(service_certificate.certificate_path)}
-
-
-@pytest.fixture(scope="module")
-def signing_server(request, tmp_path_factory, service_certificate):
-    """A service that signs its answers, with several workers for a replay to be sent to."""
-    return start_server(request, tmp_path_factory, "sqlite", workers=3, extra_env=signing_env(service_certificate))
 
 
 @pytest.fixture(scope="module")
@@ -63,20 +42,12 @@ def book(signing_server):
 @pytest.fixture(scope="module")
 def integrator(signing_server, authority, book) -> Issued:
     """A client registered with its certificate alone, reading the book."""
-    issued = authority.client(unique("integrator"))
-    added = cli("clients", "add", issued.certificate_path.stem, "--certificate", str(issued.certificate_path),
-                "--grant", f"{book.code}:reader", env={"LEDGER_DATABASE_URL": signing_server.database_url})
-    assert added.returncode == 0, added.stderr
-    return issued
+    return registered(signing_server, authority.client(unique("integrator")), "--grant", f"{book.code}:reader")
 
 
 @pytest.fixture(scope="module")
 def stranger(authority) -> Issued:
     return authority.client("stranger")  # never registered
-
-
-def get_balance(book_code: str, account: str = "cash") -> str:
-    return f"<l:GetBalance><l:book>{book_code}</l:book><l:account>{account}</l:account></l:GetBalance>"
 
 
 def signing_client(server, version: str, wsse) -> Client:
