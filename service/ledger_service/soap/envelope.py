@@ -235,8 +235,6 @@ def credentials(token: etree._Element | None) -> Credentials | None:
     return Credentials(username, password.text or "", password_type, nonce, created)
 
 
-
-
 def schema_error_location(path: str | None) -> Location:
     """Where in the request an lxml error path points (/soap:Envelope/soap:Body/tns:PostEntry/tns:entry/
     tns:lines/tns:line[2]/tns:amount is ("entry", "lines", 1, "amount"))."""

@@ -1,7 +1,8 @@
 """One SOAP endpoint: answers ?wsdl, and runs a POSTed request: reads, parses, checks and validates
 the envelope, picks out the credentials and verifies a signature, reads the operation's arguments, calls
-the operation, and writes its result or its fault, signed when the service signs its answers. Spyne describes the operations (and the WSDL comes from it); running
-them takes no more than the functions it describes."""
+the operation, and writes its result or its fault, signed when the service signs its answers. Spyne
+describes the operations (and the WSDL comes from it); running them takes no more than the functions it
+describes."""
 from __future__ import annotations
 
 import logging
