@@ -2,7 +2,8 @@
 test's own, and the server certificates (TLS at nginx) and client certificates (mutual TLS, signed
 requests) it issues. Each certificate is written to the authority's directory as PEM, with its private
 key as unencrypted PKCS#8 PEM, and as PKCS#12 on demand. Every certificate carries a subject key
-identifier, and every issued one the authority's key identifier, as a real CA's do."""
+identifier (unless a test asks for one without), and every issued one the authority's key identifier,
+as a real CA's do."""
 from __future__ import annotations
 
 import datetime
@@ -87,17 +88,20 @@ class CertificateAuthority:
         return self.issue(name, ExtendedKeyUsageOID.SERVER_AUTH, key_type="ec", extensions=[names])
 
     def client(self, name: str, *, not_before: datetime.datetime | None = None,
-               not_after: datetime.datetime | None = None) -> Issued:
+               not_after: datetime.datetime | None = None, key_identifier: bytes | bool = True) -> Issued:
         """A client certificate with an RSA key, for TLS client authentication and for signing; valid from a
-        few minutes ago for a day unless `not_before` and `not_after` say otherwise (an expired one)."""
+        few minutes ago for a day unless `not_before` and `not_after` say otherwise (an expired one), with
+        a subject key identifier extension: RFC 5280's method 1 (True), this value (bytes), or none (False)."""
         return self.issue(name, ExtendedKeyUsageOID.CLIENT_AUTH, key_type="rsa", not_before=not_before,
-                          not_after=not_after)
+                          not_after=not_after, key_identifier=key_identifier)
 
     def issue(self, name: str, usage: x509.ObjectIdentifier, *, key_type: str, extensions=(),
-              not_before: datetime.datetime | None = None, not_after: datetime.datetime | None = None) -> Issued:
+              not_before: datetime.datetime | None = None, not_after: datetime.datetime | None = None,
+              key_identifier: bytes | bool = True) -> Issued:
         """A certificate for `usage` (an extended key usage), signed by this authority."""
         key = KEY_TYPES[key_type]()
-        builder = _builder(_name(name), self.issued.certificate.subject, key, LIFETIME, not_before, not_after)
+        builder = _builder(_name(name), self.issued.certificate.subject, key, LIFETIME, not_before, not_after,
+                           key_identifier)
         builder = (builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
                    .add_extension(_key_usage(digital_signature=True), critical=True)
                    .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
@@ -129,13 +133,17 @@ def _key_usage(**allowed: bool) -> x509.KeyUsage:
 
 
 def _builder(subject: x509.Name, issuer: x509.Name, key: PrivateKey, lifetime: datetime.timedelta,
-             not_before: datetime.datetime | None = None,
-             not_after: datetime.datetime | None = None) -> x509.CertificateBuilder:
+             not_before: datetime.datetime | None = None, not_after: datetime.datetime | None = None,
+             key_identifier: bytes | bool = True) -> x509.CertificateBuilder:
     start = not_before or utc_now() - BACKDATED
-    return (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(start)
-            .not_valid_after(not_after or start + BACKDATED + lifetime)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False))
+    builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(key.public_key())
+               .serial_number(x509.random_serial_number()).not_valid_before(start)
+               .not_valid_after(not_after or start + BACKDATED + lifetime))
+    if key_identifier is True:
+        return builder.add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+    if key_identifier:
+        return builder.add_extension(x509.SubjectKeyIdentifier(key_identifier), critical=False)
+    return builder
 
 
 def _file_stem(name: str) -> str:

@@ -1,13 +1,17 @@
-"""The ledger-service command: serve, migrate, books and clients, run as a user runs them."""
+"""The ledger-service command: serve, migrate, books and clients (their certificates too), run as a user
+runs them."""
 import os
 import sqlite3
 import subprocess
 import sys
+from datetime import timedelta
 
 import pytest
 import requests
+from cryptography import x509
 from cryptography.fernet import Fernet
 
+from certificates import CertificateAuthority, utc_now
 from conftest import LiveServer, cli, fault_code, free_port, unique
 
 
@@ -162,3 +166,81 @@ def test_a_malformed_setting_stops_a_command_in_a_sentence_naming_it(tmp_path, c
     assert result.stderr.startswith(f"ledger-service: {variable}") and says in result.stderr, result.stderr
     assert len(result.stderr.splitlines()) == 1 and "hunter2" not in result.stderr
     assert list(tmp_path.iterdir()) == []  # nothing done
+
+
+@pytest.fixture(scope="module")
+def authority(tmp_path_factory) -> CertificateAuthority:
+    return CertificateAuthority(tmp_path_factory.mktemp("authority"))
+
+
+def test_clients_are_registered_with_certificates_replaced_and_listed(sqlite_server, authority):
+    env = {"LEDGER_DATABASE_URL": sqlite_server.database_url}
+    signer, renewed, both = (authority.client(unique(name)) for name in ("signer", "renewed", "both"))
+    name = unique("signer")
+    added = cli("clients", "add", name, "--certificate", str(signer.certificate_path), "--require-signature", env=env)
+    assert added.returncode == 0 and added.stdout == "" and "no password" in added.stderr, added.stderr
+    # a certificate and a password, from stdin: the password authenticates as ever
+    with_password = unique("both")
+    assert cli("clients", "add", with_password, "--certificate", str(both.certificate_path), "--password-stdin",
+               "--system-admin", env=env, input="both-password\n").returncode == 0
+    assert sqlite_server.zeep(with_password, "both-password").service.CreateBook(unique("B"), "Both").name == "Both"
+
+    def listed() -> list[str]:
+        lines = cli("clients", "list", env=env).stdout.splitlines()
+        at = next(i for i, line in enumerate(lines) if line.split()[0] == name)
+        return lines[at:at + 2]
+
+    row, certificate = listed()
+    assert row.split()[3] == "required"
+    validity = signer.certificate.not_valid_after_utc
+    assert f"SHA-256 {signer.sha256}" in certificate and signer.certificate.subject.rfc4514_string() in certificate
+    assert f"to {validity:%Y-%m-%d %H:%M} UTC" in certificate
+    replaced = cli("clients", "certificate", name, str(renewed.certificate_path), env=env)
+    assert replaced.returncode == 0 and renewed.sha256 in replaced.stdout
+    assert renewed.sha256 in listed()[1] and signer.sha256 not in cli("clients", "list", env=env).stdout
+    # the certificate of a client that requires signatures stays until the requirement goes
+    kept = cli("clients", "certificate", name, "--remove", env=env)
+    assert kept.returncode == 1 and f"clients require-signature {name} --off" in kept.stderr
+    assert cli("clients", "require-signature", name, "--off", env=env).returncode == 0
+    assert listed()[0].split()[3] == "-"
+    removed = cli("clients", "certificate", name, "--remove", env=env)
+    assert removed.returncode == 0 and "cannot authenticate" in removed.stdout
+    assert not any(line.startswith("  certificate") for line in listed()[1:])
+
+
+def test_a_certificate_that_cannot_be_registered_is_refused_saying_why(sqlite_server, authority, tmp_path):
+    env = {"LEDGER_DATABASE_URL": sqlite_server.database_url}
+    taken, other = authority.client(unique("taken")), authority.client(unique("other"))
+    holder = unique("holder")
+    assert cli("clients", "add", holder, "--certificate", str(taken.certificate_path), env=env).returncode == 0
+    same_key = authority.client(unique("same-key"), key_identifier=taken.certificate.extensions.get_extension_for_class(
+        x509.SubjectKeyIdentifier).value.digest)
+    expired = authority.client(unique("expired"), not_before=utc_now() - timedelta(days=2),
+                               not_after=utc_now() - timedelta(days=1))
+    files = {"two.pem": taken.pem + other.pem, "key.pem": taken.key_path.read_bytes(),
+             "annotated.pem": b"subject=CN=taken\n" + taken.pem, "der.pem": taken.der, "empty.pem": b""}
+    for file, content in files.items():
+        (tmp_path / file).write_bytes(content)
+    refusals = [
+        *((["--certificate", str(tmp_path / file)], "is not one PEM certificate") for file in files),
+        (["--certificate", str(tmp_path / "missing.pem")], "No such file"),
+        (["--certificate", str(taken.certificate_path)], f"client {holder} is registered with the same certificate"),
+        (["--certificate", str(same_key.certificate_path)],
+         f"client {holder} is registered with the same subject key identifier"),
+        (["--certificate", str(expired.certificate_path)], "expired on"),
+        (["--require-signature"], "--require-signature needs the client's --certificate"),
+    ]
+    for options, says in refusals:
+        name = unique("refused")
+        result = cli("clients", "add", name, *options, env=env)
+        assert result.returncode == 1 and says in result.stderr and "Traceback" not in result.stderr, (options, result)
+        assert name not in cli("clients", "list", env=env).stdout
+    plain = unique("plain")
+    assert cli("clients", "add", plain, env=env).returncode == 0
+    for command, says in ((["certificate", plain, str(taken.certificate_path)], "the same certificate"),
+                          (["certificate", plain, str(expired.certificate_path)], "expired on"),
+                          (["certificate", "nobody-here", str(other.certificate_path)], "no client nobody-here"),
+                          (["require-signature", plain], f"client {plain} has no certificate")):
+        result = cli("clients", *command, env=env)
+        assert result.returncode == 1 and says in result.stderr, (command, result.stderr)
+    assert cli("clients", "certificate", plain, env=env).returncode == 2  # neither a file nor --remove

@@ -8,9 +8,11 @@ import re
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import quote
 
 import psycopg
 import pytest
+import requests
 from cryptography.fernet import Fernet
 from psycopg import errors, sql
 from sqlalchemy.engine import make_url
@@ -18,7 +20,8 @@ from zeep import Client, Settings
 from zeep.transports import Transport
 from zeep.wsse.username import UsernameToken
 
-from conftest import ADMIN, ADMIN_PASSWORD, LiveServer, cli, fault_code, unique
+from certificates import CertificateAuthority
+from conftest import ADMIN, ADMIN_PASSWORD, CONTENT_TYPE, LiveServer, cli, envelope, fault_code, unique
 from ledger_service.adapters.history_guard import HISTORY_TABLES
 from ledger_service.domain.journal_chain import check_export
 
@@ -82,7 +85,8 @@ def service_role(roles, tmp_path_factory, request):
     # The unit runs `migrate` before it starts, as the service role: up to date, it changes nothing.
     ledger_cli(app_url, "migrate")
     ledger_cli(app_url, "clients", "add", ADMIN, "--system-admin", "--password-stdin", input=ADMIN_PASSWORD + "\n")
-    server = LiveServer(app_url, workers=2, extra_env={"LEDGER_SECRET_KEY": KEY, "LEDGER_HOLD_SWEEP_SECONDS": "1"})
+    server = LiveServer(app_url, workers=2, extra_env={"LEDGER_SECRET_KEY": KEY, "LEDGER_HOLD_SWEEP_SECONDS": "1",
+                                                       "LEDGER_CLIENT_CERTIFICATE_HEADER": "X-Client-Certificate"})
     server.start(tmp_path_factory.mktemp("logs"))
     request.addfinalizer(server.stop)
     return server
@@ -154,6 +158,20 @@ def test_the_service_role_serves_every_write_and_the_journal_verifies(service_ro
     ledger_cli(app_url, "clients", "limit", limited, "--no-limit")
     ledger_cli(app_url, "clients", "disable", limited)
     ledger_cli(app_url, "clients", "rekey")
+    # A client with a certificate: registered, authenticated by it (as a mutual-TLS proxy forwards it),
+    # replaced, required to sign, and removed.
+    authority = CertificateAuthority(tmp_path / "authority")
+    first, second = authority.client("first"), authority.client("second")
+    ledger_cli(app_url, "clients", "add", "by-certificate", "--certificate", str(first.certificate_path),
+               "--grant", f"{book}:reader")
+    answer = requests.post(service_role.endpoint(), timeout=60, data=envelope(
+        "11", f"<l:GetTrialBalance><l:book>{book}</l:book></l:GetTrialBalance>", username=None),
+        headers={"Content-Type": CONTENT_TYPE["11"], "X-Client-Certificate": quote(first.pem, safe="")})
+    assert answer.status_code == 200, answer.text
+    ledger_cli(app_url, "clients", "certificate", "by-certificate", str(second.certificate_path))
+    ledger_cli(app_url, "clients", "require-signature", "by-certificate")
+    ledger_cli(app_url, "clients", "require-signature", "by-certificate", "--off")
+    ledger_cli(app_url, "clients", "certificate", "by-certificate", "--remove")
     loaded = unique("LOAD")
     ledger_cli(app_url, "books", "create", loaded, "--name", "Loaded")
     ledger_cli(app_url, "clients", "grant", ADMIN, f"{loaded}:admin")

@@ -3,7 +3,9 @@
 Debian's nginx, running the site as installed, verifies each client's certificate against the clients'
 CA, which the test makes (tests/certificates.py), and forwards the verified certificate to the service in
 LEDGER_CLIENT_CERTIFICATE_HEADER; the service reads it from a trusted proxy only, strictly, and carries it
-with the request: the request log's `certificate` is its SHA-256 fingerprint. A client without a
+with the request: the request log's `certificate` is its SHA-256 fingerprint. (Alice's certificate is
+registered to the admin, whose password the requests carry, and bob's to a system administrator bob: a
+request whose certificate and UsernameToken name different clients fails, test_mutual_tls_client.py.) A client without a
 certificate, or with one the CA did not issue or that expired, gets nginx's AuthenticationFailed fault in
 the endpoint's SOAP version. The header a client sends itself never counts: nginx replaces it (the plain
 TLS site drops it), and the service ignores it from a peer that is not a trusted proxy (the test's
@@ -24,7 +26,7 @@ from zeep.transports import Transport
 from zeep.wsse.username import UsernameToken
 
 from certificates import CertificateAuthority, Issued, utc_now
-from conftest import ADMIN, ADMIN_PASSWORD, CONTENT_TYPE, SOAP_ENV, TNS, LiveServer, envelope, start_server, unique
+from conftest import ADMIN, ADMIN_PASSWORD, CONTENT_TYPE, SOAP_ENV, TNS, LiveServer, cli, envelope, start_server, unique
 from nginx import Nginx, start_nginx
 
 pytestmark = pytest.mark.interop
@@ -57,10 +59,22 @@ def authorities(tmp_path_factory) -> Authorities:
     return Authorities(tmp_path_factory.mktemp("authorities"))
 
 
+BOB_PASSWORD = "bob's password"
+
+
 @pytest.fixture(scope="module")
-def certificate_server(request, tmp_path_factory) -> LiveServer:
-    """A service that reads forwarded certificates, trusting the default proxies (loopback's 127.0.0.1)."""
-    return start_server(request, tmp_path_factory, "sqlite", extra_env={"LEDGER_CLIENT_CERTIFICATE_HEADER": HEADER})
+def certificate_server(request, tmp_path_factory, authorities) -> LiveServer:
+    """A service that reads forwarded certificates, trusting the default proxies (loopback's 127.0.0.1),
+    with alice's certificate registered to the admin and bob's to the system administrator bob."""
+    server = start_server(request, tmp_path_factory, "sqlite",
+                          extra_env={"LEDGER_CLIENT_CERTIFICATE_HEADER": HEADER})
+    env = {"LEDGER_DATABASE_URL": server.database_url}
+    for command, password in ((["certificate", ADMIN, str(authorities.alice.certificate_path)], None),
+                              (["add", "bob", "--system-admin", "--password-stdin", "--certificate",
+                                str(authorities.bob.certificate_path)], BOB_PASSWORD + "\n")):
+        registered = cli("clients", *command, env=env, input=password)
+        assert registered.returncode == 0, registered.stderr
+    return server
 
 
 def running(site: str, server: LiveServer, authorities: Authorities, directory, **files) -> Nginx:
@@ -138,7 +152,7 @@ def test_a_certificate_the_clients_ca_issued_gets_through_and_the_service_sees_i
     session.trust_env = False  # else REQUESTS_CA_BUNDLE, where set, would win over session.verify
     session.verify = str(authorities.servers.certificate_path)
     session.cert = (str(authorities.bob.certificate_path), str(authorities.bob.key_path))
-    service = Client(f"{mutual_tls.https}/v1/soap{version}?wsdl", wsse=UsernameToken(ADMIN, ADMIN_PASSWORD),
+    service = Client(f"{mutual_tls.https}/v1/soap{version}?wsdl", wsse=UsernameToken("bob", BOB_PASSWORD),
                      transport=Transport(session=session, timeout=60), settings=Settings(strict=True)).service
     book = unique("MZ")
     session.headers["X-Request-Id"] = request_id = uuid.uuid4().hex

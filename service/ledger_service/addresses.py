@@ -17,14 +17,12 @@ malformed forwarded header is. What the certificate proves is the authentication
 """
 from __future__ import annotations
 
-import base64
 import ipaddress
 import re
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
-from cryptography import x509
-
+from .adapters.certificates import one_pem_certificate
 from .service_layer.context import ClientCertificate
 
 DEFAULT_TRUSTED_PROXIES = "127.0.0.1,::1"  # deploy/nginx, on the same host
@@ -41,8 +39,6 @@ _HEADER_NAME = re.compile(r"[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*")
 # Percent-encoding of everything but RFC 3986's unreserved characters, as nginx escapes a certificate;
 # a comma, which joins two headers of the same name, is not among them.
 _URL_ESCAPED = re.compile(r"(?:[A-Za-z0-9\-._~]|%[0-9A-Fa-f]{2})+")
-_PEM_CERTIFICATE = re.compile(rb"-----BEGIN CERTIFICATE-----\r?\n((?:[A-Za-z0-9+/=]{1,76}\r?\n)+)"
-                              rb"-----END CERTIFICATE-----(?:\r?\n)?")
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -144,15 +140,9 @@ def client_certificate_header(value: str) -> str | None:
 
 def _forwarded_certificate(value: str, header: str) -> ClientCertificate:
     """The one certificate that `value`, URL-escaped PEM, holds. Raises InvalidHeader."""
-    refused = InvalidHeader(f"the {header} header is not one URL-escaped PEM certificate")
-    block = _PEM_CERTIFICATE.fullmatch(unquote_to_bytes(value)) if _URL_ESCAPED.fullmatch(value) else None
-    if block is None:
-        raise refused
-    try:
-        der = base64.b64decode(b"".join(block[1].split()), validate=True)
-        x509.load_der_x509_certificate(der)
-    except ValueError:
-        raise refused from None
+    der = one_pem_certificate(unquote_to_bytes(value)) if _URL_ESCAPED.fullmatch(value) else None
+    if der is None:
+        raise InvalidHeader(f"the {header} header is not one URL-escaped PEM certificate")
     return ClientCertificate(der)
 
 

@@ -8,10 +8,12 @@ from .adapters.passwords import PasswordHashes
 from .service_layer import operator
 from .service_layer.admin_input import AdminError, Grant, parse_rate_limit
 from .service_layer.operator import (create_book, disable_client, export_journal, grant, import_accounts,
-                                     import_entries, limit_client, list_clients, rekey_secrets)
+                                     import_entries, limit_client, list_clients, register_certificate, rekey_secrets,
+                                     require_signature)
 
 __all__ = ["AdminError", "Grant", "add_client", "create_book", "disable_client", "export_journal", "grant",
-           "import_accounts", "import_entries", "limit_client", "list_clients", "parse_rate_limit", "rekey_secrets"]
+           "import_accounts", "import_entries", "limit_client", "list_clients", "parse_rate_limit",
+           "register_certificate", "rekey_secrets", "require_signature"]
 
 
 @functools.cache
@@ -19,6 +21,6 @@ def _passwords() -> PasswordHashes:
     return PasswordHashes()
 
 
-def add_client(database, name: str, password: str, system_admin: bool, grants: list[Grant], **options) -> None:
+def add_client(database, name: str, password: str | None, system_admin: bool, grants: list[Grant], **options) -> None:
     """operator.add_client, its password hashed as every client's is."""
     operator.add_client(database, name, password, system_admin, grants, passwords=_passwords(), **options)

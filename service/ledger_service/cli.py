@@ -9,6 +9,7 @@ from pathlib import Path
 
 from . import admin
 from .commands import contract as contract_commands, fixtures as fixture_commands, loading
+from .adapters.certificates import read_certificate_file
 from .adapters.database import Database, sqlite_file
 from .adapters.passwords import generate_password
 from .adapters.secret_box import KEY_VARIABLE
@@ -50,24 +51,56 @@ def _books_create(args, database: Database) -> int:
     return 0
 
 
-def _read_password(from_stdin: bool) -> tuple[str, bool]:
+def _read_password(from_stdin: bool, certificate) -> tuple[str | None, bool]:
+    """The new client's password, and whether it was generated: from stdin when asked, else none for a
+    client with a certificate, else a generated one."""
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n"), False
+    if certificate is not None:
+        return None, False
     return generate_password(), True
 
 
 def _clients_add(args, database: Database) -> int:
-    password, generated = _read_password(args.password_stdin)
+    certificate = read_certificate_file(Path(args.certificate)) if args.certificate else None
+    password, generated = _read_password(args.password_stdin, certificate)
     secret_box = args.settings.secret_key
     admin.add_client(database, args.name, password, args.system_admin, [admin.Grant.parse(g) for g in args.grant],
-                     secret_box=secret_box, rate_limit=_rate_limit(args))
+                     secret_box=secret_box, rate_limit=_rate_limit(args), certificate=certificate,
+                     require_signature=args.require_signature)
     if generated:
         print(password)
     print(f"client {args.name} added", file=sys.stderr)
-    if secret_box is None:
+    if password is None:
+        print(f"client {args.name} has no password: it authenticates with its certificate only", file=sys.stderr)
+    elif secret_box is None:
         print(f"{KEY_VARIABLE} is not set: client {args.name} can use PasswordText but not PasswordDigest",
               file=sys.stderr)
     return 0
+
+
+def _clients_certificate(args, database: Database) -> int:
+    certificate = None if args.remove else read_certificate_file(Path(args.file))
+    has_password = admin.register_certificate(database, args.name, certificate)
+    if certificate is None:
+        print(f"client {args.name} has no certificate"
+              + ("" if has_password else ", and no password: it cannot authenticate any more"))
+    else:
+        print(f"client {args.name} is registered with the certificate {_described(certificate.certificate)}")
+    return 0
+
+
+def _clients_require_signature(args, database: Database) -> int:
+    admin.require_signature(database, args.name, not args.off)
+    print(f"client {args.name}: " + ("requests signed or not, as it authenticates" if args.off else
+                                     "every request must be signed with its certificate's key"))
+    return 0
+
+
+def _described(certificate) -> str:
+    return (f"SHA-256 {certificate.sha256}, subject {certificate.subject}, issuer {certificate.issuer}, "
+            f"serial {certificate.serial_number}, valid {certificate.not_before:%Y-%m-%d %H:%M} to "
+            f"{certificate.not_after:%Y-%m-%d %H:%M} UTC")
 
 
 def _clients_rekey(args, database: Database) -> int:
@@ -99,11 +132,14 @@ def _clients_limit(args, database: Database) -> int:
 
 def _clients_list(args, database: Database) -> int:
     clients = admin.list_clients(database)
-    print(f"{'NAME':<24} {'SYSTEM ADMIN':<13} {'DISABLED':<9} {'RATE LIMIT':<24} GRANTS")
+    print(f"{'NAME':<24} {'SYSTEM ADMIN':<13} {'DISABLED':<9} {'SIGNATURE':<10} {'RATE LIMIT':<24} GRANTS")
     for client in clients:
         grants = ", ".join(f"{g.book}:{g.role.name}" for g in client.grants) or "-"
         print(f"{client.name:<24} {'yes' if client.system_admin else 'no':<13} "
-              f"{'yes' if client.disabled else 'no':<9} {str(client.rate_limit or '-'):<24} {grants}")
+              f"{'yes' if client.disabled else 'no':<9} {'required' if client.require_signature else '-':<10} "
+              f"{str(client.rate_limit or '-'):<24} {grants}")
+        if client.certificate is not None:
+            print(f"  certificate {_described(client.certificate)}")
     return 0
 
 
@@ -177,9 +213,26 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("--system-admin", action="store_true", help="may create books")
     add.add_argument("--grant", action="append", default=[], metavar="BOOK:ROLE",
                      help="role reader, poster or admin on a book; repeat for several")
+    add.add_argument("--certificate", metavar="FILE.pem",
+                     help="the client's X.509 certificate (one PEM certificate): mutual TLS and signed requests "
+                          "authenticate as the client; without --password-stdin, the client then has no password")
+    add.add_argument("--require-signature", action="store_true",
+                     help="refuse every request of the client not signed with the certificate's key")
     _rate_limit_options(add)
     add.set_defaults(run=_clients_add)
-    clients.add_parser("list", help="list clients and their grants").set_defaults(run=_clients_list)
+    clients.add_parser("list", help="list clients, their grants and certificates").set_defaults(run=_clients_list)
+    certificate = clients.add_parser("certificate", help="register a client's certificate in place of any it had, "
+                                                         "or remove it")
+    certificate.add_argument("name")
+    file_or_remove = certificate.add_mutually_exclusive_group(required=True)
+    file_or_remove.add_argument("file", metavar="FILE.pem", nargs="?", help="one PEM certificate")
+    file_or_remove.add_argument("--remove", action="store_true", help="remove the client's certificate")
+    certificate.set_defaults(run=_clients_certificate)
+    signature = clients.add_parser("require-signature", help="refuse every request of a client not signed with its "
+                                                             "certificate's key (--off: no longer)")
+    signature.add_argument("name")
+    signature.add_argument("--off", action="store_true", help="accept the client's requests signed or not")
+    signature.set_defaults(run=_clients_require_signature)
     clients.add_parser("rekey", help=f"encrypt every stored client secret again under the first key of {KEY_VARIABLE}"
                        ).set_defaults(run=_clients_rekey)
     limit = clients.add_parser("limit", help="set or lift a client's rate limit, shared by every worker")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import (BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text,
-                        UniqueConstraint)
+                        UniqueConstraint, false)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # BigInteger ids that are also rowid aliases on SQLite, so they autoincrement there too.
@@ -19,6 +19,7 @@ class ClientRow(Base):
     __tablename__ = "clients"
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
+    # '' for a client without a password, which authenticates with its certificate only.
     password_hash: Mapped[str] = mapped_column(String(200))
     system_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -28,6 +29,32 @@ class ClientRow(Base):
     # Requests a client may make: a sustained rate and a burst; no limit when null.
     rate_per_minute: Mapped[int | None] = mapped_column(Integer)
     burst: Mapped[int | None] = mapped_column(Integer)
+    # Refuse every request of the client not signed with its registered certificate's key.
+    require_signature: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class ClientCertificateRow(Base):
+    """The X.509 certificate registered to a client, one at most, with what a signature's key reference
+    finds it by: its SHA-256 fingerprint, its issuer and serial number, its subject key identifier. Each
+    names one certificate of one client only."""
+
+    __tablename__ = "client_certificates"
+    __table_args__ = (UniqueConstraint("serial_number", "issuer_der"),)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), primary_key=True)
+    # Of the DER encoding, in lower-case hex, as the request log's `certificate` writes it.
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    der: Mapped[bytes] = mapped_column(LargeBinary)
+    # Distinguished names as RFC 4514 text, for people; the issuer also as its DER encoding.
+    subject: Mapped[str] = mapped_column(Text)
+    issuer: Mapped[str] = mapped_column(Text)
+    issuer_der: Mapped[bytes] = mapped_column(LargeBinary)
+    # Decimal: a serial number may be 20 bytes long, more than any integer column holds.
+    serial_number: Mapped[str] = mapped_column(String(50))
+    # The certificate's extension, or where it has none, RFC 5280's method 1: SHA-1 of the public key.
+    subject_key_identifier: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    not_before: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    not_after: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class RateBucketRow(Base):

@@ -3,6 +3,7 @@ of who made a write."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import Enum, IntEnum
 from types import MappingProxyType
 from typing import Mapping
@@ -65,15 +66,36 @@ class Audit:
 
 
 @dataclass(frozen=True)
+class RegisteredCertificate:
+    """The X.509 certificate registered to a client (`clients add --certificate`): the SHA-256 fingerprint
+    of its DER encoding (lower-case hex) that names it, whom it names and who issued it (RFC 4514
+    distinguished names), its serial number, and when it is valid."""
+
+    sha256: str
+    subject: str
+    issuer: str
+    serial_number: int
+    not_before: datetime
+    not_after: datetime
+
+    def valid_at(self, moment: datetime) -> bool:
+        return self.not_before <= moment <= self.not_after
+
+
+@dataclass(frozen=True)
 class Client:
-    """A client of the service as it is registered: its password only as a hash."""
+    """A client of the service as it is registered: its password only as a hash (None: it has no
+    password, and authenticates with its certificate only), its certificate, and whether every request
+    of it must be signed with that certificate's key."""
 
     id: int
     name: str
-    password_hash: str
+    password_hash: str | None
     system_admin: bool
     disabled: bool
     rate_limit: RateLimit | None = None
+    certificate: RegisteredCertificate | None = None
+    require_signature: bool = False
 
 
 @dataclass(frozen=True)

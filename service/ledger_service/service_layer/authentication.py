@@ -1,7 +1,12 @@
 """Who is calling: every use case runs through `Authentication.run`, which establishes the caller from
-the request's UsernameToken (PasswordText or PasswordDigest), spends a rate-limited client's token, counts
-a failure against the failed-login budget, and replaces an outdated password hash, each of these writes
-in a short transaction of its own (docs/contract.md#security)."""
+the request's identities (its UsernameToken, PasswordText or PasswordDigest; the certificate a trusted
+proxy verified for mutual TLS; the certificate whose key signed the message), spends a rate-limited
+client's token, counts a failure against the failed-login budget, and replaces an outdated password
+hash, each of these writes in a short transaction of its own (docs/contract.md#security).
+
+Every identity a request carries must name the same client: a certificate names the client it is
+registered to, and must be valid at the time of the request. A client that requires a signature is
+refused unless its registered certificate signed the request, whatever else the request proves."""
 from __future__ import annotations
 
 import functools
@@ -10,10 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable, TypeVar
 
-from ..domain.access import Caller
+from ..domain.access import Caller, Client
 from ..domain.errors import FaultCode, LedgerError
 from ..domain.rate_limits import admit
-from .context import Context, Credentials, RequestContext
+from .context import ClientCertificate, Context, Credentials, RequestContext
 from .failed_logins import FailedLoginBudget
 from .ports import LoginSubjects, PasswordDigests, Passwords, SecretBox, Stores, UnitOfWork
 
@@ -57,13 +62,29 @@ class _FailedAuthentication(Exception):
     whatever was wrong."""
 
 
+def _certificates(request: RequestContext) -> list[ClientCertificate]:
+    """The certificates the request comes with: the one mutual TLS presented, the one that signed it."""
+    return [certificate for certificate in (request.client_certificate, request.signed_by) if certificate is not None]
+
+
+def _admits(client: Client, request: RequestContext, now: datetime) -> bool:
+    """Whether the request's certificates all are the client's registered one, valid `now`; whether its
+    signature is by that certificate's key when the client requires one; and whether it is enabled."""
+    registered = client.certificate
+    presented = _certificates(request)
+    if presented and (registered is None or not registered.valid_at(now)
+                      or any(certificate.sha256 != registered.sha256 for certificate in presented)):
+        return False
+    return not (client.require_signature and request.signed_by is None) and not client.disabled
+
+
 @dataclass
 class _SignIn:
-    """One request's credentials, checked in each attempt at its use case (`Context.authenticate`)."""
+    """One request's identities, checked in each attempt at its use case (`Context.authenticate`)."""
 
     passwords: Passwords
     failed_logins: FailedLoginBudget
-    credentials: Credentials | None
+    request: RequestContext
     login: LoginSubjects | None
     # The client whose PasswordDigest was checked, and its nonce spent, before the use case began.
     digest_client_id: int | None = None
@@ -73,9 +94,32 @@ class _SignIn:
     outdated_hash: tuple[int, str] | None = field(default=None, repr=False)
 
     def __call__(self, stores: Stores, book_code: str | None, now: datetime) -> Caller:
-        credentials = self.credentials
-        if credentials is None:
-            raise authentication_failed()
+        credentials, presented = self.request.credentials, _certificates(self.request)
+        if credentials is not None:
+            caller = self._by_password(stores, credentials, book_code, now)
+        elif presented:
+            caller = self._by_certificate(stores, presented[-1], book_code, now)
+        else:
+            raise authentication_failed()  # a request that names no client spends no one's budget
+        if caller is None or not _admits(caller.client, self.request, now):
+            raise _FailedAuthentication()
+        if credentials is not None and credentials.password_type == "PasswordText" \
+                and self.passwords.needs_rehash(caller.client.password_hash):
+            self.outdated_hash = (caller.client.id, caller.client.password_hash)
+        if caller.client.rate_limit is not None and not self.token_taken:
+            raise _TokenNeeded(caller.client.id)
+        return caller
+
+    def _by_certificate(self, stores: Stores, certificate: ClientCertificate, book_code: str | None,
+                        now: datetime) -> Caller | None:
+        """The client `certificate` (the signer's, else the mutual-TLS one) is registered to."""
+        caller, failed_logins = stores.access.certificate_caller(certificate.sha256, book_code, self.login)
+        self.failed_logins.ensure_open(failed_logins, now)
+        return caller
+
+    def _by_password(self, stores: Stores, credentials: Credentials, book_code: str | None,
+                     now: datetime) -> Caller | None:
+        """The client the UsernameToken names, if its password (or digest) is right."""
         caller, failed_logins = stores.access.caller(credentials.username, book_code, self.login)
         # Before any password is hashed: a spent budget is refused whatever the password.
         self.failed_logins.ensure_open(failed_logins, now)
@@ -86,13 +130,7 @@ class _SignIn:
             # The password is checked whatever else is wrong, so that every failure takes the same time.
             password_matches = self.passwords.verify(
                 credentials.username, credentials.password, stored) and credentials.password_type == "PasswordText"
-        if not password_matches or caller.client.disabled:
-            raise _FailedAuthentication()
-        if credentials.password_type == "PasswordText" and self.passwords.needs_rehash(stored):
-            self.outdated_hash = (caller.client.id, stored)
-        if caller.client.rate_limit is not None and not self.token_taken:
-            raise _TokenNeeded(caller.client.id)
-        return caller
+        return caller if password_matches else None
 
 
 class Authentication:
@@ -109,8 +147,8 @@ class Authentication:
     def run(self, request: RequestContext, operation: str, work: Callable[[Context], T], *, write: bool) -> T:
         """`work` as the use case of `operation`, in one transaction, for the caller `request` names."""
         credentials = request.credentials
-        login = self.failed_logins.subjects(credentials.username, request.client_address) if credentials else None
-        sign_in = _SignIn(self.passwords, self.failed_logins, credentials, login, self._admit_digest(credentials, login))
+        login = self._login_subjects(request)
+        sign_in = _SignIn(self.passwords, self.failed_logins, request, login, self._admit_digest(credentials, login))
 
         def attempt(stores: Stores) -> T:
             return work(Context(stores, self.clock(), self.clock, request.request_id, operation, sign_in))
@@ -129,6 +167,15 @@ class Authentication:
         finally:
             if sign_in.outdated_hash is not None:
                 self._rehash(credentials.password, *sign_in.outdated_hash)
+
+    def _login_subjects(self, request: RequestContext) -> LoginSubjects | None:
+        """The failed-login buckets the request spends: its username's, or without a UsernameToken its
+        certificate's, and its address's; None when it names no client at all."""
+        if request.credentials is not None:
+            return self.failed_logins.subjects(request.credentials.username, request.client_address)
+        presented = _certificates(request)
+        return self.failed_logins.certificate_subjects(presented[-1].sha256, request.client_address) \
+            if presented else None
 
     def _admit_digest(self, credentials: Credentials | None, login: LoginSubjects | None) -> int | None:
         """The id of the client whose PasswordDigest this is, once its nonce is spent, in a short write

@@ -34,8 +34,9 @@ class Credentials:
 
 @dataclass(frozen=True)
 class ClientCertificate:
-    """An X.509 certificate a client presented, by its DER encoding: for mutual TLS, as the trusted proxy
-    that verified it forwarded it (addresses.py), or with a signed request (wsse/)."""
+    """An X.509 certificate a request comes with, its DER encoding: one a client presented for mutual TLS,
+    as the trusted proxy that verified it forwarded it (addresses.py), or the one whose key signed the
+    request."""
 
     der: bytes
 
@@ -55,9 +56,11 @@ class RequestContext:
     # Where the request came from (the peer, or the client a trusted proxy names): whose budget of
     # failed authentications it spends.
     client_address: str | None = None
-    # The certificate a trusted proxy verified for mutual TLS, when it forwarded one.
+    # The certificate a trusted proxy verified for mutual TLS, when it forwarded one: the TLS peer holds
+    # its key, which says nothing of the message.
     client_certificate: ClientCertificate | None = None
-    # The certificate whose key verifiably signed the message (wsse/), when it was signed.
+    # The certificate whose key verifiably signed this message (its Body and Timestamp), when it was
+    # signed and the signature verified.
     signed_by: ClientCertificate | None = None
 
 

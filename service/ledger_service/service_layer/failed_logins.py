@@ -1,9 +1,10 @@
 """The budget of failed authentications, per username and per source address, shared by every worker.
 
 Every failed authentication (a wrong password or digest, an unknown username, a disabled client, a
-replayed nonce, a Created outside the window) takes a token from two token buckets
-(domain/rate_limits.py): its username's, whether or not a client has that name, so that an unknown
-name behaves exactly as a known one in time, text and budget; and its source address's. While either
+replayed nonce, a Created outside the window, a certificate not registered, expired or another
+client's) takes a token from two token buckets (domain/rate_limits.py): its username's, whether or not
+a client has that name, so that an unknown name behaves exactly as a known one in time, text and
+budget (a request without a UsernameToken spends its certificate's instead); and its source address's. While either
 is empty, a request with that username or from that address is refused with RateLimited before its
 password is hashed or its digest computed, whatever the password: a guesser costs the service a
 query, not a hash.
@@ -60,6 +61,11 @@ class FailedLoginBudget:
 
     def subjects(self, username: str, address: str | None) -> LoginSubjects:
         return LoginSubjects(_subject("username", username), _subject("address", budgeted_address(address)))
+
+    def certificate_subjects(self, sha256: str, address: str | None) -> LoginSubjects:
+        """The buckets of a request that names its client by certificate alone: the certificate's stands
+        in for a username's."""
+        return LoginSubjects(_subject("certificate", sha256), _subject("address", budgeted_address(address)))
 
     def ensure_open(self, buckets: FailedLoginBuckets, now: datetime) -> None:
         """Refuses the request with RateLimited while its username's or its address's budget is spent,

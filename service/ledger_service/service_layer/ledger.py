@@ -8,6 +8,7 @@ from typing import Callable
 from .accounts import Accounts
 from .authentication import Authentication
 from .books import Books
+from .certificates import RegisteredCertificates
 from .context import utc_now
 from .entries import Entries
 from .failed_logins import FailedLoginBudget
@@ -32,4 +33,5 @@ class Ledger:
         self.pending = Pending(authentication, unit_of_work, clock)
         self.reports = Reports(authentication, paging)
         self.journal = Journal(authentication)
-        self.signed_requests = SignedRequests(unit_of_work, clock, lambda stores: stores.access)
+        self.certificates = RegisteredCertificates(unit_of_work)
+        self.signed_requests = SignedRequests(unit_of_work, clock, self.certificates)

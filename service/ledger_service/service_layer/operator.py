@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import IO, Callable, ContextManager
 
-from ..domain.access import Audit
+from ..domain.access import Audit, Client, RegisteredCertificate
 from ..domain.accounts import AccountSpec
 from ..domain.books import Book
 from ..domain.entries import EntryInput
@@ -22,7 +22,7 @@ from .books import add_book
 from .context import Context, utc_now
 from .entries import post_batch
 from .journal import walk
-from .ports import ImportFile, Passwords, SecretBox, Stores, UnitOfWork
+from .ports import ImportFile, NewCertificate, Passwords, SecretBox, Stores, UnitOfWork
 
 ACCOUNTS_PER_CHUNK = 500
 ENTRIES_PER_CHUNK = MAX_BATCH
@@ -37,6 +37,8 @@ class ClientSummary:
     disabled: bool
     grants: tuple[Grant, ...]
     rate_limit: RateLimit | None = None
+    certificate: RegisteredCertificate | None = None
+    require_signature: bool = False
 
 
 # --- books and clients ---
@@ -52,25 +54,76 @@ def _grant(stores: Stores, client_id: int, grant: Grant) -> None:
     stores.clients.grant(client_id, book.id, grant.role)
 
 
-def add_client(database: UnitOfWork, name: str, password: str, system_admin: bool, grants: list[Grant], *,
-               passwords: Passwords, secret_box: SecretBox | None = None, rate_limit: RateLimit | None = None) -> None:
-    """Adds a client; with a secret box, its password is also kept encrypted, for PasswordDigest."""
+def add_client(database: UnitOfWork, name: str, password: str | None, system_admin: bool, grants: list[Grant], *,
+               passwords: Passwords, secret_box: SecretBox | None = None, rate_limit: RateLimit | None = None,
+               certificate: NewCertificate | None = None, require_signature: bool = False) -> None:
+    """Adds a client; with a secret box, its password is also kept encrypted, for PasswordDigest. A
+    client with a certificate may have no password (None)."""
     if not name or len(name) > MAX_CLIENT_NAME or not name.isprintable() or " " in name:
         raise AdminError(f"a client name is 1 to {MAX_CLIENT_NAME} printable characters without spaces")
-    if not password or len(password) > MAX_PASSWORD:
+    if password is None and certificate is None:
+        raise AdminError("a client without a password needs a certificate")
+    if password is not None and (not password or len(password) > MAX_PASSWORD):
         raise AdminError(f"the password is 1 to {MAX_PASSWORD} characters")
-    password_hash = passwords.hash(password)
+    if require_signature and certificate is None:
+        raise AdminError("--require-signature needs the client's --certificate")
+    password_hash = passwords.hash(password) if password is not None else None
 
     def work(stores: Stores) -> None:
         if stores.clients.client(name) is not None:
             raise AdminError(f"client {name} already exists")
-        client_id = stores.clients.add_client(name, password_hash, system_admin, utc_now())
-        if secret_box is not None:
+        now = utc_now()
+        client_id = stores.clients.add_client(name, password_hash, system_admin, now)
+        if certificate is not None:
+            _register(stores, client_id, certificate, now)
+            stores.clients.set_require_signature(client_id, require_signature)
+        if secret_box is not None and password is not None:
             stores.clients.set_secret_ciphertext(client_id, secret_box.encrypt(password))
         if rate_limit is not None:
             stores.clients.set_rate_limit(client_id, rate_limit)
         for grant in grants:
             _grant(stores, client_id, grant)
+
+    database.run(work, write=True)
+
+
+def _register(stores: Stores, client_id: int, certificate: NewCertificate, now) -> None:
+    """Registers `certificate` to the client, in place of any it had, unless it has expired or another
+    client's certificate is found by the same fingerprint, issuer and serial number, or key identifier."""
+    registered = certificate.certificate
+    if registered.not_after < now:
+        raise AdminError(f"the certificate for {registered.subject} expired on {registered.not_after:%Y-%m-%d %H:%M:%S} "
+                         "UTC: register one that is valid")
+    for holder_id, holder, what in stores.clients.certificate_holders(certificate):
+        if holder_id != client_id:
+            raise AdminError(f"client {holder} is registered with {what}: a certificate names one client only")
+    stores.clients.set_certificate(client_id, certificate, now)
+
+
+def register_certificate(database: UnitOfWork, name: str, certificate: NewCertificate | None) -> bool:
+    """Registers `certificate` to the client in place of any it had, at once for every worker; None
+    removes it, unless the client requires signed requests. Whether the client still has a password."""
+    def work(stores: Stores) -> bool:
+        client = _existing_client(stores, name)
+        if certificate is None:
+            if client.require_signature:
+                raise AdminError(f"client {name} requires signed requests: "
+                                 f"`clients require-signature {name} --off` first")
+            stores.clients.set_certificate(client.id, None, utc_now())
+        else:
+            _register(stores, client.id, certificate, utc_now())
+        return client.password_hash is not None
+
+    return database.run(work, write=True)
+
+
+def require_signature(database: UnitOfWork, name: str, required: bool) -> None:
+    """Whether every request of the client must be signed with its registered certificate's key."""
+    def work(stores: Stores) -> None:
+        client = _existing_client(stores, name)
+        if required and client.certificate is None:
+            raise AdminError(f"client {name} has no certificate: `clients certificate {name} FILE.pem` first")
+        stores.clients.set_require_signature(client.id, required)
 
     database.run(work, write=True)
 
@@ -95,11 +148,15 @@ def rekey_secrets(database: UnitOfWork, secret_box: SecretBox) -> int:
     return database.run(work, write=True)
 
 
-def _existing_client_id(stores: Stores, name: str) -> int:
+def _existing_client(stores: Stores, name: str) -> Client:
     client = stores.clients.client(name)
     if client is None:
         raise AdminError(f"there is no client {name}")
-    return client.id
+    return client
+
+
+def _existing_client_id(stores: Stores, name: str) -> int:
+    return _existing_client(stores, name).id
 
 
 def grant(database: UnitOfWork, name: str, grant: Grant) -> None:
@@ -119,7 +176,8 @@ def disable_client(database: UnitOfWork, name: str) -> None:
 def list_clients(database: UnitOfWork) -> list[ClientSummary]:
     return [
         ClientSummary(client.name, client.system_admin, client.disabled,
-                      tuple(Grant(book, role) for book, role in grants), client.rate_limit)
+                      tuple(Grant(book, role) for book, role in grants), client.rate_limit, client.certificate,
+                      client.require_signature)
         for client, grants in database.run(lambda stores: stores.clients.clients(), write=False)
     ]
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable, Protocol
+from typing import Callable
 
 from .authentication import CLOCK_SKEW, PRUNE_NONCES_AT_MOST
+from .certificates import RegisteredCertificates
 from .context import ClientCertificate
 from .ports import Stores, UnitOfWork
 
@@ -62,20 +63,10 @@ class SubjectKeyIdentifier:
 CertificateReference = ClientCertificate | IssuerSerial | SubjectKeyIdentifier
 
 
-class RegisteredCertificates(Protocol):
-    """The certificates clients are registered with, each as its DER encoding, looked up three ways."""
-
-    def certificate_by_fingerprint(self, sha256: str) -> bytes | None: ...
-    def certificate_by_issuer_serial(self, issuer: str, serial: int) -> bytes | None: ...
-    def certificate_by_subject_key_identifier(self, identifier: bytes) -> bytes | None: ...
-
-
 class SignedRequests:
-    """A worker's door to the database for signed requests; `certificates` picks, from a transaction's
-    stores, the one that holds registered certificates."""
+    """A worker's door to the database for signed requests."""
 
-    def __init__(self, unit_of_work: UnitOfWork, clock: Callable[[], datetime],
-                 certificates: Callable[[Stores], RegisteredCertificates]):
+    def __init__(self, unit_of_work: UnitOfWork, clock: Callable[[], datetime], certificates: RegisteredCertificates):
         self.unit_of_work = unit_of_work
         self.clock = clock
         self.certificates = certificates
@@ -85,21 +76,15 @@ class SignedRequests:
         say), or the registered one it refers to (None: none is)."""
         if isinstance(reference, ClientCertificate):
             return reference
-
-        def look_up(stores: Stores) -> bytes | None:
-            registered = self.certificates(stores)
-            if isinstance(reference, IssuerSerial):
-                return registered.certificate_by_issuer_serial(reference.issuer, reference.serial)
-            return registered.certificate_by_subject_key_identifier(reference.identifier)
-
-        der = self.unit_of_work.run(look_up, write=False)
-        return ClientCertificate(der) if der is not None else None
+        if isinstance(reference, IssuerSerial):
+            return self.certificates.by_issuer_serial(reference.issuer, reference.serial)
+        return self.certificates.by_subject_key_identifier(reference.identifier)
 
     def spend(self, certificate: ClientCertificate, signature_value: bytes, timestamp: Timestamp) -> bool:
         """Spends a verified signature's value, signed with the key of `certificate`: False when no client
         is registered with that certificate, or when the value was spent before (a replay)."""
         def work(stores: Stores) -> bool:
-            if self.certificates(stores).certificate_by_fingerprint(certificate.sha256) is None:
+            if stores.access.certificate_by_sha256(certificate.sha256) is None:
                 return False
             if not stores.access.spend_nonce(SIGNATURE_VALUES, signature_value, timestamp.remembered_until):
                 return False

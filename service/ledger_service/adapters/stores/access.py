@@ -1,5 +1,6 @@
 """What authenticating a request reads and spends: the caller with its book and role, PasswordDigest
-nonces, rate-limit buckets and failed-login buckets, and the server's own secrets."""
+nonces, rate-limit buckets and failed-login buckets, the registered certificates a signature's key
+reference names, and the server's own secrets."""
 from __future__ import annotations
 
 import hashlib
@@ -8,23 +9,35 @@ from datetime import datetime
 from sqlalchemy import Connection, and_, bindparam, delete, insert, literal_column, select, update
 from sqlalchemy.orm import aliased
 
-from ...domain.access import Caller, Client, Role
+from ...domain.access import Caller, Client, RegisteredCertificate, Role
 from ...domain.books import Book
 from ...domain.rate_limits import Bucket, RateLimit
 from ...service_layer.ports import FailedLoginBuckets, LoginSubjects
-from ..orm import BookRow, ClientRow, FailedLoginBucketRow, GrantRow, RateBucketRow, SeenNonceRow, ServerSecretRow
+from ..certificates import issued_by
+from ..orm import (BookRow, ClientCertificateRow, ClientRow, FailedLoginBucketRow, GrantRow, RateBucketRow,
+                   SeenNonceRow, ServerSecretRow)
 from .sql import DIALECT_INSERT, SqlStore, utc
 
+# A client's columns, its certificate's (outer-joined: null when it has none) among them.
 CLIENT_COLUMNS = (
     ClientRow.id, ClientRow.name, ClientRow.password_hash, ClientRow.system_admin, ClientRow.disabled,
-    ClientRow.rate_per_minute, ClientRow.burst,
+    ClientRow.rate_per_minute, ClientRow.burst, ClientRow.require_signature,
+    ClientCertificateRow.sha256, ClientCertificateRow.subject, ClientCertificateRow.issuer,
+    ClientCertificateRow.serial_number, ClientCertificateRow.not_before, ClientCertificateRow.not_after,
 )
+# Joins a client's certificate to its row.
+CLIENT_CERTIFICATE = (ClientCertificateRow, ClientCertificateRow.client_id == ClientRow.id)
 
 
 def client_of(row) -> Client:
     """A client from a row that starts with CLIENT_COLUMNS."""
-    rate_per_minute, burst = row[5], row[6]
-    return Client(*row[:5], rate_limit=RateLimit(rate_per_minute, burst) if rate_per_minute is not None else None)
+    client_id, name, password_hash, system_admin, disabled, rate_per_minute, burst, require_signature = row[:8]
+    sha256, subject, issuer, serial_number, not_before, not_after = row[8:len(CLIENT_COLUMNS)]
+    certificate = RegisteredCertificate(sha256, subject, issuer, int(serial_number), utc(not_before),
+                                        utc(not_after)) if sha256 is not None else None
+    return Client(client_id, name, password_hash or None, system_admin, disabled,
+                  RateLimit(rate_per_minute, burst) if rate_per_minute is not None else None, certificate,
+                  require_signature)
 
 
 _USERNAME_BUCKET = aliased(FailedLoginBucketRow, name="username_bucket")
@@ -33,17 +46,23 @@ _FAILED_LOGIN_BUCKET_COLUMNS = (_USERNAME_BUCKET.milli_tokens, _USERNAME_BUCKET.
                                 _ADDRESS_BUCKET.milli_tokens, _ADDRESS_BUCKET.refilled_at)
 
 
-def _login(*columns):
-    """`columns` of the client named :name, and the failed-login buckets of :username_key and
-    :address_key, in one row: built on a one-row source, so that a name no client has still yields
-    its row (the client's columns null) and meets its budget in the same query as a known one."""
-    return (
-        select(*columns, *_FAILED_LOGIN_BUCKET_COLUMNS)
-        .select_from(select(literal_column("1").label("one")).subquery("login"))
-        .outerjoin(ClientRow, ClientRow.name == bindparam("name"))
-        .outerjoin(_USERNAME_BUCKET, _USERNAME_BUCKET.subject == bindparam("username_key"))
-        .outerjoin(_ADDRESS_BUCKET, _ADDRESS_BUCKET.subject == bindparam("address_key"))
-    )
+# The client named :name and its certificate; the client whose certificate's fingerprint is :sha256.
+_BY_NAME = ((ClientRow, ClientRow.name == bindparam("name")), CLIENT_CERTIFICATE)
+_BY_CERTIFICATE = ((ClientCertificateRow, ClientCertificateRow.sha256 == bindparam("sha256")),
+                   (ClientRow, ClientRow.id == ClientCertificateRow.client_id))
+
+
+def _login(client, *columns):
+    """`columns` of the client that `client` (_BY_NAME or _BY_CERTIFICATE) joins, and the failed-login
+    buckets of :username_key and :address_key, in one row: built on a one-row source, so that a name no
+    client has still yields its row (the client's columns null) and meets its budget in the same query
+    as a known one."""
+    login = select(*columns, *_FAILED_LOGIN_BUCKET_COLUMNS).select_from(
+        select(literal_column("1").label("one")).subquery("login"))
+    for table, on in client:
+        login = login.outerjoin(table, on)
+    return (login.outerjoin(_USERNAME_BUCKET, _USERNAME_BUCKET.subject == bindparam("username_key"))
+            .outerjoin(_ADDRESS_BUCKET, _ADDRESS_BUCKET.subject == bindparam("address_key")))
 
 
 def _failed_login_buckets(row) -> FailedLoginBuckets:
@@ -55,12 +74,17 @@ def _failed_login_buckets(row) -> FailedLoginBuckets:
     )
 
 
-_CALLER = (
-    _login(*CLIENT_COLUMNS, GrantRow.role, BookRow.id, BookRow.code, BookRow.name, BookRow.closed_through)
-    .outerjoin(BookRow, BookRow.code == bindparam("book_code"))
-    .outerjoin(GrantRow, and_(GrantRow.client_id == ClientRow.id, GrantRow.book_id == BookRow.id))
-)
-_CLIENT_SECRET = _login(ClientRow.id, ClientRow.secret_ciphertext)
+def _caller(client):
+    return (
+        _login(client, *CLIENT_COLUMNS, GrantRow.role, BookRow.id, BookRow.code, BookRow.name, BookRow.closed_through)
+        .outerjoin(BookRow, BookRow.code == bindparam("book_code"))
+        .outerjoin(GrantRow, and_(GrantRow.client_id == ClientRow.id, GrantRow.book_id == BookRow.id))
+    )
+
+
+_CALLER = _caller(_BY_NAME)
+_CERTIFICATE_CALLER = _caller(_BY_CERTIFICATE)
+_CLIENT_SECRET = _login(_BY_NAME[:1], ClientRow.id, ClientRow.secret_ciphertext)
 
 
 def _nonce_key(username: str, nonce: bytes) -> str:
@@ -73,15 +97,23 @@ class SqlAccessStore(SqlStore):
         super().__init__(connection)
         self._insert = DIALECT_INSERT[self.dialect]
 
-    def _login_parameters(self, name: str, subjects: LoginSubjects) -> dict:
-        return {"name": name, "username_key": subjects.username, "address_key": subjects.address}
+    def _login_parameters(self, subjects: LoginSubjects, **parameters) -> dict:
+        return {"username_key": subjects.username, "address_key": subjects.address, **parameters}
 
     def caller(self, name: str, book_code: str | None,
                subjects: LoginSubjects) -> tuple[Caller | None, FailedLoginBuckets]:
         """The client named `name` (None: no such client), with the book `book_code` (if it exists) and
         the client's role on it, and the failed-login buckets of the request's username and address, in
         one query: every request needs all of them before anything else."""
-        row = self._run(_CALLER, {**self._login_parameters(name, subjects), "book_code": book_code}).one()
+        return self._caller(_CALLER, self._login_parameters(subjects, name=name, book_code=book_code))
+
+    def certificate_caller(self, sha256: str, book_code: str | None,
+                           subjects: LoginSubjects) -> tuple[Caller | None, FailedLoginBuckets]:
+        """As `caller`, for the client whose registered certificate's SHA-256 fingerprint is `sha256`."""
+        return self._caller(_CERTIFICATE_CALLER, self._login_parameters(subjects, sha256=sha256, book_code=book_code))
+
+    def _caller(self, query, parameters: dict) -> tuple[Caller | None, FailedLoginBuckets]:
+        row = self._run(query, parameters).one()
         buckets = _failed_login_buckets(row)
         if row[0] is None:
             return None, buckets
@@ -93,8 +125,25 @@ class SqlAccessStore(SqlStore):
                       subjects: LoginSubjects) -> tuple[tuple[int, bytes | None] | None, FailedLoginBuckets]:
         """The client's id and its encrypted secret (None when it has none; None for both when there is
         no such client), for PasswordDigest, and the request's failed-login buckets, in one query."""
-        row = self._run(_CLIENT_SECRET, self._login_parameters(name, subjects)).one()
+        row = self._run(_CLIENT_SECRET, self._login_parameters(subjects, name=name)).one()
         return ((row[0], row[1]) if row[0] is not None else None), _failed_login_buckets(row)
+
+    def certificate_by_sha256(self, sha256: str) -> bytes | None:
+        """The DER encoding of the registered certificate whose SHA-256 fingerprint (lower-case hex) is `sha256`."""
+        return self._run(select(ClientCertificateRow.der).where(ClientCertificateRow.sha256 == sha256)).scalar()
+
+    def certificate_by_issuer_serial(self, issuer: str, serial_number: int) -> bytes | None:
+        """The DER encoding of the registered certificate with this serial number issued by `issuer`, RFC
+        4514 text (adapters/certificates.py `issued_by` says how names are compared)."""
+        candidates = self._run(select(ClientCertificateRow.der)
+                               .where(ClientCertificateRow.serial_number == str(serial_number))).scalars()
+        return next((der for der in candidates if issued_by(der, issuer)), None)
+
+    def certificate_by_subject_key_identifier(self, identifier: bytes) -> bytes | None:
+        """The DER encoding of the registered certificate with this subject key identifier (its extension's
+        value, or RFC 5280's method 1 for a certificate without one)."""
+        return self._run(select(ClientCertificateRow.der)
+                         .where(ClientCertificateRow.subject_key_identifier == identifier)).scalar()
 
     def spend_nonce(self, username: str, nonce: bytes, keep_until: datetime) -> bool:
         """Records a client's WS-Security nonce until `keep_until`; False when it was already recorded (a replay)."""
