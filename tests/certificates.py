@@ -22,7 +22,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 # Signed requests are RSA-SHA256; TLS is as happy with an EC key, which is quicker to make.
 KEY_TYPES = {"rsa": lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048),
-             "ec": lambda: ec.generate_private_key(ec.SECP256R1())}
+             "ec": lambda: ec.generate_private_key(ec.SECP256R1()),
+             # too short to trust: what the service refuses to take a signature from
+             "rsa-1024": lambda: rsa.generate_private_key(public_exponent=65537, key_size=1024)}
 LIFETIME = datetime.timedelta(days=1)
 # Before now, so that a host whose clock is a little behind still accepts a certificate made just now.
 BACKDATED = datetime.timedelta(minutes=5)

@@ -1,5 +1,6 @@
 """Python 3.11, 3.12 and 3.13: Spyne 2.14 imports on each through ledger_service/spyne_on_python312.py,
-and every place that names the supported versions names the same ones."""
+python-xmlsec works beside lxml on each (setup.cfg pins the two to wheels built on one libxml2), and every
+place that names the supported versions names the same ones."""
 from __future__ import annotations
 
 import configparser
@@ -28,6 +29,46 @@ def test_spyne_imports_through_the_fix_and_the_fix_is_still_needed():
                    "from spyne.util.six.moves.collections_abc import MutableSet\n"
                    "from spyne.util import six; print(six.get_function_name(len))")
     assert (fixed.returncode, fixed.stdout.strip()) == (0, "len"), fixed.stderr
+
+
+# What a worker does with python-xmlsec, in a fresh interpreter: import it beside lxml (it refuses to when
+# their libxml2 release series differ), sign an answer, verify it, and refuse it changed.
+ROUNDTRIP = """
+import datetime, xmlsec
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+from lxml import etree
+from ledger_service.service_layer.context import utc_now
+from ledger_service.soap.faults import envelope
+from ledger_service.wsse import xmldsig
+from ledger_service.wsse.identity import SigningIdentity
+from ledger_service.wsse.security_header import WSU_ID
+from ledger_service.wsse.signer import ResponseSigner
+assert xmlsec.get_libxml_version()[:2] == etree.LIBXML_VERSION[:2], (xmlsec.get_libxml_version(), etree.LIBXML_VERSION)
+key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "roundtrip")])
+certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+               .serial_number(1).not_valid_before(utc_now()).not_valid_after(utc_now() + datetime.timedelta(days=1))
+               .sign(key, hashes.SHA256()))
+der = certificate.public_bytes(serialization.Encoding.DER)
+pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+root, body = envelope("http://schemas.xmlsoap.org/soap/envelope/")
+etree.SubElement(body, "answer").text = "42"
+ResponseSigner(SigningIdentity(pem, der), utc_now).sign(root)
+signature = next(root.iter("{http://www.w3.org/2000/09/xmldsig#}Signature"))
+identified = [(body, WSU_ID), (next(root.iter("{*}Timestamp")), WSU_ID)]
+assert xmldsig.verifies(signature, identified, der)
+body[0].text = "43"
+assert not xmldsig.verifies(signature, identified, der)
+print("verified")
+"""
+
+
+def test_xmlsec_works_beside_lxml():
+    roundtrip = python(ROUNDTRIP)
+    assert (roundtrip.returncode, roundtrip.stdout.strip()) == (0, "verified"), roundtrip.stderr
 
 
 def _declared(path: Path) -> tuple[str, list[str]]:

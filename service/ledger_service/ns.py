@@ -1,7 +1,8 @@
 """Every XML namespace the service reads or writes, named once.
 
 The contract's own namespace comes first; the others belong to the standards the contract is written
-in (WSDL 1.1, XML Schema, SOAP 1.1 and 1.2, WS-Security 1.0 with its UsernameToken profile).
+in (WSDL 1.1, XML Schema, SOAP 1.1 and 1.2, WS-Security 1.0 with its UsernameToken and X.509 Token
+profiles, XML Signature).
 """
 
 # The contract: its types, elements and messages (docs/contract.md#contract-rules).
@@ -29,6 +30,13 @@ WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utilit
 PASSWORD_TEXT = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordText"
 PASSWORD_DIGEST = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordDigest"
 BASE64_BINARY = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary"
+# The X.509 Token Profile 1.0: a BinarySecurityToken holding a certificate, and a KeyIdentifier naming one
+# by its subject key identifier.
+X509_TOKEN = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-x509-token-profile-1.0#X509v3"
+X509_SUBJECT_KEY_IDENTIFIER = \
+    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-x509-token-profile-1.0#X509SubjectKeyIdentifier"
+# XML Signature (its algorithms' URIs are wsse/xmldsig.py's).
+DS = "http://www.w3.org/2000/09/xmldsig#"
 
 
 def qualified(namespace: str, name: str) -> str:

@@ -15,7 +15,7 @@ from gunicorn.app.base import Application
 from . import sweeper
 from .logs import JsonFormatter, configure
 from .settings import Settings, SettingError
-from .soap.environ_keys import CLIENT, CLIENT_ADDRESS, CLIENT_CERTIFICATE, FAULT_CODE, OPERATION, REQUEST_ID
+from .soap.environ_keys import CLIENT, CLIENT_ADDRESS, CLIENT_CERTIFICATE, FAULT_CODE, OPERATION, REQUEST_ID, SIGNER
 
 CONFIG = Path(__file__).with_name("gunicorn.conf.py")
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ class JsonAccessLog(glogging.Logger):
             "path": environ.get("PATH_INFO"), "client": environ.get(CLIENT), "operation": environ.get(OPERATION),
             "status": resp.status_code, "fault": environ.get(FAULT_CODE),
             "ms": round(request_time.total_seconds() * 1000, 2), "address": environ.get(CLIENT_ADDRESS),
-            "certificate": environ.get(CLIENT_CERTIFICATE),
+            "certificate": environ.get(CLIENT_CERTIFICATE), "signer": environ.get(SIGNER),
         })
 
 

@@ -33,6 +33,7 @@ from .service_layer.admin_input import BURST_MAX, AdminError, parse_rate_limit
 from .service_layer.failed_logins import DEFAULT_PER_ADDRESS, DEFAULT_PER_USERNAME, FailedLoginBudget
 from .soap.envelope import Limits
 from .sweeper import DEFAULT_INTERVAL_SECONDS, DEFAULT_SEAL_INTERVAL_SECONDS
+from .wsse.identity import SigningIdentity
 
 # The fixtures of a source checkout (an editable install, or a container built from the repository).
 CHECKOUT_EXAMPLES = Path(__file__).resolve().parents[2] / "tests" / "envelopes"
@@ -239,6 +240,16 @@ class Settings:
         "`deploy/nginx/soap-ledger-mtls.conf`); read only from `LEDGER_TRUSTED_PROXIES`. Unset: no certificate is "
         "read ([Mutual TLS](#mutual-tls))",
         _checked_client_certificate_header, documented_default="unset")
+    signing_key: Path | None = _setting(
+        "LEDGER_SIGNING_KEY",
+        "PEM file of the unencrypted RSA private key the service signs every SOAP answer with, faults included, "
+        "set together with `LEDGER_SIGNING_CERTIFICATE` ([Signed responses](#signed-responses)). Only one of the "
+        "two, an unreadable file or a certificate of another key stops `serve`",
+        Path, documented_default="unset: answers are not signed")
+    signing_certificate: Path | None = _setting(
+        "LEDGER_SIGNING_CERTIFICATE",
+        "PEM file of that key's X.509 certificate, which each signed answer carries for clients to compare with the "
+        "copy they were given", Path, documented_default="unset")
     control_socket: str | None = _setting(
         "LEDGER_CONTROL_SOCKET", "path of gunicorn's control socket (`gunicornc`); none without it",
         documented_default="unset")
@@ -289,7 +300,22 @@ class Settings:
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
         """Every setting, read and checked; a SettingError names the first variable that cannot be used."""
-        return cls(**{setting.name: _described(setting).read(environ) for setting in fields(cls)})
+        settings = cls(**{setting.name: _described(setting).read(environ) for setting in fields(cls)})
+        settings.signing_identity()  # a process with a key it cannot sign with refuses to start
+        return settings
+
+    def signing_identity(self) -> SigningIdentity | None:
+        """The key and certificate to sign answers with, read from their files (None: answers are not signed);
+        a SettingError when only one is set, or they cannot be used."""
+        key, certificate = self.signing_key, self.signing_certificate
+        if key is None and certificate is None:
+            return None
+        if key is None or certificate is None:
+            raise SettingError("LEDGER_SIGNING_KEY and LEDGER_SIGNING_CERTIFICATE go together: set both, or neither")
+        try:
+            return SigningIdentity.from_files(key, certificate)
+        except ValueError as refused:
+            raise SettingError(f"LEDGER_SIGNING_KEY, LEDGER_SIGNING_CERTIFICATE: {refused}") from None
 
     @property
     def addresses(self) -> Addresses:

@@ -19,6 +19,7 @@ from .adapters import page_tokens, password_digest
 from .adapters.passwords import PasswordHashes
 from .adapters.secret_box import SecretBox
 from .ns import SOAP11_ENV, SOAP12_ENV, TNS
+from .service_layer.context import utc_now
 from .service_layer.failed_logins import FailedLoginBudget
 from .service_layer.ledger import Ledger
 from .settings import Settings
@@ -28,6 +29,8 @@ from .soap.environ_keys import CLIENT_ADDRESS, FAULT_CODE, HTTP_REFUSAL, OPERATI
 from .soap.faults import http_headers
 from .soap.gateway import SoapEndpoint
 from .soap.operations import LedgerService
+from .wsse.signer import ResponseSigner
+from .wsse.verification import SignatureVerifier
 
 _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._\-]{1,64}")
 PROTOCOLS = {"soap11": (Soap11, SOAP11_ENV), "soap12": (Soap12, SOAP12_ENV)}
@@ -62,8 +65,11 @@ class LedgerApplication:
                                      failed_logins=settings.failed_login_budget)
         built = {binding: (spyne_application(binding), path) for binding, path in ENDPOINTS.items()}
         served = {binding: build_wsdl(app, path) for binding, (app, path) in built.items()}
+        signatures = SignatureVerifier(self.ledger.signed_requests, utc_now)
+        identity = settings.signing_identity()
+        signer = ResponseSigner(identity, utc_now) if identity is not None else None
         self.routes = {path: SoapEndpoint(app, served[binding], PROTOCOLS[binding][1], self.ledger, self.limits,
-                                          self.addresses)
+                                          self.addresses, signatures, signer)
                        for binding, (app, path) in built.items()}
         self.docs = docs.DocsPage(served, settings.docs_examples)
         self.metrics = Metrics()

@@ -63,10 +63,11 @@ FAULT_MEANINGS = {
                                 "attributes on an element, not a SOAP envelope, the other SOAP version "
                                 "(VersionMismatch), an envelope out of shape (a Header after the Body or twice, not "
                                 "exactly one Body, anything else beside them), two wsse:Security headers for the "
-                                "service or two UsernameTokens in one, an unknown mandatory header (MustUnderstand), "
+                                "service or two UsernameTokens, Timestamps, BinarySecurityTokens or Signatures in "
+                                "one, an unknown mandatory header (MustUnderstand), "
                                 "not an XML content type.",
-    FaultCode.AuthenticationFailed: "Missing, unknown or wrong credentials, or a disabled client; always the same "
-                                    "words.",
+    FaultCode.AuthenticationFailed: "Missing, unknown or wrong credentials, a signature that does not verify or "
+                                    "breaks a rule of signed requests, or a disabled client; always the same words.",
     FaultCode.NotAuthorized: "The client lacks the role on the book; without any grant it cannot tell whether the "
                              "book exists.",
     FaultCode.RateLimited: "The client spent its rate limit, or the username or the address spent its budget of "

@@ -17,6 +17,7 @@ from .paging import Paging
 from .pending import Pending
 from .ports import PageTokens, PasswordDigests, Passwords, SecretBox, UnitOfWork
 from .reports import Reports
+from .signatures import SignedRequests
 
 
 class Ledger:
@@ -33,3 +34,4 @@ class Ledger:
         self.reports = Reports(authentication, paging)
         self.journal = Journal(authentication)
         self.certificates = RegisteredCertificates(unit_of_work)
+        self.signed_requests = SignedRequests(unit_of_work, clock, self.certificates)

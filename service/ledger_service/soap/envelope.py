@@ -4,8 +4,6 @@ header blocks (SOAP 1.1 section 4, SOAP 1.2 part 1 sections 2 and 5, WS-Security
 operation in the Body, valid against the contract's schema."""
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from dataclasses import dataclass
 
@@ -13,13 +11,13 @@ from lxml import etree
 
 from ..domain.errors import FaultCode, LedgerError, Location
 from ..domain.limits import MAX_CLIENT_NAME, MAX_PASSWORD
-from ..ns import (BASE64_BINARY, PASSWORD_DIGEST, PASSWORD_TEXT, SOAP11_ENV, SOAP11_NEXT_ACTOR, SOAP12_ENV,
-                  SOAP12_NEXT_ROLE, SOAP12_ULTIMATE_RECEIVER, TNS, WSSE, WSU, qualified)
+from ..ns import (PASSWORD_DIGEST, PASSWORD_TEXT, SOAP11_ENV, SOAP11_NEXT_ACTOR, SOAP12_ENV, SOAP12_NEXT_ROLE,
+                  SOAP12_ULTIMATE_RECEIVER, TNS, WSSE, WSU, qualified)
 from ..service_layer.authentication import authentication_failed
 from ..service_layer.context import Credentials
+from ..wsse.security_header import PARTS, SecurityHeader, base64_value
 
 SECURITY = qualified(WSSE, "Security")
-USERNAME_TOKEN = qualified(WSSE, "UsernameToken")
 _TOKEN_PARTS = [qualified(WSSE, "Username"), qualified(WSSE, "Password"), qualified(WSSE, "Nonce"),
                 qualified(WSU, "Created")]
 # The attribute that addresses a header block to a node, and the values that name this service: the
@@ -127,16 +125,18 @@ def _check_elements(root: etree._Element, limits: Limits) -> None:
 
 @dataclass(frozen=True)
 class Request:
-    """What the service reads of a request envelope: the operation in its Body, and the UsernameToken of
-    the one wsse:Security header block addressed to it (None without one)."""
+    """What the service reads of a request envelope: its Body and the operation in it, and the parts of
+    the one wsse:Security header block addressed to it (all None without one)."""
 
+    body: etree._Element
     operation: etree._Element
-    token: etree._Element | None
+    security: SecurityHeader
 
 
 def read_envelope(root: etree._Element, envelope_ns: str) -> Request:
-    """The envelope's operation and UsernameToken, once its structure is sound, every mandatory header
-    block addressed to this service is one it processes, and nothing about who is calling is ambiguous."""
+    """The envelope's Body, operation and Security parts, once its structure is sound, every mandatory
+    header block addressed to this service is one it processes, and nothing about who is calling is
+    ambiguous."""
     header, body = _header_and_body(root, envelope_ns)
     blocks = _blocks_for_this_service(header, envelope_ns) if header is not None else []
     not_understood = tuple(block.tag for block in blocks
@@ -151,7 +151,7 @@ def read_envelope(root: etree._Element, envelope_ns: str) -> Request:
     operations = [child for child in body if isinstance(child.tag, str)]
     if len(operations) != 1:
         raise malformed("the SOAP Body must hold exactly one operation element")
-    return Request(operations[0], _username_token(security[0]) if security else None)
+    return Request(body, operations[0], _security_header(security[0]) if security else SecurityHeader())
 
 
 def _header_and_body(root: etree._Element, envelope_ns: str) -> tuple[etree._Element | None, etree._Element]:
@@ -199,15 +199,20 @@ def _must_understand(block: etree._Element, envelope_ns: str) -> bool:
     raise malformed(f"mustUnderstand on header {block.tag} is not 1, 0, true or false")
 
 
-def _username_token(security: etree._Element) -> etree._Element | None:
-    tokens = security.findall(USERNAME_TOKEN)
-    if len(tokens) > 1:
-        raise malformed("a wsse:Security header block holds at most one UsernameToken")
-    for token in tokens:
-        for part in _TOKEN_PARTS:
-            if len(token.findall(part)) > 1:
-                raise malformed(f"a UsernameToken holds at most one {etree.QName(part).localname}")
-    return tokens[0] if tokens else None
+def _security_header(security: etree._Element) -> SecurityHeader:
+    """The Security block's UsernameToken, Timestamp, BinarySecurityToken and Signature: at most one each
+    (others it may hold are not read)."""
+    found = {}
+    for field, tag in PARTS.items():
+        parts = security.findall(tag)
+        if len(parts) > 1:
+            raise malformed(f"a wsse:Security header block holds at most one {etree.QName(tag).localname}")
+        found[field] = parts[0] if parts else None
+    token = found["username_token"]
+    for part in _TOKEN_PARTS if token is not None else ():
+        if len(token.findall(part)) > 1:
+            raise malformed(f"a UsernameToken holds at most one {etree.QName(part).localname}")
+    return SecurityHeader(**found)
 
 
 def credentials(token: etree._Element | None) -> Credentials | None:
@@ -219,7 +224,7 @@ def credentials(token: etree._Element | None) -> Credentials | None:
     password = token.find(f"{{{WSSE}}}Password")
     created = token.findtext(f"{{{WSU}}}Created")
     created = created.strip() if created is not None else None
-    nonce = _nonce(token)
+    nonce = base64_value(token.find(f"{{{WSSE}}}Nonce"))
     if (len(username) > MAX_CLIENT_NAME or (password is not None and len(password.text or "") > MAX_PASSWORD)
             or len(created or "") > MAX_CREATED_CHARACTERS or len(nonce or b"") > MAX_NONCE_BYTES):
         raise RequestRefused(authentication_failed())
@@ -228,17 +233,6 @@ def credentials(token: etree._Element | None) -> Credentials | None:
     kind = password.get("Type", PASSWORD_TEXT)
     password_type = {PASSWORD_TEXT: "PasswordText", PASSWORD_DIGEST: "PasswordDigest"}.get(kind, "unknown")
     return Credentials(username, password.text or "", password_type, nonce, created)
-
-
-def _nonce(token: etree._Element) -> bytes | None:
-    """The UsernameToken's nonce, or None when it is absent or not Base64 (the only encoding accepted)."""
-    nonce = token.find(f"{{{WSSE}}}Nonce")
-    if nonce is None or nonce.get("EncodingType", BASE64_BINARY) != BASE64_BINARY:
-        return None
-    try:
-        return base64.b64decode("".join((nonce.text or "").split()), validate=True) or None
-    except (binascii.Error, ValueError):
-        return None
 
 
 def schema_error_location(path: str | None) -> Location:

@@ -89,7 +89,7 @@ def add_fault(body: etree._Element, envelope_ns: str, error: LedgerError, soap_c
 
 
 def fault_envelope(envelope_ns: str, error: LedgerError, soap_code: str | None = None,
-                   not_understood: tuple[str, ...] = ()) -> bytes:
+                   not_understood: tuple[str, ...] = ()) -> etree._Element:
     """The fault envelope; a SOAP 1.2 MustUnderstand fault names in its Header each mandatory header block
     that was not understood (`not_understood`, as {namespace}name), one env:NotUnderstood each (SOAP 1.2
     part 1 section 5.4.8)."""
@@ -102,7 +102,7 @@ def fault_envelope(envelope_ns: str, error: LedgerError, soap_code: str | None =
             etree.SubElement(header, f"{{{envelope_ns}}}NotUnderstood", qname=f"h:{block.localname}",
                              nsmap={"h": block.namespace})
     add_fault(body, envelope_ns, error, soap_code)
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    return root
 
 
 def internal_error(request_id: str | None) -> LedgerError:

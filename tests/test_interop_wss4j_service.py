@@ -3,40 +3,19 @@ WSS4J"): a request the harness of tests/interop/wss4j signs as Apache CXF does i
 registered with that certificate, on SOAP 1.1 and 1.2, with the key from PEM files and from PKCS#12; the
 service's signed answers, a fault too, verify with the harness's WSS4J verifier and the service's
 certificate. Changed after signing, or signed by an unregistered certificate, the request is refused with
-AuthenticationFailed (the harness itself is proved against xmlsec1 in test_interop_wss4j.py).
-
-Not collected until the service verifies and signs: rename it to test_interop_wss4j_service.py then."""
+AuthenticationFailed (the harness itself is proved against xmlsec1 in test_interop_wss4j.py)."""
 from __future__ import annotations
 
 import pytest
-from cryptography.x509.oid import ExtendedKeyUsageOID
 from lxml import etree
 
-from certificates import CertificateAuthority
-from conftest import SOAP_ENV, TNS, cli, envelope, post_raw, start_server, unique
+from conftest import SOAP_ENV, TNS, envelope, post_raw, unique
+from signing import authority, get_balance, registered, service_certificate, signing_server  # noqa: F401
 from wss4j import compiled_harness
 
 pytestmark = pytest.mark.interop
 
 VERSIONS = ["11", "12"]
-
-
-@pytest.fixture(scope="module")
-def authority(tmp_path_factory) -> CertificateAuthority:
-    return CertificateAuthority(tmp_path_factory.mktemp("service-ca"))
-
-
-@pytest.fixture(scope="module")
-def service_certificate(authority):
-    """The service's own signing key and certificate (LEDGER_SIGNING_KEY, LEDGER_SIGNING_CERTIFICATE)."""
-    return authority.issue("soap-ledger service", ExtendedKeyUsageOID.SERVER_AUTH, key_type="rsa")
-
-
-@pytest.fixture(scope="module")
-def signing_server(request, tmp_path_factory, service_certificate):
-    return start_server(request, tmp_path_factory, "sqlite", extra_env={
-        "LEDGER_SIGNING_KEY": str(service_certificate.key_path),
-        "LEDGER_SIGNING_CERTIFICATE": str(service_certificate.certificate_path)})
 
 
 @pytest.fixture(scope="module")
@@ -52,16 +31,8 @@ def book(signing_server):
 @pytest.fixture(scope="module")
 def integrator(signing_server, authority, book):
     """A client registered with its certificate alone, which must sign, reading the book."""
-    issued = authority.client(unique("integrator"))
-    name = issued.certificate_path.stem
-    added = cli("clients", "add", name, "--certificate", str(issued.certificate_path), "--require-signature",
-                "--grant", f"{book.code}:reader", env={"LEDGER_DATABASE_URL": signing_server.database_url})
-    assert added.returncode == 0, added.stderr
-    return issued
-
-
-def get_balance(book_code: str, account: str) -> str:
-    return f"<l:GetBalance><l:book>{book_code}</l:book><l:account>{account}</l:account></l:GetBalance>"
+    return registered(signing_server, authority.client(unique("integrator")), "--require-signature",
+                      "--grant", f"{book.code}:reader")
 
 
 def signed_request(harness, directory, version: str, body: str, signer, key_form: str = "pem") -> bytes:
