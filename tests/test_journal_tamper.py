@@ -422,3 +422,13 @@ def test_a_record_edited_while_it_waits_to_be_sealed_is_caught_once_sealed(unsea
         assert '"amount":"400"' in queued
         connection.execute(text("UPDATE journal_queue SET before_sequence = replace(before_sequence, '\"400\"', '\"4\"')"))
     assert first_break(service, book.code) == (book.head + 1, Reason.CONTENT_CHANGED)
+
+
+def test_an_entry_s_audit_names_its_record_before_any_sealer_ran(unsealing_postgres):
+    """GetEntryAudit seals the book's queued records first: the entry's journalSequence is there at once."""
+    service = unsealing_postgres.zeep().service
+    book = build(service)
+    service.PostEntry(book.code, {"reference": "AUDITED-1", "effectiveDate": "2026-01-15", "lines": {"line": [
+        {"account": "cash", "side": "DEBIT", "amount": "1.00"}, {"account": "sales", "side": "CREDIT", "amount": "1.00"}]}})
+    assert service.GetEntryAudit(book.code, "AUDITED-1").journalSequence == book.head + 1
+    assert verification(service, book.code).intact

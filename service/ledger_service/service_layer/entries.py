@@ -10,7 +10,8 @@ from ..domain.errors import LedgerError
 from ..domain.reversals import repeats_reversal, reversal_of
 from .accounts import lock_accounts
 from .authentication import Authentication, use_case
-from .context import Context
+from .context import Context, RequestContext
+from .journal import seal_queued
 from .ports import NewEntry
 
 
@@ -112,8 +113,12 @@ class Entries:
     def get_entry(self, context: Context, book: str, reference: str) -> Entry:
         return find_entry(context, context.book(book), reference)
 
+    def get_entry_audit(self, request: RequestContext, book: str, reference: str) -> EntryAudit:
+        seal_queued(self.authentication.unit_of_work, book)  # so that the entry's record has its sequence
+        return self._entry_audit(request, book, reference)
+
     @use_case("GetEntryAudit", write=False)
-    def get_entry_audit(self, context: Context, book: str, reference: str) -> EntryAudit:
+    def _entry_audit(self, context: Context, book: str, reference: str) -> EntryAudit:
         audit = context.stores.entries.entry_audit(context.book(book).id, reference)
         if audit is None:
             raise entry_not_found(reference)
