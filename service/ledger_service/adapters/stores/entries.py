@@ -12,15 +12,13 @@ from sqlalchemy.orm import aliased
 from ...domain import journal
 from ...domain.access import Audit
 from ...domain.accounts import Side
-from ...domain.currencies import currency
-from ...domain.entries import (Entry, EntryAudit, EntryStatus, Line, Posting, entry_status, posted_line,
-                               recorded_entry)
+from ...domain.entries import Entry, EntryAudit, EntryStatus, Posting, entry_status, posted_line, recorded_entry
 from ...service_layer.ports import NewEntry
 from ..bulk_writes import Rows, bulk_writes
-from ..orm import (AccountRow, ClientRow, EntryRow, HoldRow, JournalRecordRow, LineRow, PendingLineRow,
-                   PendingOutcomeRow)
+from ..orm import ClientRow, EntryRow, HoldRow, JournalRecordRow, PendingOutcomeRow
 from .holds import release_lapsed_anywhere
 from .journal import Source
+from .lines import lines_of
 from .sql import HistoryStore, over_lists, utc
 
 
@@ -37,12 +35,6 @@ def _statements(one_of) -> dict:
             .outerjoin(reversal, reversal.reversal_of_id == EntryRow.id)
             .where(EntryRow.book_id == bindparam("book_id"), one_of(EntryRow.reference, "references"))
         ),
-        # Lines of entries (posted ones from `lines`, pending ones as submitted from `pending_lines`), in order.
-        **{table: (
-            select(table.entry_id, AccountRow.code, table.side, table.amount, AccountRow.currency, table.memo)
-            .join(AccountRow, AccountRow.id == table.account_id)
-            .where(one_of(table.entry_id, "entry_ids")).order_by(table.entry_id, table.position))
-           for table in (LineRow, PendingLineRow)},
     }
 
 
@@ -64,15 +56,10 @@ class SqlEntryStore(HistoryStore):
         heads = self._run(self._over_lists["heads"], {"book_id": book_id, "references": sorted(set(references))}).all()
         if not heads:
             return {}
-        lines: dict[int, list[Line]] = {head.id: [] for head in heads}
         # A pending entry's lines are kept as submitted in pending_lines (and reach `lines` if committed).
         two_phase = {head.id for head in heads if head.status == EntryStatus.PENDING.value}
-        for table, entry_ids in ((LineRow, set(lines) - two_phase), (PendingLineRow, two_phase)):
-            if not entry_ids:
-                continue
-            for entry_id, code, side, amount, cur, memo in self._run(self._over_lists[table],
-                                                                     {"entry_ids": sorted(entry_ids)}):
-                lines[entry_id].append(Line(code, Side(side), currency(cur).to_decimal(amount), cur, memo))
+        lines = {**lines_of(self.connection, {head.id for head in heads} - two_phase, pending=False),
+                 **lines_of(self.connection, two_phase, pending=True)}
         found = {}
         for head in heads:
             expires_at = utc(head.pending_expires_at)
@@ -80,7 +67,7 @@ class SqlEntryStore(HistoryStore):
             found[head.reference] = Entry(
                 id=head.public_id, reference=head.reference, effective_date=head.effective_date,
                 recorded_at=utc(head.recorded_at), description=head.description,
-                status=entry_status(head.id in two_phase, outcome, expires_at, now), lines=tuple(lines[head.id]),
+                status=entry_status(head.id in two_phase, outcome, expires_at, now), lines=tuple(lines.get(head.id, ())),
                 pending_expires_at=expires_at, reversal_of=head.reversal_of, reversed_by=head.reversed_by,
                 two_phase=head.id in two_phase, fingerprint=head.fingerprint, row_id=head.id,
             )

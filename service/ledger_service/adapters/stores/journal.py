@@ -17,16 +17,17 @@ from sqlalchemy import Connection, case, delete, exists, func, insert, or_, sele
 from sqlalchemy.orm import aliased
 
 from ...domain import journal
-from ...domain.accounts import Account, AccountStatus, AccountType, Side
+from ...domain.accounts import Account, AccountStatus, AccountType
 from ...domain.books import Book
 from ...domain.currencies import currency
-from ...domain.entries import Entry, EntryStatus, Line
+from ...domain.entries import Entry, EntryStatus
 from ...domain.errors import LedgerError
 from ...domain.journal import JournalRecord, RecordKind
 from ...domain.journal_chain import GENESIS_HASH
-from ..orm import (AccountRow, BookRow, EntryRow, HoldRow, JournalHeadRow, JournalQueueRow, JournalRecordRow, LineRow,
-                   PendingLineRow, PendingOutcomeRow, PeriodCloseRow)
+from ..orm import (AccountRow, BookRow, EntryRow, HoldRow, JournalHeadRow, JournalQueueRow, JournalRecordRow,
+                   PendingOutcomeRow, PeriodCloseRow)
 from ..bulk_writes import Also, Rows, bulk_writes
+from .lines import lines_of
 from .sql import SqlStore, utc
 
 # History rows no record records that a verification or an export shows, of each kind.
@@ -296,14 +297,8 @@ class _RowsSay:
         outcomes = {row.entry_id: row for row in connection.execute(
             select(PendingOutcomeRow.entry_id, PendingOutcomeRow.status, PendingOutcomeRow.reason,
                    PendingOutcomeRow.settled_at).where(PendingOutcomeRow.entry_id.in_(entry_ids)))}
-        lines: dict[str, dict[int, list[Line]]] = {"posted": {}, "pending": {}}
-        for name, table in (("posted", LineRow), ("pending", PendingLineRow)):
-            for entry_id, code, side, amount, cur, memo in connection.execute(
-                    select(table.entry_id, AccountRow.code, table.side, table.amount, AccountRow.currency, table.memo)
-                    .join(AccountRow, AccountRow.id == table.account_id)
-                    .where(table.entry_id.in_(entry_ids)).order_by(table.entry_id, table.position)):
-                lines[name].setdefault(entry_id, []).append(
-                    Line(code, Side(side), currency(cur).to_decimal(amount), cur, memo))
+        lines = {"posted": lines_of(connection, entry_ids, pending=False),
+                 "pending": lines_of(connection, entry_ids, pending=True)}
         entries = {}
         for row in heads:
             two_phase = row.status == EntryStatus.PENDING.value
