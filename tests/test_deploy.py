@@ -163,7 +163,7 @@ def test_gunicorn_as_the_unit_starts_it_reloads_on_sighup_without_losing_a_reque
         line = next(record for record in records
                     if record["logger"] == "ledger_service.requests" and record["operation"] == "PostEntry")
         assert set(line) == {"time", "level", "logger", "message", "process", "request_id", "method", "path",
-                             "client", "operation", "status", "fault", "ms", "address", "certificate"}
+                             "client", "operation", "status", "fault", "ms", "address", "certificate", "signer"}
         assert line["address"] == "127.0.0.1"
         assert (line["client"], line["operation"], line["status"], line["fault"]) == (ADMIN, "PostEntry", 200, None)
     finally:
