@@ -75,7 +75,10 @@ def settings(environ: dict) -> dict:
     missing = [key for key in required if not found.get(key)]
     if missing:
         raise UsageError("missing " + ", ".join(f"LEDGER_CLIENT_{key.upper()}" for key in missing)
-                         + f" (set them, or {' and '.join(missing)} in the [ledger] section of {path})")
+                         + f" (set them, or {' and '.join(missing)} in the [ledger] section of {path})"
+                         + ("; or, for a client with a certificate, LEDGER_CLIENT_SIGNING_KEY and "
+                            "LEDGER_CLIENT_SIGNING_CERTIFICATE, or LEDGER_CLIENT_TLS_CERTIFICATE"
+                            if "password" in missing and "username" in missing else ""))
     return found
 
 
