@@ -1,5 +1,6 @@
 """Signed requests for the tests, made as clients make them: zeep's BinarySignature and Signature (python-xmlsec
-underneath) with a wsu:Timestamp added as docs/integrators.md ("Python with zeep") shows; and, for what no
+underneath) with a wsu:Timestamp, through the client package's plugins (ledger_client.signing), as
+docs/integrators.md ("Signing with zeep") shows; and, for what no
 well-behaved client sends, python-xmlsec's template calls with whatever references, algorithms and key
 information a test needs. With the fixtures of the modules that call a signing service: a test CA, the
 service's certificate, the service signing with it, and a client registered with a certificate."""
@@ -14,8 +15,9 @@ import xmlsec
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from lxml import etree
-from zeep.wsse.signature import BinarySignature, verify_envelope
+from zeep.wsse import Compose
 from zeep.wsse.utils import WSU, ensure_id, get_security_header
+from ledger_client.signing import AnswerVerification, RequestSignature
 
 from certificates import CertificateAuthority, Issued
 from conftest import WSSE_NS, LiveServer, cli, envelope, start_server, unique
@@ -78,24 +80,13 @@ def _xs_datetime(moment: datetime.datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class Timestamped:
-    """zeep's signature with a Timestamp before it signs, and answers checked with the service's certificate:
-    its signature intact, and covering the envelope's Body (the one in its place) and a Timestamp."""
-
-    def __init__(self, signature_class: type, signer: Issued, service_certificate: Path | None = None, *,
-                 method=xmlsec.Transform.RSA_SHA256, digest=xmlsec.Transform.SHA256, key: Issued | None = None):
-        self.signature = signature_class(str((key or signer).key_path), str(signer.certificate_path),
-                                         signature_method=method, digest_method=digest)
-        self.service_certificate = service_certificate
-
-    def apply(self, root, headers):
-        add_timestamp(root)
-        return self.signature.apply(root, headers)
-
-    def verify(self, root):
-        verify_envelope(root, str(self.service_certificate))
-        assert_covers_body_and_timestamp(root)
-        return root
+def zeep_wsse(signer: Issued, service_certificate: Path | None = None, *, reference: str = "token",
+              key: Issued | None = None, **methods) -> Compose:
+    """What zeep is given to sign as `signer` (with the key of `key` instead, if given), naming the certificate
+    as `reference` says, with `methods` (signature_method, digest_method) instead of RSA-SHA256 and SHA-256; and
+    to check answers with `service_certificate`, if given."""
+    plugins = [RequestSignature((key or signer).key_path, signer.certificate_path, reference=reference, **methods)]
+    return Compose(plugins + ([AnswerVerification(service_certificate)] if service_certificate else []))
 
 
 def assert_covers_body_and_timestamp(root: etree._Element) -> None:
@@ -107,10 +98,11 @@ def assert_covers_body_and_timestamp(root: etree._Element) -> None:
     assert {f"#{body.get(WSU_ID)}", f"#{timestamp.get(WSU_ID)}"} <= references, references
 
 
-def zeep_signed(version: str, body: str, signer: Issued, signature_class: type = BinarySignature, **options) -> bytes:
-    """An envelope around `body` signed as zeep signs it with a Timestamp, as it would go on the wire."""
+def zeep_signed(version: str, body: str, signer: Issued, **options) -> bytes:
+    """An envelope around `body` signed as zeep signs it with a Timestamp (`options` of `zeep_wsse`), as it
+    would go on the wire."""
     root = etree.fromstring(envelope(version, body, username=None))
-    Timestamped(signature_class, signer, **options).apply(root, {})
+    zeep_wsse(signer, **options).apply(root, {})
     return etree.tostring(root)
 
 

@@ -75,6 +75,12 @@ def test_the_package_installs_alone_and_needs_nothing_of_the_server(tmp_path):
     result = subprocess.run([str(venv / "bin" / "python"), "-c", probe], capture_output=True, text=True, timeout=60,
                             cwd=tmp_path)
     assert result.stdout.split() == ["LedgerClient", "[]"], result.stderr
+    # Signing needs python-xmlsec, the `signing` extra, and says so to one who has not installed it.
+    signing = subprocess.run([str(venv / "bin" / "python"), "-c", "from ledger_client import LedgerClient\n"
+                              "LedgerClient('http://127.0.0.1:1', signing_key='k.pem', signing_certificate='c.pem')"],
+                             capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert "ImportError: signing needs python-xmlsec: pip install 'soap-ledger-client[signing]'" in signing.stderr, \
+        signing.stderr
     usage = subprocess.run([str(venv / "bin" / "ledger-client"), "--help"], capture_output=True, text=True, timeout=60)
     assert usage.returncode == 0 and "balance" in usage.stdout
     # The offline check of a journal export needs nothing but the package: the contract's worked example.

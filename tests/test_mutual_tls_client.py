@@ -3,14 +3,20 @@ deploy/nginx/soap-ledger-mtls.conf that carries no credentials but the certifica
 the client registered with that certificate (`clients add --certificate`); a certificate the clients' CA
 issued to no registered client, a certificate replaced by another, a disabled client's, or one that names
 another client than the request's UsernameToken is AuthenticationFailed, from the service; and a client
-that requires signed requests gets AuthenticationFailed for its password and certificate alone. (The
+that requires signed requests gets AuthenticationFailed for its password and certificate alone. The client
+package presents a certificate too (`LedgerClient(client_certificate=…)`, the command's LEDGER_CLIENT_TLS_*). (The
 rules themselves, signatures included: test_certificate_clients.py.)"""
 from __future__ import annotations
 
+import json
+
 import pytest
+import requests
 
 from certificates import Issued
 from conftest import cli, envelope, post_raw, unique
+from ledger_client import AuthenticationFailed, LedgerClient
+from test_client import ledger_client_command
 from test_mutual_tls import VERSIONS, authorities, certificate_server, fault, mutual_tls, through  # noqa: F401
 
 pytestmark = pytest.mark.interop
@@ -103,3 +109,34 @@ def test_a_replaced_certificate_or_a_disabled_client_is_refused(certificate_serv
     assert cli("clients", "disable", name, env=env).returncode == 0
     answer, _ = through(mutual_tls, authorities, version, renewed, request=balance_request(book, version))
     assert refused(answer, version)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_ledger_client_presents_its_certificate_and_runs_as_its_client(certificate_server, mutual_tls, authorities,
+                                                                       version, monkeypatch):
+    # The CA given as `verify` is trusted even where the environment names another (psf/requests#3829).
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", requests.certs.where())
+    book = certificate_server.new_book(cash=("ASSET", "USD")).code
+    mine = registered_client(certificate_server, authorities, book)
+    tls = {"soap_version": int(version), "verify": str(authorities.servers.certificate_path)}
+    with LedgerClient(mutual_tls.https, client_certificate=(str(mine.certificate_path), str(mine.key_path)),
+                      **tls) as client:
+        assert client.get_balance(book, "cash").currency == "USD"  # the book only its client may read
+    unregistered = authorities.clients.client(unique("unregistered"))
+    with LedgerClient(mutual_tls.https, client_certificate=(str(unregistered.certificate_path),
+                                                            str(unregistered.key_path)), **tls) as client:
+        with pytest.raises(AuthenticationFailed):
+            client.get_balance(book, "cash")
+
+
+def test_the_command_presents_the_certificate_its_environment_names(certificate_server, mutual_tls, authorities):
+    book = certificate_server.new_book(cash=("ASSET", "USD")).code
+    mine = registered_client(certificate_server, authorities, book)
+    settings = {"LEDGER_CLIENT_URL": mutual_tls.https, "REQUESTS_CA_BUNDLE": str(authorities.servers.certificate_path),
+                "LEDGER_CLIENT_TLS_CERTIFICATE": str(mine.certificate_path), "LEDGER_CLIENT_TLS_KEY": str(mine.key_path)}
+    balance = ledger_client_command("balance", book, "cash", "--format", "json", env=settings)
+    assert balance.returncode == 0, balance.stderr
+    assert json.loads(balance.stdout)["currency"] == "USD"
+    without = ledger_client_command("balance", book, "cash", env={**settings, "LEDGER_CLIENT_TLS_CERTIFICATE": "",
+                                                                  "LEDGER_CLIENT_TLS_KEY": ""})
+    assert without.returncode == 2 and "LEDGER_CLIENT_USERNAME" in without.stderr

@@ -1,6 +1,6 @@
 """Python 3.11, 3.12 and 3.13: Spyne 2.14 imports on each through ledger_service/spyne_on_python312.py,
-python-xmlsec works beside lxml on each (setup.cfg pins the two to wheels built on one libxml2), and every
-place that names the supported versions names the same ones."""
+python-xmlsec works beside lxml on each (setup.cfg pins the two to wheels built on one libxml2, and the client
+package's `signing` extra to the same), and every place that names the supported versions names the same ones."""
 from __future__ import annotations
 
 import configparser
@@ -69,6 +69,22 @@ print("verified")
 def test_xmlsec_works_beside_lxml():
     roundtrip = python(ROUNDTRIP)
     assert (roundtrip.returncode, roundtrip.stdout.strip()) == (0, "verified"), roundtrip.stderr
+
+
+def _requirements(lines: str) -> dict[str, str]:
+    """Each requirement's name and its version pin, from a setup.cfg list."""
+    found = (re.match(r"([A-Za-z0-9_.-]+)(?:\[[^]]*\])?\s*(.*)", line.strip()) for line in lines.splitlines()
+             if line.strip() and not line.strip().startswith("#"))
+    return {match.group(1).lower(): match.group(2).replace(" ", "") for match in found}
+
+
+def test_the_client_signing_extra_pins_lxml_and_xmlsec_as_the_service_does():
+    service, client = configparser.ConfigParser(), configparser.ConfigParser()
+    service.read(ROOT / "setup.cfg")
+    client.read(ROOT / "clients" / "setup.cfg")
+    extra = _requirements(client["options.extras_require"]["signing"])
+    pinned = _requirements(service["options"]["install_requires"])
+    assert set(extra) == {"lxml", "xmlsec"} and extra == {name: pinned[name] for name in extra}, (extra, pinned)
 
 
 def _declared(path: Path) -> tuple[str, list[str]]:

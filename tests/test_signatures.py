@@ -21,12 +21,13 @@ from lxml import etree
 from zeep import Client, Settings
 from zeep.exceptions import Fault, SignatureVerificationFailed
 from zeep.transports import Transport
-from zeep.wsse.signature import BinarySignature, Signature, verify_envelope
+from zeep.wsse.signature import verify_envelope
 
 from certificates import Issued
 from conftest import CONTENT_TYPE, SERVE, TNS, assert_refused_to_start, envelope, fault_detail, post_raw, unique
-from signing import (WSU_ID, Timestamped, assert_covers_body_and_timestamp, authority, body_of, get_balance,  # noqa: F401
-                     registered, service_certificate, signed, signing_env, signing_server, utc_now, zeep_signed)
+from signing import (WSU_ID, assert_covers_body_and_timestamp, authority, body_of, get_balance,  # noqa: F401
+                     registered, service_certificate, signed, signing_env, signing_server, utc_now, zeep_signed,
+                     zeep_wsse)
 
 VERSIONS = ["11", "12"]
 MINUTE = datetime.timedelta(minutes=1)
@@ -70,13 +71,13 @@ def fault_code(answer: requests.Response) -> str | None:
 
 # --- accepted ---
 
-@pytest.mark.parametrize("signature_class", [BinarySignature, Signature])
+@pytest.mark.parametrize("reference", ["token", "issuer-serial"])
 @pytest.mark.parametrize("version", VERSIONS)
 def test_zeep_signs_as_the_registered_client_and_verifies_the_signed_answer(signing_server, integrator,
                                                                             service_certificate, book, version,
-                                                                            signature_class):
+                                                                            reference):
     service = signing_client(signing_server, version,
-                             Timestamped(signature_class, integrator, service_certificate.certificate_path)).service
+                             zeep_wsse(integrator, service_certificate.certificate_path, reference=reference)).service
     assert str(service.GetBalance(book.code, "cash").balance) == "12.50"  # zeep verified the answer first
     with pytest.raises(Fault) as fault:  # a fault's answer verifies too, or zeep would not read it
         service.GetBalance(book.code, "nowhere")
@@ -85,8 +86,7 @@ def test_zeep_signs_as_the_registered_client_and_verifies_the_signed_answer(sign
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_zeep_refuses_an_answer_signed_by_anyone_but_the_service(signing_server, integrator, stranger, book, version):
-    service = signing_client(signing_server, version, Timestamped(BinarySignature, integrator,
-                                                                  stranger.certificate_path)).service
+    service = signing_client(signing_server, version, zeep_wsse(integrator, stranger.certificate_path)).service
     with pytest.raises(SignatureVerificationFailed):
         service.GetBalance(book.code, "cash")
 
@@ -124,7 +124,7 @@ REFUSED = {
     "the Body not signed": lambda v, b, signer, other: signed(v, b, signer, covering=("timestamp",)),
     "a reference outside the envelope": lambda v, b, signer, other: signed(v, b, signer, uri=""),
     "RSA-SHA1, zeep's default": lambda v, b, signer, other: zeep_signed(
-        v, b, signer, method=xmlsec.Transform.RSA_SHA1, digest=xmlsec.Transform.SHA1),
+        v, b, signer, signature_method=xmlsec.Transform.RSA_SHA1, digest_method=xmlsec.Transform.SHA1),
 }
 
 

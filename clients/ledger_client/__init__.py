@@ -5,6 +5,10 @@
     ledger.post_entry("ACME", EntryInput("INV-1", date(2026, 1, 15), (
         LineInput("1000", Side.DEBIT, "250.00"), LineInput("4000", Side.CREDIT, "250.00"))))
     print(ledger.get_balance("ACME", "1000").balance)   # Decimal('250.00')
+
+Signed requests and signed answers (the `signing` extra): `LedgerClient(url, signing_key="erp.key",
+signing_certificate="erp.pem", service_certificate="ledger-service.pem")`; the zeep plugins themselves
+are in `ledger_client.signing`.
 """
 from .client import LedgerClient
 from .errors import (
@@ -13,6 +17,7 @@ from .errors import (
     AccountNotEmpty,
     AccountNotFound,
     AlreadyReversed,
+    AnswerNotVerified,
     AuthenticationFailed,
     BatchTooLarge,
     BookExists,
@@ -57,6 +62,7 @@ __all__ = [
     "AccountNotEmpty",
     "AccountNotFound",
     "AlreadyReversed",
+    "AnswerNotVerified",
     "AuthenticationFailed",
     "BatchTooLarge",
     "BookExists",

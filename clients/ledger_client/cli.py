@@ -5,10 +5,15 @@ which needs no credentials and calls no service).
 Credentials come from the environment (LEDGER_CLIENT_URL, LEDGER_CLIENT_USERNAME, LEDGER_CLIENT_PASSWORD)
 or a config file (LEDGER_CLIENT_CONFIG, default ~/.config/soap-ledger/client.ini, section [ledger] with
 url, username, password, and optionally digest, soap_version, timeout, retries), the environment
-winning; never from a flag, which anyone on the machine could read in the process list.
+winning; never from a flag, which anyone on the machine could read in the process list. So do the
+files of the X.509 identities (LEDGER_CLIENT_SIGNING_KEY, LEDGER_CLIENT_SIGNING_CERTIFICATE and
+LEDGER_CLIENT_SIGNING_KEY_PASSWORD to sign requests, LEDGER_CLIENT_SERVICE_CERTIFICATE to check answers,
+LEDGER_CLIENT_TLS_CERTIFICATE and LEDGER_CLIENT_TLS_KEY for mutual TLS; signing_key, … in the file), any
+of which stands in for the username and password.
 
 Exit status: 0 success, 2 a usage error, 3 the service refused (its fault code on stderr) or the journal
-is broken (its first broken sequence on stderr), 4 no answer.
+is broken (its first broken sequence on stderr), 4 no answer, 5 an answer the service's certificate does
+not vouch for.
 """
 from __future__ import annotations
 
@@ -27,14 +32,16 @@ from itertools import groupby
 from pathlib import Path
 
 from .client import LedgerClient
-from .errors import LedgerError, TransportError
+from .errors import AnswerNotVerified, LedgerError, TransportError
 from .journal_chain import ExportError, check_export
 from .models import AccountType, EntryInput, LineInput, Side
 from .retries import RetryPolicy
 
-EXIT_USAGE, EXIT_FAULT, EXIT_TRANSPORT = 2, 3, 4
-SETTINGS = ("url", "username", "password", "digest", "soap_version", "timeout", "retries")
-REQUIRED = ("url", "username", "password")
+EXIT_USAGE, EXIT_FAULT, EXIT_TRANSPORT, EXIT_NOT_VERIFIED = 2, 3, 4, 5
+IDENTITIES = ("signing_key", "signing_certificate", "signing_key_password", "service_certificate",
+              "tls_certificate", "tls_key")
+SETTINGS = ("url", "username", "password", "digest", "soap_version", "timeout", "retries", *IDENTITIES)
+SECRETS = ("password", "signing_key_password")
 DEFAULT_CONFIG = Path("~/.config/soap-ledger/client.ini")
 ENTRY_COLUMNS = ("reference", "effectiveDate", "description", "account", "side", "amount", "memo")
 
@@ -57,26 +64,37 @@ def settings(environ: dict) -> dict:
             raise UsageError(f"{path} is not a config file: {error}") from None
         section = parser["ledger"] if parser.has_section("ledger") else {}
         found.update({key: section[key] for key in SETTINGS if key in section})
-        if "password" in section and path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        if any(key in section for key in SECRETS) and path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
             print(f"ledger-client: warning: {path} holds a password and is readable by others "
                   f"(chmod 600 {path})", file=sys.stderr)
     found.update({key: environ[f"LEDGER_CLIENT_{key.upper()}"] for key in SETTINGS
                   if environ.get(f"LEDGER_CLIENT_{key.upper()}")})
-    missing = [key for key in REQUIRED if not found.get(key)]
+    # A signature or a TLS client certificate identifies the client without a password.
+    required = ("url", "username", "password") if found.get("username") or not (
+        found.get("signing_key") or found.get("tls_certificate")) else ("url",)
+    missing = [key for key in required if not found.get(key)]
     if missing:
         raise UsageError("missing " + ", ".join(f"LEDGER_CLIENT_{key.upper()}" for key in missing)
-                         + f" (set them, or {' and '.join(missing)} in the [ledger] section of {path})")
+                         + f" (set them, or {' and '.join(missing)} in the [ledger] section of {path})"
+                         + ("; or, for a client with a certificate, LEDGER_CLIENT_SIGNING_KEY and "
+                            "LEDGER_CLIENT_SIGNING_CERTIFICATE, or LEDGER_CLIENT_TLS_CERTIFICATE"
+                            if "password" in missing and "username" in missing else ""))
     return found
 
 
 def connect(found: dict) -> LedgerClient:
+    tls = found.get("tls_certificate")
     try:
-        return LedgerClient(found["url"], found["username"], found["password"],
+        return LedgerClient(found["url"], found.get("username"), found.get("password"),
                             digest=found.get("digest", "").lower() in ("1", "true", "yes"),
                             soap_version=int(found.get("soap_version", 11)),
                             timeout=float(found.get("timeout", 30)),
-                            retry=RetryPolicy(attempts=int(found.get("retries", 4))))
-    except ValueError as error:
+                            retry=RetryPolicy(attempts=int(found.get("retries", 4))),
+                            signing_key=found.get("signing_key"), signing_certificate=found.get("signing_certificate"),
+                            signing_key_password=found.get("signing_key_password"),
+                            service_certificate=found.get("service_certificate"),
+                            client_certificate=(tls, found["tls_key"]) if tls and found.get("tls_key") else tls)
+    except (ValueError, ImportError) as error:
         raise UsageError(str(error)) from None
 
 
@@ -312,8 +330,11 @@ def verify_journal(args, out) -> int:
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="ledger-client", description=__doc__.split("\n\n")[0],
                                   epilog="Credentials: LEDGER_CLIENT_URL, LEDGER_CLIENT_USERNAME, LEDGER_CLIENT_PASSWORD "
-                                         "or a config file (LEDGER_CLIENT_CONFIG). Exit status: 0 ok, 2 usage, "
-                                         "3 a ledger fault, 4 no answer.")
+                                         "(or LEDGER_CLIENT_SIGNING_KEY and LEDGER_CLIENT_SIGNING_CERTIFICATE, "
+                                         "LEDGER_CLIENT_SERVICE_CERTIFICATE, LEDGER_CLIENT_TLS_CERTIFICATE and "
+                                         "LEDGER_CLIENT_TLS_KEY) or a config file (LEDGER_CLIENT_CONFIG). Exit "
+                                         "status: 0 ok, 2 usage, 3 a ledger fault, 4 no answer, 5 an answer that "
+                                         "did not verify.")
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, run, help: str) -> argparse.ArgumentParser:
@@ -391,6 +412,9 @@ def main(argv: list[str] | None = None, environ: dict | None = None, out=None) -
     except TransportError as error:
         print(f"ledger-client: no answer from the ledger: {error}", file=sys.stderr)
         return EXIT_TRANSPORT
+    except AnswerNotVerified as error:
+        print(f"ledger-client: not the service's answer: {error}", file=sys.stderr)
+        return EXIT_NOT_VERIFIED
     return 0
 
 

@@ -13,6 +13,7 @@ from urllib3.exceptions import NewConnectionError
 from zeep import Client, Settings
 from zeep.exceptions import Fault, TransportError as ZeepTransportError, ValidationError
 from zeep.transports import Transport
+from zeep.wsse import Compose
 from zeep.wsse.username import UsernameToken
 
 from .errors import LedgerError, SchemaValidation, TransportError, ledger_error
@@ -25,6 +26,18 @@ from .retries import RetryPolicy
 NAMESPACE = "urn:soap-ledger:v1"
 BINDING = f"{{{NAMESPACE}}}Ledger"
 ENDPOINT_PATHS = {11: "/v1/soap11", 12: "/v1/soap12"}
+
+
+class _Session(requests.Session):
+    """requests' Session, whose own `verify`, when given, wins over REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE:
+    requests lets those override it (psf/requests#3829), so that a client told to trust its service's CA
+    would trust the environment's instead."""
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):
+        settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        if verify is None and self.verify is not True:
+            settings["verify"] = self.verify
+        return settings
 
 
 class _Transport(Transport):
@@ -59,28 +72,64 @@ def _transport_error(error: requests.RequestException) -> TransportError:
     return TransportError(f"{type(error).__name__}: {error}", sent=not never_sent)
 
 
-class LedgerClient:
-    """A client of one soap-ledger service as one client (WS-Security UsernameToken).
+def _security(username: str | None, password: str | None, digest: bool, signing_key, signing_certificate,
+              signing_key_password: str | None, service_certificate) -> Compose | None:
+    """The WS-Security of every request and answer: a UsernameToken, a signature, an answer's signature
+    checked, each where asked for."""
+    if (username is None) != (password is None):
+        raise ValueError("a username needs its password, and a password its username")
+    if (signing_key is None) != (signing_certificate is None):
+        raise ValueError("signing needs both signing_key and signing_certificate")
+    plugins = [UsernameToken(username, password, use_digest=digest)] if username is not None else []
+    if signing_key is not None or service_certificate is not None:
+        from . import signing  # python-xmlsec, the `signing` extra, imported only by those who sign
 
-    `url` is the service's base URL or one of its endpoints; `digest` sends PasswordDigest instead of
-    PasswordText; `soap_version` is 11 or 12; `timeout` bounds each HTTP request in seconds; `verify` is
-    requests' TLS verification (True, False or a CA bundle's path); `retry` says when a failed call is
-    tried again (see `RetryPolicy`). One client per thread.
+        if signing_key is not None:
+            plugins.append(signing.RequestSignature(signing_key, signing_certificate, key_password=signing_key_password))
+        if service_certificate is not None:
+            plugins.append(signing.AnswerVerification(service_certificate))
+    return Compose(plugins) if plugins else None
+
+
+class LedgerClient:
+    """A client of one soap-ledger service as one client, identified by any of a WS-Security
+    UsernameToken, an X.509 signature on every request, and a TLS client certificate.
+
+    `url` is the service's base URL or one of its endpoints; `username` and `password` make a
+    UsernameToken, `digest` sending PasswordDigest instead of PasswordText; `soap_version` is 11 or 12;
+    `timeout` bounds each HTTP request in seconds; `verify` is requests' TLS verification (True, False or
+    a CA bundle's path); `retry` says when a failed call is tried again (see `RetryPolicy`).
+    `signing_key` and `signing_certificate` (PEM files; `signing_key_password` for an encrypted key) sign
+    every request (`ledger_client.signing.RequestSignature`); `service_certificate` (PEM) checks every
+    answer's signature with it, raising `AnswerNotVerified` for one it does not vouch for
+    (`ledger_client.signing.AnswerVerification`): both need the `signing` extra. `client_certificate` is
+    requests' `cert`, a (certificate, key) pair of PEM files or one file holding both, presented for
+    mutual TLS. One client per thread.
     """
 
-    def __init__(self, url: str, username: str, password: str, digest: bool = False, soap_version: int = 11,
-                 timeout: float = 30.0, verify: bool | str = True, retry: RetryPolicy | None = None):
+    def __init__(self, url: str, username: str | None = None, password: str | None = None, digest: bool = False,
+                 soap_version: int = 11, timeout: float = 30.0, verify: bool | str = True,
+                 retry: RetryPolicy | None = None, *, signing_key: str | None = None,
+                 signing_certificate: str | None = None, signing_key_password: str | None = None,
+                 service_certificate: str | None = None,
+                 client_certificate: tuple[str, str] | str | None = None):
         if soap_version not in ENDPOINT_PATHS:
             raise ValueError(f"soap_version is 11 or 12, not {soap_version!r}")
+        if username is None and signing_key is None and client_certificate is None:
+            raise ValueError("LedgerClient needs a username and password, a signing_key and signing_certificate, "
+                             "or a client_certificate")
+        security = _security(username, password, digest, signing_key, signing_certificate, signing_key_password,
+                             service_certificate)
         self.endpoint = endpoint(url, soap_version)
         self.retry = retry or RetryPolicy()
-        session = requests.Session()
+        session = _Session()
         session.verify = verify
+        session.cert = client_certificate
         self._transport = _Transport(session=session, timeout=timeout, operation_timeout=timeout)
         wsdl = resources.files("ledger_client") / "wsdl" / f"soap{soap_version}.wsdl"
         with resources.as_file(wsdl) as path:
-            zeep = Client(str(path), wsse=UsernameToken(username, password, use_digest=digest),
-                          transport=self._transport, settings=Settings(strict=True, xml_huge_tree=False))
+            zeep = Client(str(path), wsse=security, transport=self._transport,
+                          settings=Settings(strict=True, xml_huge_tree=False))
         self._service = zeep.create_service(BINDING, self.endpoint)
 
     def close(self) -> None:

@@ -1,6 +1,9 @@
 """What a call can fail with: a `LedgerError` (the service answered with its typed fault), one subclass
-per fault code of the contract; or a `TransportError` (no answer from the service at all)."""
+per fault code of the contract; a `TransportError` (no answer from the service at all); or, for a client
+given the service's certificate, `AnswerNotVerified` (an answer the service did not sign)."""
 from __future__ import annotations
+
+from zeep.exceptions import SignatureVerificationFailed
 
 
 class LedgerError(Exception):
@@ -34,6 +37,15 @@ class TransportError(Exception):
         # False when the request surely never reached the server (the connection was refused or
         # could not be opened): retrying it is safe whatever the operation.
         self.sent = sent
+
+
+class AnswerNotVerified(SignatureVerificationFailed):
+    """An answer the service's certificate does not vouch for: unsigned, signed with another key, changed
+    after it was signed, its signature not covering its Body and its Timestamp, or expired. Whatever it
+    says is not to be believed, and the request may or may not have been carried out: look (a post's
+    reference tells), or call again once the cause is found. The client never retries it by itself: it
+    comes from a misconfiguration or from someone between the client and the service. A zeep
+    `SignatureVerificationFailed` too, for plain zeep's handlers."""
 
 
 # --- caller errors ---
