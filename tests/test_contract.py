@@ -65,7 +65,7 @@ OPERATIONS = {
     "CloseAccount": (["book", "code"], "Account"),
     "PostEntry": (["book", "entry"], "Entry"),
     "PostEntries": (["book", "entries", "atomic"], "EntryResultArray"),
-    "CommitPending": (["book", "reference"], "Entry"),
+    "CommitPending": (["book", "reference", "lines?"], "Entry"),
     "VoidPending": (["book", "reference", "reason?"], "Entry"),
     "GetEntry": (["book", "reference"], "Entry"),
     "GetEntryAudit": (["book", "reference"], "EntryAudit"),
@@ -128,6 +128,7 @@ FIELD_TYPES = {
 LISTS = {
     ("AccountPage", "accounts"): ("account", "Account"),
     ("EntryInput", "lines"): ("line", "LineInput"),
+    ("CommitPending", "lines"): ("line", "LineInput"),
     ("Entry", "lines"): ("line", "Line"),
     ("PostEntries", "entries"): ("entry", "EntryInput"),
     ("PostEntriesResponse", "results"): ("result", "EntryResult"),

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import Enum
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Sequence
 
 from .accounts import Account, Side
 from .books import Book
@@ -85,7 +85,12 @@ class Posting:
 
 
 def _line(position: int, *field: str) -> Location:
-    return ("entry", "lines", position, *field)
+    return ("entry", *_request_line(position, *field))
+
+
+def _request_line(position: int, *field: str) -> Location:
+    """A line of an operation's own `lines` (a partial commit's), rather than of an entry's."""
+    return ("lines", position, *field)
 
 
 def prepare_postings(book: Book, entry: EntryInput, accounts: Mapping[str, Account]) -> list[Posting]:
@@ -116,7 +121,7 @@ def prepare_postings(book: Book, entry: EntryInput, accounts: Mapping[str, Accou
     return postings
 
 
-def _ensure_balanced(postings: list[Posting]) -> None:
+def _ensure_balanced(postings: list[Posting], location: Location = ("entry", "lines")) -> None:
     net: dict[Currency, int] = defaultdict(int)
     for posting in postings:
         net[posting.account.currency] += posting.minor if posting.side is Side.DEBIT else -posting.minor
@@ -124,7 +129,7 @@ def _ensure_balanced(postings: list[Posting]) -> None:
            f"{c.code} credits exceed debits by {c.to_decimal(-n)}"
            for c, n in sorted(net.items(), key=lambda item: item[0].code) if n]
     if off:
-        raise LedgerError(FaultCode.Unbalanced, "entry is unbalanced: " + "; ".join(off), ("entry", "lines"))
+        raise LedgerError(FaultCode.Unbalanced, "entry is unbalanced: " + "; ".join(off), location)
 
 
 def apply_postings(postings: Iterable[Posting], *, pending: bool = False) -> None:
@@ -171,19 +176,61 @@ def apply_or_undo(postings: list[Posting], *, pending: bool = False) -> None:
         raise
 
 
-def commit_postings(postings: Iterable[Posting]) -> None:
-    """Posts what a pending entry reserved. The available balance does not move (a reduction leaves the
-    pending column for the posted one), so no guard can be broken by it."""
-    for posting in postings:
+def settle_postings(held: Iterable[Posting], posted: Iterable[Posting]) -> None:
+    """Releases everything a pending entry reserved and posts `posted`: all of it or a partial commit's
+    share (see `committed_postings`), nothing for a void. The available balance cannot fall (a reduction
+    posted is at most the pending one released on its account and side), so no guard can be broken by it."""
+    for posting in held:
         posting.account.release(posting.side, posting.minor)
+    for posting in posted:
         posting.account.post(posting.side, posting.minor)
         _ensure_within_total(posting)
 
 
-def release_postings(postings: Iterable[Posting]) -> None:
-    """Gives back what a pending entry reserved: a voided or lapsed entry moves no balance."""
-    for posting in postings:
-        posting.account.release(posting.side, posting.minor)
+def committed_postings(held: Sequence[Posting], lines: Sequence[LineInput] | None) -> list[Posting]:
+    """What CommitPending posts of a pending entry whose reservation is `held`: all of it without
+    `lines`; with them (a partial commit), those lines, each on an account and side the entry holds an
+    amount on. Per account and side, the lines' amounts add up to at most what the entry's lines on that
+    account and side hold together (nothing held there: InvalidAmount), and per currency they balance.
+    The first rule broken is raised, located in the request's `lines`."""
+    if lines is None:
+        return list(held)
+    if len(lines) < MIN_LINES:
+        raise LedgerError(FaultCode.TooFewLines, f"a partial commit needs at least {MIN_LINES} lines", ("lines",))
+    if len(lines) > MAX_LINES:
+        raise LedgerError(FaultCode.TooManyLines, f"a partial commit holds at most {MAX_LINES} lines", ("lines",))
+    left: dict[tuple[str, Side], int] = defaultdict(int)
+    accounts = {}
+    for posting in held:
+        left[posting.account.code, posting.side] += posting.minor
+        accounts[posting.account.code] = posting.account
+    postings = []
+    for position, line in enumerate(lines):
+        account = accounts.get(line.account)
+        if account is None:
+            raise LedgerError(FaultCode.InvalidAmount,
+                              f"the pending entry holds nothing on account {line.account}",
+                              _request_line(position, "account"))
+        minor = account.currency.to_minor(line.amount, _request_line(position, "amount"))
+        if minor > left[line.account, line.side]:
+            held_there = sum(p.minor for p in held if p.account.code == line.account and p.side is line.side)
+            what = f"{account.currency.to_decimal(held_there)} {account.currency.code}" if held_there else "nothing"
+            raise LedgerError(FaultCode.InvalidAmount,
+                              f"the pending entry holds {what} on the {line.side.value} side of account "
+                              f"{line.account}, less than the lines commit there", _request_line(position, "amount"))
+        left[line.account, line.side] -= minor
+        postings.append(Posting(position, account, line.side, minor, line.memo))
+    _ensure_balanced(postings, ("lines",))
+    return postings
+
+
+def same_commit(posted: Sequence[Line], lines: Sequence[LineInput] | None) -> bool:
+    """Whether a CommitPending with `lines` asks for what a committed entry posted (amounts in any
+    notation): a retry. Without lines, a commit asks for whatever was committed."""
+    if lines is None:
+        return True
+    return ([(line.account, line.side, line.amount.normalize(), line.memo or None) for line in posted]
+            == [(line.account, line.side, line.amount.normalize(), line.memo or None) for line in lines])
 
 
 def ensure_batch_size(count: int) -> None:
@@ -288,15 +335,19 @@ def entry_status(two_phase: bool, outcome: EntryStatus | None, expires_at: datet
     return EntryStatus.EXPIRED if has_lapsed(expires_at, now) else EntryStatus.PENDING
 
 
-def needs_settling(book: Book, entry: Entry, outcome: EntryStatus) -> bool:
-    """Whether a pending entry is to be settled now with `outcome` (POSTED: CommitPending, VOIDED:
-    VoidPending). False for a retry: the entry already has that outcome. Only a PENDING entry can be
-    settled; one that lapsed is PendingExpired; and a commit must fall in an open period."""
+def needs_settling(book: Book, entry: Entry, outcome: EntryStatus, lines: Sequence[LineInput] | None = None) -> bool:
+    """Whether a pending entry is to be settled now with `outcome` (POSTED: CommitPending, with the
+    `lines` of a partial commit if any; VOIDED: VoidPending). False for a retry: the entry already has
+    that outcome (for a commit with lines: those very lines posted). Only a PENDING entry can be settled;
+    one that lapsed is PendingExpired; and a commit must fall in an open period."""
     verb = "committed" if outcome is EntryStatus.POSTED else "voided"
     if not entry.two_phase:
         raise LedgerError(FaultCode.NotPending, f"entry {entry.reference} was posted, not pending; it cannot be {verb}",
                           ("reference",))
     if entry.status is outcome:
+        if not same_commit(entry.lines, lines):
+            raise LedgerError(FaultCode.NotPending,
+                              f"entry {entry.reference} was already committed with other lines", ("reference",))
         return False
     if entry.status is EntryStatus.EXPIRED:
         raise pending_expired(entry.reference, entry.pending_expires_at)

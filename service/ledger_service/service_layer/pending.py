@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
-from typing import Callable
+from typing import Callable, Sequence
 
-from ..domain.entries import (Entry, EntryStatus, commit_postings, held_postings, needs_settling, pending_expired,
-                              release_postings)
+from ..domain.entries import (Entry, EntryStatus, LineInput, committed_postings, held_postings, needs_settling,
+                              pending_expired, posted_line, settle_postings)
 from .accounts import lock_accounts
 from .authentication import Authentication, use_case
 from .context import Context
@@ -22,8 +22,11 @@ class Pending:
         self.clock = clock
 
     @use_case("CommitPending", write=True)
-    def commit_pending(self, context: Context, book: str, reference: str) -> Entry:
-        return _settle(context, book, reference, EntryStatus.POSTED)
+    def commit_pending(self, context: Context, book: str, reference: str,
+                       lines: Sequence[LineInput] | None = None) -> Entry:
+        """Posts the pending entry, or with `lines` only those amounts (see `committed_postings`),
+        releasing the rest of what it reserved."""
+        return _settle(context, book, reference, EntryStatus.POSTED, lines=lines)
 
     @use_case("VoidPending", write=True)
     def void_pending(self, context: Context, book: str, reference: str, reason: str | None = None) -> Entry:
@@ -37,7 +40,8 @@ class Pending:
                                      write=True)
 
 
-def _settle(context: Context, book: str, reference: str, outcome: EntryStatus, reason: str | None = None) -> Entry:
+def _settle(context: Context, book: str, reference: str, outcome: EntryStatus, reason: str | None = None,
+            lines: Sequence[LineInput] | None = None) -> Entry:
     """Commits (POSTED) or voids (VOIDED) a pending entry. Its accounts are locked first and the entry
     read again after: of a commit and a void racing, the second sees what the first did, and an entry
     whose timeout passes meanwhile is judged expired."""
@@ -45,11 +49,14 @@ def _settle(context: Context, book: str, reference: str, outcome: EntryStatus, r
     entry = find_entry(context, found, reference)
     accounts = lock_accounts(context, found, {line.account for line in entry.lines})
     entry = find_entry(context, found, reference)
-    if not needs_settling(found, entry, outcome):
+    if not needs_settling(found, entry, outcome, lines):
         return entry
-    postings = held_postings(entry, accounts)
-    (commit_postings if outcome is EntryStatus.POSTED else release_postings)(postings)
-    if not context.stores.entries.settle_pending(found.id, entry, postings, outcome, reason, context.now,
+    held = held_postings(entry, accounts)
+    posted = committed_postings(held, lines) if outcome is EntryStatus.POSTED else []
+    settle_postings(held, posted)
+    if not context.stores.entries.settle_pending(found.id, entry, held, posted, outcome, reason, context.now,
                                                  context.audit):
         raise pending_expired(reference)
-    return replace(entry, status=outcome)
+    if outcome is EntryStatus.VOIDED:
+        return replace(entry, status=outcome)
+    return replace(entry, status=outcome, lines=tuple(posted_line(p) for p in posted))

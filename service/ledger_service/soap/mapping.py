@@ -30,13 +30,20 @@ def account_page(value: AccountPage) -> Record:
     return Record(accounts=[account(a) for a in value.accounts], nextPageToken=value.next_page_token)
 
 
+def line_inputs(lines: list[Record] | None) -> tuple[LineInput, ...] | None:
+    """The lines of a request as the domain takes them; None where the request has none (an optional
+    list left out)."""
+    if lines is None:
+        return None
+    return tuple(LineInput(line.account, Side(line.side), line.amount, line.memo) for line in lines)
+
+
 def entry_input(value: Record) -> EntryInput:
     return EntryInput(
         reference=value.reference,
         effective_date=value.effectiveDate,
         description=value.description,
-        lines=tuple(LineInput(line.account, Side(line.side), line.amount, line.memo)
-                    for line in value.lines),
+        lines=line_inputs(value.lines),
         pending=bool(value.pending),
         pending_timeout_seconds=value.pendingTimeoutSeconds,
     )

@@ -69,9 +69,11 @@ class LedgerService(ServiceBase):
         return mapping.entry_results(call.ledger.entries.post_entries(
             call.request, book, [mapping.entry_input(entry) for entry in entries or ()], atomic))
 
-    @operation("CommitPending", required(Code), required(types.Reference), returns=types.Entry, result="entry")
-    def commit_pending(call, book, reference):
-        return mapping.entry(call.ledger.pending.commit_pending(call.request, book, reference))
+    @operation("CommitPending", required(Code), required(types.Reference),
+               optional(Array(optional(types.LineInput), member_name="line")), returns=types.Entry, result="entry")
+    def commit_pending(call, book, reference, lines):
+        return mapping.entry(call.ledger.pending.commit_pending(call.request, book, reference,
+                                                                mapping.line_inputs(lines)))
 
     @operation("VoidPending", required(Code), required(types.Reference), optional(types.Description),
                returns=types.Entry, result="entry")

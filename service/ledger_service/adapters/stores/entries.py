@@ -56,10 +56,12 @@ class SqlEntryStore(HistoryStore):
         heads = self._run(self._over_lists["heads"], {"book_id": book_id, "references": sorted(set(references))}).all()
         if not heads:
             return {}
-        # A pending entry's lines are kept as submitted in pending_lines (and reach `lines` if committed).
+        # A pending entry's lines are kept as submitted in pending_lines; a committed one shows what it
+        # posted to `lines` (a partial commit posts less than it held).
         two_phase = {head.id for head in heads if head.status == EntryStatus.PENDING.value}
-        lines = {**lines_of(self.connection, {head.id for head in heads} - two_phase, pending=False),
-                 **lines_of(self.connection, two_phase, pending=True)}
+        as_submitted = two_phase - {head.id for head in heads if head.outcome == EntryStatus.POSTED.value}
+        lines = {**lines_of(self.connection, {head.id for head in heads} - as_submitted, pending=False),
+                 **lines_of(self.connection, as_submitted, pending=True)}
         found = {}
         for head in heads:
             expires_at = utc(head.pending_expires_at)
@@ -139,24 +141,23 @@ class SqlEntryStore(HistoryStore):
         touched = {account.id: account for account in accounts}
         rows.account_totals = [(account_id, *touched[account_id].totals()) for account_id in sorted(touched)]
 
-    def settle_pending(self, book_id: int, entry: Entry, postings: Sequence[Posting], outcome: EntryStatus,
-                       reason: str | None, now: datetime, audit: Audit) -> bool:
-        """Records a pending entry's outcome: its holds released, and for POSTED its lines and per-day
-        totals written; the accounts' totals as the domain left them. False when a hold of the entry is
-        gone already: it expired, by the clock of whoever released it, and the caller must refuse (its
-        transaction then undoes what this began)."""
+    def settle_pending(self, book_id: int, entry: Entry, held: Sequence[Posting], posted: Sequence[Posting],
+                       outcome: EntryStatus, reason: str | None, now: datetime, audit: Audit) -> bool:
+        """Records a pending entry's outcome: its holds (`held`) released, and for POSTED the lines it
+        posted (`posted`) and their per-day totals written; the accounts' totals as the domain left them.
+        False when a hold of the entry is gone already: it expired, by the clock of whoever released it,
+        and the caller must refuse (its transaction then undoes what this began)."""
         released = self._run(delete(HoldRow).where(HoldRow.entry_id == entry.row_id)
                              .returning(HoldRow.position)).scalars().all()
-        if len(released) != len(postings):
+        if len(released) != len(held):
             return False
         self._run(insert(PendingOutcomeRow).values(entry_id=entry.row_id, status=outcome.value, reason=reason,
                                                    settled_at=now, client_id=audit.client_id,
                                                    request_id=audit.request_id))
         rows = Rows()
-        if outcome is EntryStatus.POSTED:
-            self._posted_rows(rows, entry.row_id, entry.effective_date, postings)
-        self._account_total_rows(rows, [p.account for p in postings])
-        record = (journal.pending_committed(entry.reference, [posted_line(p) for p in postings], now)
+        self._posted_rows(rows, entry.row_id, entry.effective_date, posted)
+        self._account_total_rows(rows, [p.account for p in held])
+        record = (journal.pending_committed(entry.reference, [posted_line(p) for p in posted], now)
                   if outcome is EntryStatus.POSTED else journal.pending_voided(entry.reference, reason, now))
         self.journal.append(book_id, [(record, Source(entry_id=entry.row_id))], rows)
         return True
