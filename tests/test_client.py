@@ -188,6 +188,25 @@ def test_every_operation_with_python_types(client):
     assert reversed_range.value.field == "fromSequence"
 
 
+def test_a_pending_entry_is_committed_in_part(client):
+    book = new_book(client, guarded=True)
+    client.post_entry(book, sale("INV-1", "100.00"))
+    client.post_entry(book, EntryInput("HOLD-1", date(2026, 3, 1), (
+        LineInput("sales", Side.DEBIT, "30"), LineInput("cash", Side.CREDIT, "30")), pending=True))
+    committed = client.commit_pending(book, "HOLD-1", [LineInput("sales", Side.DEBIT, "12.5"),
+                                                       LineInput("cash", Side.CREDIT, Decimal("12.50"), "part")])
+    assert committed.status is EntryStatus.POSTED
+    assert [(line.account, line.side, line.amount, line.memo) for line in committed.lines] == [
+        ("sales", Side.DEBIT, Decimal("12.50"), None), ("cash", Side.CREDIT, Decimal("12.50"), "part")]
+    balance = client.get_balance(book, "cash")
+    assert (balance.posted_credits, balance.pending_credits, balance.available_balance) == (
+        Decimal("12.50"), Decimal("0.00"), Decimal("87.50"))
+    with pytest.raises(NotPending) as caught:
+        client.commit_pending(book, "HOLD-1", [LineInput("sales", Side.DEBIT, "1"),
+                                               LineInput("cash", Side.CREDIT, "1")])
+    assert (caught.value.code, caught.value.field) == ("NotPending", "reference")
+
+
 def test_faults_are_exceptions_with_their_code_field_and_index(client, server):
     book = new_book(client, guarded=True)
     with pytest.raises(Unbalanced) as caught:
@@ -505,6 +524,14 @@ def test_the_command_settles_reverses_and_shows_entries(sqlite_server, cli_book)
     assert "posted twice" in reversal and "CREDIT" in reversal
     shown = json.loads(run("entry", cli_book, "HOLD-1", "--format", "json"))
     assert (shown["status"], shown["reversedBy"]) == ("POSTED", "HOLD-1-R")
+    run("post", cli_book, "--reference", "HOLD-3", "--date", "2026-03-01", "--pending",
+        "cash:DEBIT:5.00", "sales:CREDIT:5.00")
+    part = json.loads(run("commit", cli_book, "HOLD-3", "cash:DEBIT:2.00", "sales:CREDIT:2:part", "--format", "json"))
+    assert [(line["account"], line["amount"], line["memo"]) for line in part["lines"]] == [
+        ("cash", "2.00", None), ("sales", "2.00", "part")]
+    refused = ledger_client_command("commit", cli_book, "HOLD-3", "cash:DEBIT:1.00", "sales:CREDIT:1.00",
+                                    server=sqlite_server)
+    assert refused.returncode == 3 and refused.stderr.startswith("NotPending:"), refused.stderr
     again = ledger_client_command("commit", cli_book, "HOLD-2", server=sqlite_server)
     assert again.returncode == 3 and again.stderr.startswith("NotPending:"), again.stderr
     unknown = ledger_client_command("entry", cli_book, "NOPE", server=sqlite_server)

@@ -230,7 +230,8 @@ def get_entry(client: LedgerClient, args, out) -> None:
 
 
 def commit(client: LedgerClient, args, out) -> None:
-    show_entry(client.commit_pending(args.book, args.reference), args.format, out)
+    lines = tuple(parse_line(text) for text in args.lines) or None
+    show_entry(client.commit_pending(args.book, args.reference, lines), args.format, out)
 
 
 def void(client: LedgerClient, args, out) -> None:
@@ -366,8 +367,9 @@ def parser() -> argparse.ArgumentParser:
     sub.add_argument("--timeout", type=int, help="seconds before a pending entry expires")
     sub = command("entry", get_entry, "one entry, by its reference")
     sub.add_argument("reference")
-    sub = command("commit", commit, "post what a pending entry reserved")
+    sub = command("commit", commit, "post what a pending entry reserved; with lines, only those amounts")
     sub.add_argument("reference")
+    sub.add_argument("lines", nargs="*", metavar="ACCOUNT:SIDE:AMOUNT[:MEMO]")
     sub = command("void", void, "release what a pending entry reserved")
     sub.add_argument("reference")
     sub.add_argument("--reason")
@@ -390,9 +392,9 @@ def main(argv: list[str] | None = None, environ: dict | None = None, out=None) -
     out = out or sys.stdout
     top = parser()
     try:
-        # A post's lines may come after its options, which argparse leaves over.
+        # A post's (or commit's) lines may come after its options, which argparse leaves over.
         args, left = top.parse_known_args(argv)
-        if left and (args.command != "post" or any(item.startswith("-") for item in left)):
+        if left and (args.command not in ("post", "commit") or any(item.startswith("-") for item in left)):
             top.error(f"unrecognized arguments: {' '.join(left)}")
         if left:
             args.lines += left

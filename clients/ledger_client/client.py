@@ -19,7 +19,7 @@ from zeep.wsse.username import UsernameToken
 from .errors import LedgerError, SchemaValidation, TransportError, ledger_error
 from .models import (
     Account, AccountPage, AccountType, Balance, Book, Entry, EntryAudit, EntryInput, EntryResult, JournalHead,
-    JournalVerification, Statement, StatementLine, TrialBalance,
+    JournalVerification, LineInput, Statement, StatementLine, TrialBalance,
 )
 from .retries import RetryPolicy
 
@@ -219,8 +219,11 @@ class LedgerClient:
         results = self._call("PostEntries", book, {"entry": [entry.to_soap() for entry in entries]}, atomic)
         return [EntryResult.from_soap(result) for result in results or []]
 
-    def commit_pending(self, book: str, reference: str) -> Entry:
-        return Entry.from_soap(self._call("CommitPending", book, reference))
+    def commit_pending(self, book: str, reference: str, lines: Optional[Sequence[LineInput]] = None) -> Entry:
+        """Posts what the pending entry reserved; with `lines`, only those amounts (on the entry's own
+        accounts and sides, each at most what it holds there, balanced), releasing the rest."""
+        wrapped = None if lines is None else {"line": [line.to_soap() for line in lines]}
+        return Entry.from_soap(self._call("CommitPending", book, reference, wrapped))
 
     def void_pending(self, book: str, reference: str, reason: Optional[str] = None) -> Entry:
         return Entry.from_soap(self._call("VoidPending", book, reference, reason))
