@@ -55,6 +55,7 @@ FIELDS = {
     "JournalVerification": ["book", "fromSequence", "toSequence", "recordsChecked", "headHash", "intact",
                             "firstBreak?"],
     "JournalBreak": ["sequence", "reason"],
+    "CamtStatement": ["messageId", "document"],
 }
 # docs/contract.md#operations: parameters in order, and the type of the one result.
 OPERATIONS = {
@@ -76,6 +77,7 @@ OPERATIONS = {
     "ClosePeriod": (["book", "throughDate"], "Book"),
     "GetJournalHead": (["book"], "JournalHead"),
     "VerifyJournal": (["book", "fromSequence?", "toSequence?"], "JournalVerification"),
+    "GetCamtStatement": (["book", "account", "fromDate", "toDate"], "CamtStatement"),
 }
 ENUMERATIONS = {
     "AccountType": ["ASSET", "EXPENSE", "LIABILITY", "EQUITY", "INCOME"],
@@ -97,7 +99,7 @@ FIELD_TYPES = {
         ("Book", "closedThrough"), ("EntryInput", "effectiveDate"), ("Entry", "effectiveDate"), ("Balance", "asOf"),
         ("Statement", "fromDate"), ("Statement", "toDate"), ("StatementLine", "effectiveDate"),
         ("TrialBalance", "asOf"), ("GetBalance", "asOf"), ("GetStatement", "fromDate"), ("GetStatement", "toDate"),
-        ("GetTrialBalance", "asOf"), ("ClosePeriod", "throughDate"), ("ReverseEntry", "effectiveDate")]},
+        ("GetCamtStatement", "fromDate"), ("GetCamtStatement", "toDate"), ("GetTrialBalance", "asOf"), ("ClosePeriod", "throughDate"), ("ReverseEntry", "effectiveDate")]},
     **{field: _xsd + "dateTime" for field in [
         ("Account", "openedAt"), ("Entry", "recordedAt"), ("Entry", "pendingExpiresAt"),
         ("EntryAudit", "recordedAt"), ("EntryAudit", "settledAt"), ("JournalHead", "recordedAt")]},
@@ -112,6 +114,7 @@ FIELD_TYPES = {
     ("JournalHead", "hash"): _tns + "Hash", ("JournalVerification", "headHash"): _tns + "Hash",
     ("JournalVerification", "intact"): _xsd + "boolean", ("JournalVerification", "firstBreak"): _tns + "JournalBreak",
     ("JournalBreak", "reason"): _tns + "BreakReason",
+    ("CamtStatement", "document"): _xsd + "base64Binary",
     ("AccountInput", "type"): _tns + "AccountType", ("Account", "type"): _tns + "AccountType",
     ("TrialBalanceRow", "type"): _tns + "AccountType", ("ListAccounts", "type"): _tns + "AccountType",
     ("LineInput", "side"): _tns + "Side", ("Line", "side"): _tns + "Side", ("StatementLine", "side"): _tns + "Side",

@@ -45,15 +45,16 @@ from .errors import (
     UnknownCurrency,
 )
 from .models import (
-    Account, AccountPage, AccountStatus, AccountType, Balance, Book, BreakReason, CurrencyTotal, Entry, EntryAudit,
-    EntryInput, EntryResult, EntryStatus, JournalBreak, JournalHead, JournalVerification, Line, LineInput, Side,
-    Statement, StatementLine, TrialBalance, TrialBalanceRow,
+    Account, AccountPage, AccountStatus, AccountType, Balance, Book, BreakReason, CamtStatement, CurrencyTotal, Entry,
+    EntryAudit, EntryInput, EntryResult, EntryStatus, JournalBreak, JournalHead, JournalVerification, Line, LineInput,
+    Side, Statement, StatementLine, TrialBalance, TrialBalanceRow,
 )
 from .retries import RetryPolicy
 
 __all__ = [
     "LedgerClient", "RetryPolicy",
-    "Account", "AccountPage", "AccountStatus", "AccountType", "Balance", "Book", "BreakReason", "CurrencyTotal",
+    "Account", "AccountPage", "AccountStatus", "AccountType", "Balance", "Book", "BreakReason", "CamtStatement",
+    "CurrencyTotal",
     "Entry", "EntryAudit", "EntryInput", "EntryResult", "EntryStatus", "JournalBreak", "JournalHead",
     "JournalVerification", "Line", "LineInput", "Side", "Statement", "StatementLine", "TrialBalance",
     "TrialBalanceRow",

@@ -164,6 +164,10 @@ def balance(client: LedgerClient, args, out) -> None:
 
 
 def statement(client: LedgerClient, args, out) -> None:
+    if args.format == "camt053":
+        _write_document(client.get_camt_statement(args.book, args.account, args.from_date, args.to_date).document,
+                        out)
+        return
     pages = list(client.statement_pages(args.book, args.account, args.from_date, args.to_date))
     first = pages[0]
     rows = [record(line) for page in pages for line in page.lines]
@@ -176,6 +180,16 @@ def statement(client: LedgerClient, args, out) -> None:
         print(f"closing balance {_text(first.closing_balance)}", file=out)
     else:
         emit(rows, args.format, out, whole=whole)
+
+
+def _write_document(document: bytes, out) -> None:
+    """The document's bytes as they came, where `out` takes bytes; its text otherwise."""
+    if hasattr(out, "buffer"):
+        out.flush()
+        out.buffer.write(document)
+        out.buffer.flush()
+    else:
+        out.write(document.decode("utf-8"))
 
 
 def trial_balance(client: LedgerClient, args, out) -> None:
@@ -338,17 +352,18 @@ def parser() -> argparse.ArgumentParser:
                                          "did not verify.")
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, run, help: str) -> argparse.ArgumentParser:
+    def command(name: str, run, help: str, formats: tuple[str, ...] = ()) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help, description=help)
         sub.add_argument("book")
-        sub.add_argument("--format", choices=("table", "json", "csv"), default="table")
+        sub.add_argument("--format", choices=("table", "json", "csv", *formats), default="table")
         sub.set_defaults(run=run)
         return sub
 
     sub = command("balance", balance, "an account's balance, now or as of a date")
     sub.add_argument("account")
     sub.add_argument("--as-of", type=_day)
-    sub = command("statement", statement, "an account's statement lines between two dates, every page")
+    sub = command("statement", statement, "an account's statement lines between two dates, every page; with "
+                  "--format camt053 the ISO 20022 camt.053.001.08 document of the period", ("camt053",))
     sub.add_argument("account")
     sub.add_argument("--from", dest="from_date", type=_day, required=True)
     sub.add_argument("--to", dest="to_date", type=_day, required=True)

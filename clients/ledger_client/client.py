@@ -18,8 +18,8 @@ from zeep.wsse.username import UsernameToken
 
 from .errors import LedgerError, SchemaValidation, TransportError, ledger_error
 from .models import (
-    Account, AccountPage, AccountType, Balance, Book, Entry, EntryAudit, EntryInput, EntryResult, JournalHead,
-    JournalVerification, LineInput, Statement, StatementLine, TrialBalance,
+    Account, AccountPage, AccountType, Balance, Book, CamtStatement, Entry, EntryAudit, EntryInput, EntryResult,
+    JournalHead, JournalVerification, LineInput, Statement, StatementLine, TrialBalance,
 )
 from .retries import RetryPolicy
 
@@ -265,6 +265,11 @@ class LedgerClient:
         """Every line of the statement, page by page, each with its running balance."""
         for page in self.statement_pages(book, account, from_date, to_date, page_size):
             yield from page.lines
+
+    def get_camt_statement(self, book: str, account: str, from_date: date, to_date: date) -> CamtStatement:
+        """The whole period in one camt.053.001.08 document, not paged (at most 10,000 lines: TooManyLines for
+        more; ask for shorter periods)."""
+        return CamtStatement.from_soap(self._call("GetCamtStatement", book, account, from_date, to_date))
 
     def get_trial_balance(self, book: str, as_of: Optional[date] = None) -> TrialBalance:
         return TrialBalance.from_soap(self._call("GetTrialBalance", book, as_of))

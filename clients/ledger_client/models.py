@@ -292,6 +292,19 @@ class TrialBalance:
 
 
 @dataclass(frozen=True)
+class CamtStatement:
+    """An account's statement for a period as an ISO 20022 camt.053.001.08 document: `document` is its UTF-8
+    bytes, to be stored or parsed as they are; `message_id` is its GrpHdr/MsgId."""
+
+    message_id: str
+    document: bytes
+
+    @classmethod
+    def from_soap(cls, value) -> "CamtStatement":
+        return cls(value.messageId, value.document)
+
+
+@dataclass(frozen=True)
 class JournalHead:
     """The last record of a book's journal: keep its sequence and hash to check an export against later."""
 

@@ -7,11 +7,11 @@ import functools
 from .adapters.passwords import PasswordHashes
 from .service_layer import operator
 from .service_layer.admin_input import AdminError, Grant, parse_rate_limit
-from .service_layer.operator import (create_book, disable_client, export_journal, grant, import_accounts,
+from .service_layer.operator import (create_book, disable_client, export_camt053, export_journal, grant, import_accounts,
                                      import_entries, limit_client, list_clients, register_certificate, rekey_secrets,
                                      require_signature)
 
-__all__ = ["AdminError", "Grant", "add_client", "create_book", "disable_client", "export_journal", "grant",
+__all__ = ["AdminError", "Grant", "add_client", "create_book", "disable_client", "export_camt053", "export_journal", "grant",
            "import_accounts", "import_entries", "limit_client", "list_clients", "parse_rate_limit",
            "register_certificate", "rekey_secrets", "require_signature"]
 

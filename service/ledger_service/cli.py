@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from datetime import date
 from pathlib import Path
 
 from . import admin
 from .commands import contract as contract_commands, fixtures as fixture_commands, loading
+from .adapters.camt053 import camt053_document
 from .adapters.certificates import read_certificate_file
 from .adapters.database import Database, sqlite_file
 from .adapters.passwords import generate_password
@@ -168,6 +170,21 @@ def _journal_export(args, database: Database) -> int:
     return 0
 
 
+def _export_camt053(args, database: Database) -> int:
+    """The document GetCamtStatement returns, to FILE (written beside it and moved into place) or stdout."""
+    exported = camt053_document(admin.export_camt053(database, args.book, args.account, args.from_date, args.to_date))
+    if args.file is None:
+        sys.stdout.buffer.write(exported.document)
+        sys.stdout.buffer.flush()
+        return 0
+    target = Path(args.file)
+    partial = target.with_name(target.name + ".partial")
+    partial.write_bytes(exported.document)
+    partial.replace(target)
+    print(f"camt.053 statement {exported.message_id} of account {args.account} written to {target}", file=sys.stderr)
+    return 0
+
+
 def _settings_show(args, database: Database | None) -> int:
     shown = args.settings.shown()
     width = max(len(variable) for variable, _ in shown)
@@ -272,6 +289,17 @@ def parser() -> argparse.ArgumentParser:
     export_journal.add_argument("file")
     export_journal.set_defaults(run=_journal_export)
 
+    exporting = commands.add_parser("export", help="documents for other systems").add_subparsers(
+        dest="format", required=True)
+    camt053 = exporting.add_parser("camt053", help="an account's statement for a period as an ISO 20022 camt.053.001.08 "
+                                                   "document, the one GetCamtStatement returns")
+    for positional in ("book", "account"):
+        camt053.add_argument(positional)
+    for option, day in (("--from", "from_date"), ("--to", "to_date")):
+        camt053.add_argument(option, dest=day, required=True, type=date.fromisoformat, metavar="DATE")
+    camt053.add_argument("file", nargs="?", metavar="FILE", help="default: standard output")
+    camt053.set_defaults(run=_export_camt053)
+
     importing = commands.add_parser("import", help="load a chart of accounts or entries from CSV")
     kinds = importing.add_subparsers(dest="kind", required=True)
     for kind, columns in (("accounts", "code,name,type,currency,parentCode,noNegativeBalance"),
@@ -302,7 +330,14 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    top = parser()
+    # argparse gives an optional positional (export's FILE) only the place before the options; after them
+    # it is left over.
+    args, left = top.parse_known_args(argv)
+    if left and getattr(args, "file", "") is None and len(left) == 1 and not left[0].startswith("-"):
+        args.file, left = left[0], []
+    if left:
+        top.error(f"unrecognized arguments: {' '.join(left)}")
     if getattr(args, "no_settings", False):
         return args.run(args, None)
     if args.run is _serve:

@@ -52,6 +52,9 @@ OPERATIONS = {
     "VerifyJournal": ("Recomputes the book's hash chain from the stored rows of entries, lines and outcomes, over "
                       "a stretch of at most 100,000 records, and names the first record that breaks it.",
                       ["SchemaValidation"]),
+    "GetCamtStatement": ("The account's whole statement for a period as one ISO 20022 camt.053.001.08 document "
+                         "(base64 of its UTF-8 bytes), at most 10,000 lines.",
+                         ["AccountNotFound", "SchemaValidation", "TooManyLines"]),
 }
 # Faults any operation may answer.
 COMMON_FAULTS = ["SchemaValidation", "MalformedRequest", "AuthenticationFailed", "NotAuthorized", "RateLimited",
@@ -85,7 +88,8 @@ FAULT_MEANINGS = {
     FaultCode.InvalidAmount: "An amount that is not positive or is finer than its currency's minor unit; in a partial "
                              "commit, lines committing more on an account and side than the entry holds there.",
     FaultCode.TooFewLines: "An entry, or a partial commit, of fewer than 2 lines.",
-    FaultCode.TooManyLines: "An entry, or a partial commit, of more than 1000 lines.",
+    FaultCode.TooManyLines: "An entry, or a partial commit, of more than 1000 lines, or a camt.053 statement of "
+                            "more than 10,000.",
     FaultCode.BatchTooLarge: "A PostEntries batch of more than 1000 entries.",
     FaultCode.ReferenceConflict: "The reference was used for a different entry.",
     FaultCode.EntryNotFound: "No entry has that reference in the book.",

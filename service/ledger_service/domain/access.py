@@ -48,6 +48,7 @@ REQUIRED_ROLE: Mapping[str, Role | SystemRole] = MappingProxyType({
     "ClosePeriod": Role.admin,
     "GetJournalHead": Role.reader,
     "VerifyJournal": Role.reader,
+    "GetCamtStatement": Role.reader,
 })
 
 

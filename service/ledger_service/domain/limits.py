@@ -11,6 +11,9 @@ MAX_BATCH = 1000
 MIN_PAGE_SIZE = 1
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
+# Lines one camt.053 statement document holds: a document is not paged, so a longer period is refused
+# (TooManyLines) and asked for in shorter periods.
+MAX_STATEMENT_DOCUMENT_LINES = 10_000
 # A pending entry's pendingTimeoutSeconds; the largest is xs:int's, the contract's type of the field
 # (about 68 years), so the schema's own type enforces it.
 MIN_PENDING_TIMEOUT_SECONDS = 1

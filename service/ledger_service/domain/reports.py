@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Iterable
 
@@ -47,6 +47,8 @@ class StatementLine:
     side: Side
     amount: Decimal
     running_balance: Decimal
+    # Whether the line's entry reverses another (camt.053's RvslInd); GetStatement does not show it.
+    reversal: bool = False
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,20 @@ class Statement:
     closing_balance: Decimal
     lines: tuple[StatementLine, ...]
     next_page_token: str | None = None
+
+
+@dataclass(frozen=True)
+class PeriodStatement:
+    """An account's whole statement for a period, as a camt.053 document reports it (docs/contract.md#camt053):
+    what identifies the book and the account, the side the account's balance is normally on, and when
+    the statement was read."""
+
+    book: str
+    book_name: str
+    account_name: str
+    normal_side: Side
+    statement: Statement
+    created_at: datetime
 
 
 def statement_movement(normal_side: Side, side: Side, minor: int) -> int:

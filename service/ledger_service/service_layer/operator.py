@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import date
 from typing import IO, Callable, ContextManager
 
 from ..domain.access import Audit, Client, RegisteredCertificate
@@ -12,6 +13,7 @@ from ..domain.accounts import AccountSpec
 from ..domain.books import Book
 from ..domain.entries import EntryInput
 from ..domain.journal import JournalHead
+from ..domain.reports import PeriodStatement
 from ..domain.journal_chain import export_header, export_line
 from ..domain.errors import FaultCode, LedgerError
 from ..domain.limits import MAX_BATCH, MAX_CLIENT_NAME, MAX_PASSWORD
@@ -21,6 +23,7 @@ from .admin_input import AdminError, Grant
 from .books import add_book
 from .context import Context, utc_now
 from .entries import post_batch
+from .reports import period_statement
 from .journal import seal_queued, walk
 from .ports import ImportFile, NewCertificate, Passwords, SecretBox, Stores, UnitOfWork
 
@@ -205,13 +208,14 @@ def _refusal(line: int, error: LedgerError, what: str = "") -> tuple[int, str]:
     return line, f"{what}{error.code.value}: {error.message}{where}"
 
 
-def _in_book(database: UnitOfWork, book: str, work: Callable[[Context, Book], object], request_id: str):
+def _in_book(database: UnitOfWork, book: str, work: Callable[[Context, Book], object], request_id: str | None, *,
+             write: bool = True):
     """`work` in one transaction as an operator, on the book `book`."""
     def attempt(stores: Stores):
         context = Context(stores, utc_now(), utc_now, request_id)
         return work(context, context.book(book))
 
-    return database.run(attempt, write=True)
+    return database.run(attempt, write=write)
 
 
 def _parents_first(specs: list[tuple[int, AccountSpec]]) -> list[tuple[int, AccountSpec]]:
@@ -316,6 +320,14 @@ def import_entries(database: UnitOfWork, book: str, file: ImportFile,
         load()
     report.refused.sort()
     return report
+
+
+# --- statements ---
+
+def export_camt053(database: UnitOfWork, book: str, account: str, from_date: date, to_date: date) -> PeriodStatement:
+    """What GetCamtStatement reports of the account and period, for `export camt053`."""
+    return _in_book(database, book, lambda context, found: period_statement(context, found, account, from_date, to_date),
+                    None, write=False)
 
 
 # --- the journal ---

@@ -145,6 +145,7 @@ class StatementRow:
     description: str | None
     side: Side
     amount: int
+    reversal: bool
 
 
 class ReportStore(Protocol):

@@ -12,6 +12,7 @@ are None, lists are lists); values written may be any objects with those attribu
 """
 from __future__ import annotations
 
+import base64
 import re
 import threading
 from datetime import date, datetime
@@ -20,6 +21,7 @@ from types import SimpleNamespace as Record
 from typing import Callable
 
 from lxml import etree
+from spyne.model.binary import ByteArray
 from spyne.model.complex import Array, ComplexModelBase
 from spyne.model.enum import EnumBase
 from spyne.model.primitive import Boolean, Date, DateTime, Decimal, Integer, Unicode
@@ -55,6 +57,7 @@ _SIMPLE: list[tuple[type, Callable[[str], object], Callable[[object], str]]] = [
     (Date, _date, lambda value: value.isoformat()),  # Spyne's Date is a DateTime
     (DateTime, lambda text: datetime.fromisoformat(text.strip()), lambda value: value.isoformat()),
     (Unicode, str, str),
+    (ByteArray, base64.b64decode, lambda value: base64.b64encode(value).decode("ascii")),
 ]
 
 

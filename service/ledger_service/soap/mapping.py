@@ -5,6 +5,7 @@ as the type the operation returns, and reads requests into records of the same n
 """
 from __future__ import annotations
 
+from ..adapters.camt053 import CamtDocument
 from ..domain.accounts import Account, AccountPage, Side
 from ..domain.books import Book
 from ..domain.entries import Entry, EntryAudit, EntryInput, LineInput
@@ -88,6 +89,10 @@ def statement(value: Statement) -> Record:
                for line in value.lines],
         nextPageToken=value.next_page_token,
     )
+
+
+def camt_statement(value: CamtDocument) -> Record:
+    return Record(messageId=value.message_id, document=value.document)
 
 
 def trial_balance(value: TrialBalance) -> Record:

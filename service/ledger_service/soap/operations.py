@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from spyne import Array, Boolean, Date, ServiceBase, rpc
 
+from ..adapters.camt053 import camt053_document
 from ..domain.accounts import AccountType
 from ..service_layer.context import RequestContext
 from ..service_layer.ledger import Ledger
@@ -120,3 +121,9 @@ class LedgerService(ServiceBase):
     def verify_journal(call, book, fromSequence, toSequence):
         return mapping.journal_verification(call.ledger.journal.verify_journal(call.request, book, fromSequence,
                                                                                toSequence))
+
+    @operation("GetCamtStatement", required(Code), required(Code), required(Date), required(Date),
+               returns=types.CamtStatement, result="statement")
+    def get_camt_statement(call, book, account, fromDate, toDate):
+        return mapping.camt_statement(camt053_document(call.ledger.reports.get_camt_statement(
+            call.request, book, account, fromDate, toDate)))

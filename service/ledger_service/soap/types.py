@@ -7,7 +7,7 @@ schema instead of once per field that uses it.
 """
 from __future__ import annotations
 
-from spyne import Array, Boolean, ComplexModel, Date, DateTime, Decimal, Enum, Integer32, Integer64, Unicode
+from spyne import Array, Boolean, ByteArray, ComplexModel, Date, DateTime, Decimal, Enum, Integer32, Integer64, Unicode
 from spyne.model import ModelBase
 
 from ..domain.limits import MAX_PAGE_SIZE, MIN_PAGE_SIZE, MIN_PENDING_TIMEOUT_SECONDS
@@ -268,4 +268,13 @@ class JournalVerification(_Model):
         ("headHash", required(Hash)),
         ("intact", required(Boolean)),
         ("firstBreak", optional(JournalBreak)),
+    ]
+
+
+class CamtStatement(_Model):
+    # The document is the UTF-8 bytes of one camt.053.001.08 Document (docs/contract.md#camt053), carried whole
+    # so that no SOAP stack rewrites its namespaces or whitespace.
+    _type_info = [
+        ("messageId", required(_text("MessageId", 35))),
+        ("document", required(ByteArray)),
     ]

@@ -19,7 +19,7 @@ _TOTALS_AS_OF = over_lists(lambda one_of: (
 ))
 _STATEMENT_LINES = (
     select(LineRow.entry_id, LineRow.position, EntryRow.reference, LineRow.effective_date, EntryRow.description,
-           LineRow.side, LineRow.amount)
+           LineRow.side, LineRow.amount, EntryRow.reversal_of_id.is_not(None).label("reversal"))
     .join(EntryRow, EntryRow.id == LineRow.entry_id)
     .where(LineRow.account_id == bindparam("account_id"), LineRow.effective_date >= bindparam("from_date"),
            LineRow.effective_date <= bindparam("to_date"))
@@ -46,5 +46,6 @@ class SqlReportStore(SqlStore):
         parameters = {"account_id": account_id, "from_date": from_date, "to_date": to_date, "limit": limit}
         if after is not None:
             parameters.update(zip(("after_date", "after_entry", "after_position"), after))
-        return [StatementRow(r.entry_id, r.position, r.reference, r.effective_date, r.description, Side(r.side), r.amount)
+        return [StatementRow(r.entry_id, r.position, r.reference, r.effective_date, r.description, Side(r.side), r.amount,
+                             bool(r.reversal))
                 for r in self._run(_STATEMENT_LINES if after is None else _STATEMENT_LINES_AFTER, parameters)]
