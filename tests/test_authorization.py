@@ -49,6 +49,7 @@ OWN_BOOK = {
     "ClosePeriod":     (NA,     NA,     NA,     "ok",  NA),
     "GetJournalHead":  (NA,     "ok",   "ok",   "ok",  NA),
     "VerifyJournal":   (NA,     "ok",   "ok",   "ok",  NA),
+    "GetCamtStatement": (NA,    "ok",   "ok",   "ok",  NA),
 }
 # The role each operation needs, as NotAuthorized names it (docs/contract.md#operations).
 REQUIRED_ROLE = {"OpenAccount": "admin", "CloseAccount": "admin", "ClosePeriod": "admin", "PostEntry": "poster",
@@ -135,6 +136,7 @@ class World:
             "ClosePeriod": lambda: (book, date(2020, 1, 31)),
             "GetJournalHead": lambda: (book,),
             "VerifyJournal": lambda: (book, None, None),
+            "GetCamtStatement": lambda: (book, "cash", date(2026, 1, 1), date(2026, 1, 31)),
         }[operation]()
 
 

@@ -132,7 +132,7 @@ DOTNET_OPERATIONS = {
     "CloseAccount": "Account CloseAccount(string book, string code)",
     "PostEntry": "Entry PostEntry(string book, EntryInput entry)",
     "PostEntries": "EntryResult[] PostEntries(string book, EntryInput[] entries, bool atomic)",
-    "CommitPending": "Entry CommitPending(string book, string reference)",
+    "CommitPending": "Entry CommitPending(string book, string reference, LineInput[] lines)",
     "VoidPending": "Entry VoidPending(string book, string reference, string reason)",
     "GetEntry": "Entry GetEntry(string book, string reference)",
     "GetEntryAudit": "EntryAudit GetEntryAudit(string book, string reference)",
@@ -146,6 +146,8 @@ DOTNET_OPERATIONS = {
     "GetJournalHead": "JournalHead GetJournalHead(string book)",
     "VerifyJournal": "JournalVerification VerifyJournal(string book, long fromSequence, bool fromSequenceSpecified, "
                      "long toSequence, bool toSequenceSpecified)",
+    "GetCamtStatement": "CamtStatement GetCamtStatement(string book, string account, System.DateTime fromDate, "
+                        "System.DateTime toDate)",
 }
 _ATTRIBUTES = re.compile(r"\[[^\[\]]+\]\s*")  # not `[]`, which follows an array's item type
 _METHOD = re.compile(r"((?:\[[^\n]*\]\s*)*)public ([\w.\[\]]+) (\w+)\((.*)\) \{$", re.M)
@@ -153,7 +155,7 @@ _PROPERTY = re.compile(r"((?:\[[^\n]*\]\s*)*)public ([\w.\[\]]+) (\w+) \{\s*get"
 _CLASS = re.compile(r"public (?:partial class|enum) (\w+)")
 # How XmlSerializer maps the XML Schema built-ins the contract uses.
 CSHARP_BUILT_INS = {"string": "string", "decimal": "decimal", "boolean": "bool", "int": "int", "long": "long",
-                    "date": "System.DateTime", "dateTime": "System.DateTime"}
+                    "date": "System.DateTime", "dateTime": "System.DateTime", "base64Binary": "byte[]"}
 VALUE_TYPES = {"decimal", "bool", "int", "long", "System.DateTime"}
 
 

@@ -132,7 +132,7 @@ JAVA_OPERATIONS = {
     "closeAccount": "Account closeAccount(String book, String code)",
     "postEntry": "Entry postEntry(String book, EntryInput entry)",
     "postEntries": "EntryResultArray postEntries(String book, EntryInputArray entries, boolean atomic)",
-    "commitPending": "Entry commitPending(String book, String reference)",
+    "commitPending": "Entry commitPending(String book, String reference, LineInputArray lines)",
     "voidPending": "Entry voidPending(String book, String reference, String reason)",
     "getEntry": "Entry getEntry(String book, String reference)",
     "getEntryAudit": "EntryAudit getEntryAudit(String book, String reference)",
@@ -145,6 +145,8 @@ JAVA_OPERATIONS = {
     "closePeriod": "Book closePeriod(String book, XMLGregorianCalendar throughDate)",
     "getJournalHead": "JournalHead getJournalHead(String book)",
     "verifyJournal": "JournalVerification verifyJournal(String book, Long fromSequence, Long toSequence)",
+    "getCamtStatement": "CamtStatement getCamtStatement(String book, String account, XMLGregorianCalendar fromDate, "
+                        "XMLGregorianCalendar toDate)",
 }
 MONEY_FIELDS = {
     "Balance": ["postedDebits", "postedCredits", "pendingDebits", "pendingCredits", "balance", "availableBalance"],
@@ -184,7 +186,7 @@ class JavaField:
     annotations: str
 
 
-_FIELD = re.compile(r"((?:@\w+(?:\([^()]*\))?\s+)*)protected\s+([\w.<>]+)\s+(\w+);")
+_FIELD = re.compile(r"((?:@\w+(?:\([^()]*\))?\s+)*)protected\s+([\w.<>\[\]]+)\s+(\w+);")
 
 
 def fields(source: str) -> dict[str, JavaField]:
