@@ -17,23 +17,18 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from lxml import etree
 
-from certificates import CertificateAuthority, Issued
+from certificates import Issued
 from conftest import SOAP_ENV, TNS
 from ledger_service.service_layer.context import ClientCertificate
 from ledger_service.service_layer.signatures import IssuerSerial, SubjectKeyIdentifier
 from ledger_service.soap.envelope import Limits, parse, read_envelope
 from ledger_service.wsse.verification import made_with, read
-from signing import WSU_ID, body_of, signed, utc_now, zeep_signed
+from signing import WSU_ID, authority, body_of, signed, utc_now, zeep_signed  # noqa: F401
 from xmlsec_cli import WSU_NS
 
 VERSIONS = ["11", "12"]
 BODY = "<l:GetBalance><l:book>B</l:book><l:account>cash</l:account></l:GetBalance>"
 MINUTE = datetime.timedelta(minutes=1)
-
-
-@pytest.fixture(scope="module")
-def authority(tmp_path_factory) -> CertificateAuthority:
-    return CertificateAuthority(tmp_path_factory.mktemp("rules-ca"))
 
 
 @pytest.fixture(scope="module")

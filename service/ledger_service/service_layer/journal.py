@@ -97,12 +97,12 @@ SEALED_AT_ONCE = 5000
 def seal_queued(database: UnitOfWork, book_code: str | None = None) -> int:
     """Seals the records queued for the book `book_code` (None: for every book) onto its chain, in
     short write transactions of their own, and returns how many it sealed. What was committed before
-    the call is sealed when it returns."""
+    the call is sealed when it returns; with nothing queued, it only reads."""
     def books(stores: Stores) -> list[int]:
         if book_code is None:
             return stores.journal.books_with_queued_records()
         book = stores.books.book(book_code)
-        return [book.id] if book else []
+        return stores.journal.books_with_queued_records(book.id) if book else []
 
     sealed = 0
     for book_id in database.run(books, write=False):

@@ -151,8 +151,12 @@ class SqlJournalStore(SqlStore):
         else:
             self._run(insert(JournalHeadRow).values(book_id=book_id, **values))
 
-    def books_with_queued_records(self) -> list[int]:
-        return list(self._run(select(JournalQueueRow.book_id).distinct()).scalars())
+    def books_with_queued_records(self, book_id: int | None = None) -> list[int]:
+        """The books that have records queued (of them, the book `book_id` only)."""
+        query = select(JournalQueueRow.book_id).distinct()
+        if book_id is not None:
+            query = query.where(JournalQueueRow.book_id == book_id)
+        return list(self._run(query).scalars())
 
     def seal_queued(self, book_id: int, at_most: int) -> int:
         """Seals up to `at_most` of the book's queued records onto its chain, in the order they were
