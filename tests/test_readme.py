@@ -6,23 +6,14 @@ import re
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from conftest import LiveServer, cli
+from snippets import ROOT, snippet
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = ROOT / "README.md"
 README_URL = "http://127.0.0.1:8000"
-
-
-def snippet(after: str, language: str) -> str:
-    """The first ```language block after the line that starts with `after`."""
-    text = README.read_text()
-    start = text.index(after)
-    match = re.compile(rf"```{language}\n(.*?)```", re.S).search(text, start)
-    assert match, f"no {language} block after {after!r}"
-    return match.group(1)
 
 
 def expected_output(code: str) -> list[str]:
@@ -52,12 +43,12 @@ def run_python(code: str, server, password: str) -> str:
 
 def test_the_first_hour_works_as_the_readme_tells_it(walkthrough):
     server, password = walkthrough
-    curl = snippet("**With curl**", "sh").replace(README_URL, server.url).replace("PASSWORD=...", f"PASSWORD={password}")
+    curl = snippet(README, "**With curl**", "sh").replace(README_URL, server.url).replace("PASSWORD=...", f"PASSWORD={password}")
     answered = subprocess.run(["bash", "-c", curl], capture_output=True, text=True, timeout=120)
     assert answered.returncode == 0, answered.stderr
     assert "<tns:balance>250.00</tns:balance>" in answered.stdout, answered.stdout[-500:]
 
-    zeep_code = snippet("**With zeep**", "python")
+    zeep_code = snippet(README, "**With zeep**", "python")
     assert run_python(zeep_code, server, password).split() == expected_output(zeep_code) == ["349.90"]
-    client_code = snippet("**With the Python client**", "python")
+    client_code = snippet(README, "**With the Python client**", "python")
     assert run_python(client_code, server, password).split() == expected_output(client_code) == ["359.90"]
