@@ -196,7 +196,33 @@ def test_more_lines_than_a_document_holds_are_refused(sqlite_server, crowded_boo
 
 
 def _without_creation_time(document: bytes) -> bytes:
+    """The document but for when it was made (GrpHdr/CreDtTm, Stmt/CreDtTm): the rest of two documents of the
+    same statement is the same, byte for byte."""
     return re.sub(rb"<CreDtTm>[^<]*</CreDtTm>", b"<CreDtTm/>", document)
+
+
+# What the scenarios of other SOAP stacks (tests/interop) post on cash, beyond ASCII and with markup, and the
+# period of the camt.053 statement they download.
+SCENARIO_SALE_DESCRIPTION = "Café crème & <tarte> — 2 €, Zürich"
+MARCH = (date(2026, 3, 1), date(2026, 3, 31))
+
+
+def assert_scenario_statement_written(directory: Path, service, book: str, reference: str, amount: Decimal) -> str:
+    """The one document a scenario of another SOAP stack wrote into `directory`, named after its message id
+    as the integrators' guide does it: March's statement of cash, after the scenario's one sale (`reference`,
+    `amount`, on 2026-03-01). Valid, and the very bytes zeep gets for the same call (but for when each was
+    made): no stack decoded, re-encoded or re-serialised it on the way. Its message id."""
+    served = service.GetCamtStatement(book, "cash", *MARCH)
+    written = directory / f"{served.messageId}.xml"
+    assert list(directory.iterdir()) == [written]
+    document = written.read_bytes()
+    root = valid(document)
+    assert text(root, "c:BkToCstmrStmt/c:GrpHdr/c:MsgId") == served.messageId
+    assert _without_creation_time(document) == _without_creation_time(served.document)
+    assert balance(root, "CLBD") == (amount, "DBIT", "2026-03-31")
+    assert entries(root) == [(reference, amount, "DBIT", None, "2026-03-01", "2026-03-01", SCENARIO_SALE_DESCRIPTION)]
+    assert_adds_up(root)
+    return served.messageId
 
 
 def test_the_export_command_writes_the_document_the_service_returns(server, tmp_path):

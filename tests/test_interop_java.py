@@ -2,7 +2,8 @@
 `wsimport` generates from the live WSDL runs the ledger scenario on SOAP 1.1 and SOAP 1.2, and the code it
 generates is what a Java developer expects: one method per operation with the parameters of
 docs/contract.md#operations, a typed fault, required fields that cannot be null, money as BigDecimal, no
-JAXBElement wrappers.
+JAXBElement wrappers. The scenario also writes a camt.053 statement to a file as docs/integrators.md shows it:
+the very bytes zeep gets, since JAX-WS decodes base64Binary to a byte[] and nothing encodes it again.
 
 The Java side is tests/interop/java: Scenario.java drives the generated classes; UsernameTokenHandler.java
 adds the WS-Security header as a JAX-WS SOAPHandler. wsimport's output is cached under
@@ -14,6 +15,7 @@ from __future__ import annotations
 import re
 import subprocess
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -24,11 +26,14 @@ from generated_clients import (
     assert_only_the_balanced_entry_posted, fetch_wsdl, generated_once, scenario_lines, scenario_seen,
 )
 from java import classpath, jars
+from snippets import ROOT, assert_program_has_snippet, snippet
+from test_camt053 import assert_scenario_statement_written
 
 pytestmark = pytest.mark.interop
 
 JAVA_SOURCES = Path(__file__).resolve().parent / "interop" / "java"
 SCENARIO = "ledger.interop.Scenario"
+SCENARIO_SOURCE = JAVA_SOURCES / "ledger" / "interop" / "Scenario.java"
 PACKAGE = "ledger.client"
 XSD = "http://www.w3.org/2001/XMLSchema"
 # What javac needs for Scenario.java: the APIs it and the generated classes name.
@@ -84,13 +89,15 @@ class JavaClient:
     def wsimport_log(self) -> str:
         return (self.generated / "wsimport.log").read_text()
 
-    def run_scenario(self, username: str, password: str, book: str) -> subprocess.CompletedProcess:
+    def run_scenario(self, username: str, password: str, book: str, directory: Path) -> subprocess.CompletedProcess:
+        """The scenario, run in `directory`, where it writes its camt.053 document."""
         return subprocess.run(
             ["java", *JAVA_OPTIONS, "-cp", classpath(self.scenario_classes, self.generated, *jaxws_jars(RUNTIME_JARS)),
-             SCENARIO, self.endpoint, username, password, book], capture_output=True, text=True, timeout=300)
+             SCENARIO, self.endpoint, username, password, book], capture_output=True, text=True, timeout=300,
+            cwd=directory)
 
-    def scenario_output(self, username: str, password: str, book: str) -> dict[str, str]:
-        return scenario_lines(self.run_scenario(username, password, book))
+    def scenario_output(self, username: str, password: str, book: str, directory: Path) -> dict[str, str]:
+        return scenario_lines(self.run_scenario(username, password, book, directory))
 
 
 @pytest.fixture(scope="module", params=["11", "12"], ids=["soap11", "soap12"])
@@ -106,15 +113,23 @@ def java_client(request, tmp_path_factory) -> JavaClient:
 
 # --- the scenario, end to end ---
 
-def test_generated_client_runs_the_ledger_scenario(java_client, sqlite_server):
+def test_generated_client_runs_the_ledger_scenario(java_client, sqlite_server, tmp_path):
     book = unique("JAVA")
-    output = java_client.scenario_output(ADMIN, ADMIN_PASSWORD, book)
-    assert output == {**scenario_seen(book), "soap.envelope": SOAP_ENV[java_client.version]}
+    output = java_client.scenario_output(ADMIN, ADMIN_PASSWORD, book, tmp_path)
+    message_id = assert_scenario_statement_written(
+        tmp_path, sqlite_server.zeep(version=java_client.version).service, book, "SALE-1", Decimal("100.25"))
+    assert output == {**scenario_seen(book), "soap.envelope": SOAP_ENV[java_client.version],
+                      "camt.messageId": message_id}
     assert_only_the_balanced_entry_posted(sqlite_server, java_client.version, book)
 
 
-def test_wrong_password_reaches_the_java_client_as_the_typed_fault(java_client):
-    result = java_client.run_scenario(ADMIN, "not-the-password", unique("JAVA"))
+def test_the_scenario_downloads_the_camt_statement_as_the_guide_shows_it():
+    guide = snippet(ROOT / "docs" / "integrators.md", "A camt.053 statement (`GetCamtStatement`", "java")
+    assert_program_has_snippet(SCENARIO_SOURCE, guide)
+
+
+def test_wrong_password_reaches_the_java_client_as_the_typed_fault(java_client, tmp_path):
+    result = java_client.run_scenario(ADMIN, "not-the-password", unique("JAVA"), tmp_path)
     assert result.returncode == 1
     assert "unexpected fault AuthenticationFailed" in result.stderr, result.stderr
 

@@ -2,6 +2,8 @@ package ledger.interop;
 
 import java.math.BigDecimal;
 import java.net.URL;
+import java.nio.file.Files;
+import java.nio.file.Paths;
 import java.util.List;
 
 import javax.xml.datatype.DatatypeFactory;
@@ -14,6 +16,7 @@ import ledger.client.AccountInput;
 import ledger.client.AccountType;
 import ledger.client.Balance;
 import ledger.client.Book;
+import ledger.client.CamtStatement;
 import ledger.client.Entry;
 import ledger.client.EntryInput;
 import ledger.client.Ledger;
@@ -28,13 +31,17 @@ import ledger.client.StatementLine;
 /**
  * The ledger scenario through nothing but the classes wsimport generates (package ledger.client) and a
  * WS-Security handler: create a book, open two accounts, post a sale, read the balance and a statement
- * page, then post an unbalanced entry and catch the typed fault.
+ * page, download the month's camt.053 statement, then post an unbalanced entry and catch the typed fault.
  *
  * <p>Usage: {@code Scenario ENDPOINT USERNAME PASSWORD BOOK}, e.g. http://host/v1/soap11. Prints
- * {@code key=value} lines and exits non-zero on any unexpected outcome.
+ * {@code key=value} lines and exits non-zero on any unexpected outcome; writes the camt.053 document
+ * into the working directory, as MESSAGE-ID.xml.
  */
 public final class Scenario {
     private static final BigDecimal SALE = new BigDecimal("100.25");
+    // Beyond ASCII (UTF-8's two- and three-byte sequences) and markup: a camt.053 document that any stack
+    // decoded as text and encoded again would not come out as the bytes the service sent.
+    private static final String SALE_DESCRIPTION = "Caf\u00e9 cr\u00e8me & <tarte> \u2014 2 \u20ac, Z\u00fcrich";
 
     public static void main(String[] args) throws Exception {
         if (args.length != 4) {
@@ -79,8 +86,10 @@ public final class Scenario {
                             + " noNegativeBalance=" + account.isNoNegativeBalance());
         }
 
-        Entry sale = ledger.postEntry(bookCode, entry("SALE-1", "2026-03-01",
-                line("cash", Side.DEBIT, SALE), line("sales", Side.CREDIT, SALE)));
+        EntryInput saleInput = entry("SALE-1", "2026-03-01",
+                line("cash", Side.DEBIT, SALE), line("sales", Side.CREDIT, SALE));
+        saleInput.setDescription(SALE_DESCRIPTION);
+        Entry sale = ledger.postEntry(bookCode, saleInput);
         print("entry", sale.getReference() + " " + sale.getStatus() + " lines=" + sale.getLines().getLine().size());
 
         Balance balance = ledger.getBalance(bookCode, "cash", null);
@@ -93,6 +102,7 @@ public final class Scenario {
         print("statement.lines", String.valueOf(lines.size()));
         print("statement.runningBalance", lines.get(lines.size() - 1).getRunningBalance().toPlainString());
         print("statement.closingBalance", statement.getClosingBalance().toPlainString());
+        print("camt.messageId", downloadCamtStatement(ledger, bookCode, "cash"));
 
         try {
             ledger.postEntry(bookCode, entry("SALE-2", "2026-03-02",
@@ -105,6 +115,19 @@ public final class Scenario {
             expect("Unbalanced".equals(code), "the unbalanced entry failed with " + code + ", not Unbalanced");
         }
         print("scenario", "ok");
+    }
+
+    /**
+     * March's camt.053 statement of the account, written to MESSAGE-ID.xml; its message id. Up to the
+     * return, these are the lines of docs/integrators.md's Java camt.053 snippet as they are
+     * (test_interop_java checks that they stay so).
+     */
+    static String downloadCamtStatement(Ledger ledger, String book, String account) throws Exception {
+        DatatypeFactory dates = DatatypeFactory.newInstance();
+        CamtStatement camt = ledger.getCamtStatement(book, account,
+                dates.newXMLGregorianCalendar("2026-03-01"), dates.newXMLGregorianCalendar("2026-03-31"));
+        Files.write(Paths.get(camt.getMessageId() + ".xml"), camt.getDocument());   // byte[], not Base64 text
+        return camt.getMessageId();
     }
 
     static AccountInput account(String code, String name, AccountType type, String currency) {
