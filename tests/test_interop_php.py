@@ -2,7 +2,9 @@
 
 The PHP scripts in tests/interop/php build the client from the served WSDL and send the WS-Security
 UsernameToken as a hand-written header, since PHP has none of its own. What PHP makes of the contract
-(wrapped operations, type names, list items, fault detail) is asserted here on what PHP itself prints.
+(wrapped operations, type names, list items, fault detail) is asserted here on what PHP itself prints. The
+scenario also writes a camt.053 statement to a file as docs/integrators.md shows it: the very bytes zeep gets,
+since ext-soap decodes base64Binary to a string of bytes and nothing encodes it again.
 """
 from __future__ import annotations
 
@@ -18,11 +20,16 @@ import requests
 from lxml import etree
 
 from conftest import ADMIN, ADMIN_PASSWORD, REQUIRE_INTEROP, require_tools, unique
+from snippets import ROOT, assert_program_has_snippet, snippet
+from test_camt053 import assert_scenario_statement_written
 
 pytestmark = pytest.mark.interop
 
 PHP_SCRIPTS = Path(__file__).parent / "interop" / "php"
 SOAP_VERSIONS = {"11": "1.1", "12": "1.2"}
+# The extensions the scripts use (SoapClient; DOMDocument, which reads the camt.053 document), and Debian's
+# packages of them.
+PHP_EXTENSIONS = {"soap": "php-soap", "dom": "php-xml"}
 SENDER_FAULT_CODE = {"11": "Client", "12": "Sender"}
 WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
 
@@ -74,21 +81,25 @@ CONTRACT_TYPES_AS_PHP_PRINTS_THEM = [
 
 @pytest.fixture(scope="module")
 def php() -> str:
-    """The php command, once it is known to have the soap extension (skips, or fails in CI, otherwise)."""
-    require_tools("php", packages="php-cli php-soap")
+    """The php command, once it is known to have PHP_EXTENSIONS (skips, or fails in CI, otherwise)."""
+    require_tools("php", packages="php-cli php-soap php-xml")
     modules = subprocess.run(["php", "-m"], capture_output=True, text=True, timeout=60).stdout.split()
-    if "soap" not in modules:
-        message = "PHP has no soap extension (apt-get install php-soap)"
+    missing = [extension for extension in PHP_EXTENSIONS if extension not in modules]
+    if missing:
+        message = (f"PHP has no {' or '.join(missing)} extension "
+                   f"(apt-get install {' '.join(PHP_EXTENSIONS[extension] for extension in missing)})")
         if REQUIRE_INTEROP:
             pytest.fail(message)
         pytest.skip(message)
     return "php"
 
 
-def run_php(php: str, script: str, *args: str, username: str = ADMIN, password: str = ADMIN_PASSWORD) -> str:
+def run_php(php: str, script: str, *args: str, username: str = ADMIN, password: str = ADMIN_PASSWORD,
+            directory: Path | None = None) -> str:
+    """What the script prints, run in `directory` (where it writes its files) or in this process's."""
     completed = subprocess.run(
         [php, str(PHP_SCRIPTS / script), *args], capture_output=True, text=True, timeout=60,
-        env={**os.environ, "LEDGER_USERNAME": username, "LEDGER_PASSWORD": password})
+        env={**os.environ, "LEDGER_USERNAME": username, "LEDGER_PASSWORD": password}, cwd=directory)
     assert completed.returncode == 0, f"{script} exited {completed.returncode}:\n{completed.stdout}\n{completed.stderr}"
     return completed.stdout
 
@@ -109,9 +120,12 @@ def one_line_per_type(php_type: str) -> str:
 
 
 @pytest.mark.parametrize("version", ["11", "12"])
-def test_php_runs_the_whole_scenario(php, sqlite_server, version):
+def test_php_runs_the_whole_scenario(php, sqlite_server, version, tmp_path):
     book = unique("PHP")
-    output = run_php(php, "scenario.php", wsdl_url(sqlite_server, version), SOAP_VERSIONS[version], book)
+    output = run_php(php, "scenario.php", wsdl_url(sqlite_server, version), SOAP_VERSIONS[version], book,
+                     directory=tmp_path)
+    service = sqlite_server.zeep(version=version).service
+    message_id = assert_scenario_statement_written(tmp_path, service, book, "PHP-1", Decimal("1234.50"))
 
     assert output.splitlines() == [
         f"book={book}",
@@ -122,13 +136,21 @@ def test_php_runs_the_whole_scenario(php, sqlite_server, version):
         "statement_lines=1",
         "statement_line=PHP-1 DEBIT 1234.50 running=1234.50",
         "closing_balance=1234.50",
+        f"camt_message_id={message_id}",
+        f"camt_document_message_id={message_id}",
         f"faultcode={'soap11env:Client' if version == '11' else 'soap12env:Sender'}",
         f"faultcode_name={SENDER_FAULT_CODE[version]}",
         "fault=Unbalanced",
         "fault_field=entry.lines",
     ]
     # What PHP posted is really in the ledger, and the rejected entry left nothing behind.
-    assert sqlite_server.zeep(version=version).service.GetBalance(book, "cash").balance == Decimal("1234.50")
+    assert service.GetBalance(book, "cash").balance == Decimal("1234.50")
+
+
+def test_the_scenario_downloads_the_camt_statement_as_the_guide_shows_it():
+    guide = snippet(ROOT / "docs" / "integrators.md", "A camt.053 statement ([docs/contract.md](contract.md#camt053)): "
+                    "ext-soap", "php")
+    assert_program_has_snippet(PHP_SCRIPTS / "scenario.php", guide)
 
 
 @pytest.mark.parametrize("version", ["11", "12"])

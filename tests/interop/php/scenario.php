@@ -1,9 +1,11 @@
 <?php
-// The whole integrator scenario through PHP's SoapClient: book, two accounts, a balanced entry, its balance
-// and statement, then an unbalanced entry that must come back as a SoapFault carrying LedgerFault code Unbalanced.
+// The whole integrator scenario through PHP's SoapClient: book, two accounts, a balanced entry, its balance,
+// statement and camt.053 statement, then an unbalanced entry that must come back as a SoapFault carrying
+// LedgerFault code Unbalanced.
 //
 // usage: LEDGER_USERNAME=... LEDGER_PASSWORD=... php scenario.php WSDL_URL 1.1|1.2 BOOK_CODE
-// Prints key=value lines; exits 1 on any unexpected outcome, 2 on bad usage.
+// Prints key=value lines; exits 1 on any unexpected outcome, 2 on bad usage. Writes the camt.053 document
+// into the working directory, as MESSAGE-ID.xml.
 
 require __DIR__ . '/client.php';
 
@@ -41,7 +43,9 @@ try {
     $posted = $client->PostEntry(['book' => $book, 'entry' => [
         'reference' => 'PHP-1',
         'effectiveDate' => '2026-03-01',
-        'description' => 'sale through PHP',
+        // Beyond ASCII (UTF-8's two- and three-byte sequences) and markup: a camt.053 document that PHP
+        // decoded as text and encoded again would not come out as the bytes the service sent.
+        'description' => 'Café crème & <tarte> — 2 €, Zürich',
         'lines' => ['line' => [
             ['account' => 'cash', 'side' => 'DEBIT', 'amount' => $amount],
             ['account' => 'sales', 'side' => 'CREDIT', 'amount' => $amount],
@@ -67,6 +71,15 @@ try {
         echo "statement_line={$line->reference} {$line->side} {$line->amount} running={$line->runningBalance}\n";
     }
     echo "closing_balance={$statement->closingBalance}\n";
+
+    // docs/integrators.md's PHP camt.053 snippet, line for line (test_interop_php checks that it stays so).
+    $camt = $client->GetCamtStatement(['book' => $book, 'account' => 'cash',
+        'fromDate' => '2026-03-01', 'toDate' => '2026-03-31'])->statement;
+    file_put_contents($camt->messageId . '.xml', $camt->document);    // do not base64_decode it again
+    $document = new DOMDocument();
+    $document->loadXML($camt->document, LIBXML_NONET);
+    echo "camt_message_id={$camt->messageId}\n";
+    echo 'camt_document_message_id=' . $document->getElementsByTagName('MsgId')->item(0)->textContent . "\n";
 } catch (SoapFault $fault) {
     fwrite(STDERR, "unexpected fault {$fault->faultcode}: {$fault->faultstring}\n"
         . 'detail: ' . json_encode($fault->detail ?? null) . "\n"
