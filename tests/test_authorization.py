@@ -47,6 +47,7 @@ OWN_BOOK = {
     "GetStatement":    (NA,     "ok",   "ok",   "ok",  NA),
     "GetTrialBalance": (NA,     "ok",   "ok",   "ok",  NA),
     "ClosePeriod":     (NA,     NA,     NA,     "ok",  NA),
+    "ListEntries":     (NA,     "ok",   "ok",   "ok",  NA),
     "GetJournalHead":  (NA,     "ok",   "ok",   "ok",  NA),
     "VerifyJournal":   (NA,     "ok",   "ok",   "ok",  NA),
     "GetCamtStatement": (NA,    "ok",   "ok",   "ok",  NA),
@@ -134,6 +135,7 @@ class World:
             "GetTrialBalance": lambda: (book, None),
             # Long before the entries' dates, so that closing it leaves the book open to postings.
             "ClosePeriod": lambda: (book, date(2020, 1, 31)),
+            "ListEntries": lambda: (book, date(2026, 1, 1), date(2026, 1, 31), "cash", None, None, None, None),
             "GetJournalHead": lambda: (book,),
             "VerifyJournal": lambda: (book, None, None),
             "GetCamtStatement": lambda: (book, "cash", date(2026, 1, 1), date(2026, 1, 31)),

@@ -32,10 +32,13 @@ FIELDS = {
     "AccountInput": ["code", "name", "type", "currency", "parentCode?", "noNegativeBalance?"],
     "Account": ["code", "name", "type", "currency", "parentCode?", "noNegativeBalance", "status", "openedAt"],
     "AccountPage": ["accounts", "nextPageToken?"],
-    "EntryInput": ["reference", "effectiveDate", "description?", "lines", "pending?", "pendingTimeoutSeconds?"],
+    "EntryInput": ["reference", "effectiveDate", "description?", "lines", "pending?", "pendingTimeoutSeconds?",
+                   "metadata?"],
     "LineInput": ["account", "side", "amount", "memo?"],
     "Entry": ["id", "reference", "effectiveDate", "recordedAt", "description?", "status", "lines",
-              "pendingExpiresAt?", "reversalOf?", "reversedBy?"],
+              "pendingExpiresAt?", "reversalOf?", "reversedBy?", "metadata?"],
+    "MetadataItem": ["key", "value"],
+    "EntryPage": ["entries", "nextPageToken?"],
     "Line": ["account", "side", "amount", "currency", "memo?"],
     # Added to v1 as an operation of its own: who posted an entry, and who committed or voided a pending one,
     # asked for with GetEntryAudit.
@@ -75,6 +78,8 @@ OPERATIONS = {
     "GetStatement": (["book", "account", "fromDate", "toDate", "pageSize?", "pageToken?"], "Statement"),
     "GetTrialBalance": (["book", "asOf?"], "TrialBalance"),
     "ClosePeriod": (["book", "throughDate"], "Book"),
+    "ListEntries": (["book", "fromDate", "toDate", "account?", "metadataKey?", "metadataValue?", "pageSize?",
+                     "pageToken?"], "EntryPage"),
     "GetJournalHead": (["book"], "JournalHead"),
     "VerifyJournal": (["book", "fromSequence?", "toSequence?"], "JournalVerification"),
     "GetCamtStatement": (["book", "account", "fromDate", "toDate"], "CamtStatement"),
@@ -99,7 +104,8 @@ FIELD_TYPES = {
         ("Book", "closedThrough"), ("EntryInput", "effectiveDate"), ("Entry", "effectiveDate"), ("Balance", "asOf"),
         ("Statement", "fromDate"), ("Statement", "toDate"), ("StatementLine", "effectiveDate"),
         ("TrialBalance", "asOf"), ("GetBalance", "asOf"), ("GetStatement", "fromDate"), ("GetStatement", "toDate"),
-        ("GetCamtStatement", "fromDate"), ("GetCamtStatement", "toDate"), ("GetTrialBalance", "asOf"), ("ClosePeriod", "throughDate"), ("ReverseEntry", "effectiveDate")]},
+        ("GetCamtStatement", "fromDate"), ("GetCamtStatement", "toDate"), ("ListEntries", "fromDate"),
+        ("ListEntries", "toDate"), ("GetTrialBalance", "asOf"), ("ClosePeriod", "throughDate"), ("ReverseEntry", "effectiveDate")]},
     **{field: _xsd + "dateTime" for field in [
         ("Account", "openedAt"), ("Entry", "recordedAt"), ("Entry", "pendingExpiresAt"),
         ("EntryAudit", "recordedAt"), ("EntryAudit", "settledAt"), ("JournalHead", "recordedAt")]},
@@ -115,6 +121,9 @@ FIELD_TYPES = {
     ("JournalVerification", "intact"): _xsd + "boolean", ("JournalVerification", "firstBreak"): _tns + "JournalBreak",
     ("JournalBreak", "reason"): _tns + "BreakReason",
     ("CamtStatement", "document"): _xsd + "base64Binary",
+    ("MetadataItem", "key"): _tns + "MetadataKey", ("MetadataItem", "value"): _tns + "MetadataValue",
+    ("ListEntries", "metadataKey"): _tns + "MetadataKey", ("ListEntries", "metadataValue"): _tns + "MetadataValue",
+    ("ListEntries", "account"): _tns + "Code",
     ("AccountInput", "type"): _tns + "AccountType", ("Account", "type"): _tns + "AccountType",
     ("TrialBalanceRow", "type"): _tns + "AccountType", ("ListAccounts", "type"): _tns + "AccountType",
     ("LineInput", "side"): _tns + "Side", ("Line", "side"): _tns + "Side", ("StatementLine", "side"): _tns + "Side",
@@ -138,6 +147,12 @@ LISTS = {
     ("Statement", "lines"): ("line", "StatementLine"),
     ("TrialBalance", "rows"): ("row", "TrialBalanceRow"),
     ("TrialBalance", "totals"): ("total", "CurrencyTotal"),
+    ("EntryPage", "entries"): ("entry", "Entry"),
+}
+# Lists of at most so many items: (type, wrapper field) -> (item name, item type, maxOccurs).
+BOUNDED_LISTS = {
+    ("EntryInput", "metadata"): ("item", "MetadataItem", "32"),
+    ("Entry", "metadata"): ("item", "MetadataItem", "32"),
 }
 
 
@@ -278,13 +293,14 @@ def test_money_dates_timestamps_and_codes_have_their_types(wsdl):
 
 
 def test_lists_are_wrappers_of_singular_items(wsdl):
-    for (type_name, wrapper), (item, item_type) in LISTS.items():
+    lists = {**{field: (*item, "unbounded") for field, item in LISTS.items()}, **BOUNDED_LISTS}
+    for (type_name, wrapper), (item, item_type, at_most) in lists.items():
         array_type = resolved(field_element(wsdl.root, type_name, wrapper), "type").split("}")[1]
         (element,) = one(wsdl.root, "wsdl:types/xs:schema/xs:complexType[@name=$name]/xs:sequence",
                          name=array_type)
         # minOccurs="0": a list may be empty (a new book has no accounts) and must still be valid.
         assert (element.get("name"), resolved(element, "type"), element.get("minOccurs"),
-                element.get("maxOccurs")) == (item, _tns + item_type, "0", "unbounded"), (type_name, wrapper)
+                element.get("maxOccurs")) == (item, _tns + item_type, "0", at_most), (type_name, wrapper)
 
 
 def test_operations_take_spec_parameters_in_order(wsdl):

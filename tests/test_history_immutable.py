@@ -1,6 +1,6 @@
 """History is immutable in the database itself (docs/contract.md#security): connected as the service's
-own database user, UPDATE, DELETE and (on PostgreSQL) TRUNCATE of entries, their lines, pending entries'
-lines and outcomes, period closes and the journal fail, and leave every row as it was. The triggers of
+own database user, UPDATE, DELETE and (on PostgreSQL) TRUNCATE of entries, their lines and metadata, pending
+entries' lines and outcomes, period closes and the journal fail, and leave every row as it was. The triggers of
 adapters/history_guard.py refuse them, whoever asks; docs/operations.md#least-privilege keeps the
 service's role from so much as asking (tests/test_least_privilege.py)."""
 from __future__ import annotations
@@ -17,10 +17,12 @@ SALE = [("cash", "DEBIT", "10.00"), ("sales", "CREDIT", "10.00")]
 # Each history table's rows of the test's book, and a change to them.
 OF_THE_BOOK = "entry_id IN (SELECT id FROM entries WHERE book_id = :book)"
 SCOPES = {"entries": "book_id = :book", "lines": OF_THE_BOOK, "pending_lines": OF_THE_BOOK,
-          "pending_outcomes": OF_THE_BOOK, "period_closes": "book_id = :book", "journal_records": "book_id = :book"}
+          "pending_outcomes": OF_THE_BOOK, "period_closes": "book_id = :book", "journal_records": "book_id = :book",
+          "entry_metadata": OF_THE_BOOK}
 CHANGES = {"entries": "description = 'rewritten'", "lines": "amount = amount + 1",
            "pending_lines": "amount = amount + 1", "pending_outcomes": "status = 'POSTED', reason = NULL",
-           "period_closes": "through_date = '2025-12-31'", "journal_records": "hash = upper(hash)"}
+           "period_closes": "through_date = '2025-12-31'", "journal_records": "hash = upper(hash)",
+           "entry_metadata": "value = 'rewritten'"}
 assert set(SCOPES) == set(CHANGES) == set(HISTORY_TABLES)
 
 
@@ -40,7 +42,7 @@ def ledger(request, tmp_path_factory):
     server = start_server(request, tmp_path_factory, request.param)
     book = server.new_book(cash=("ASSET", "USD"), sales=("INCOME", "USD"))
     book.post("SALE-1", SALE)
-    book.post("SALE-2", SALE, description="second sale")
+    book.post("SALE-2", SALE, description="second sale", metadata={"item": [{"key": "invoice", "value": "INV-2"}]})
     book.post("HOLD-1", SALE, pending=True)
     book.service.CommitPending(book.code, "HOLD-1")
     book.post("HOLD-2", SALE, pending=True)

@@ -92,6 +92,39 @@ def test_entries_load_with_each_refused_row_named_and_never_twice(server, book, 
     assert book.balance("1000").balance == Decimal("1005.00")
 
 
+def test_meta_columns_give_entries_their_metadata(server, book, tmp_path):
+    (tmp_path / "accounts.csv").write_text(ACCOUNTS)
+    load(server, "accounts", book.code, tmp_path / "accounts.csv")
+    path = tmp_path / "entries.csv"
+    path.write_text("reference,effectiveDate,description,account,side,amount,memo,meta.invoice,meta.costCentre\n"
+                    "M-1,2026-01-05,Sale,1000,DEBIT,10,,1001,CC-7\n"
+                    "M-1,2026-01-05,,4000,CREDIT,10,,ignored,\n"
+                    "M-2,2026-01-05,,1000,DEBIT,5,,,CC-8\n"
+                    "M-2,2026-01-05,,4000,CREDIT,5,,,\n"
+                    "M-3,2026-01-05,,1000,DEBIT,5,,,\n"
+                    "M-3,2026-01-05,,4000,CREDIT,5,,,\n"
+                    f"M-4,2026-01-05,,1000,DEBIT,5,,{'x' * 257},\n"
+                    "M-4,2026-01-05,,4000,CREDIT,5,,,\n")
+    loaded = load(server, "entries", book.code, path)
+    assert loaded.stdout.startswith(f"entries of book {book.code}: 3 posted, 0 already posted, 1 refused")
+    assert loaded.stderr.splitlines() == [f"{path}:8: entry M-4: SchemaValidation: a metadata value is 1 to 256 "
+                                          "characters (meta.invoice)"]
+
+    def metadata(reference: str):
+        found = book.service.GetEntry(book.code, reference).metadata
+        return None if found is None else [(item.key, item.value) for item in found.item]
+
+    assert metadata("M-1") == [("costCentre", "CC-7"), ("invoice", "1001")]
+    assert metadata("M-2") == [("costCentre", "CC-8")]
+    assert metadata("M-3") is None
+    # Loaded again, the same metadata is the same entry; other metadata would be a conflict.
+    assert load(server, "entries", book.code, path).stdout.startswith(
+        f"entries of book {book.code}: 0 posted, 3 already posted, 1 refused")
+    path.write_text(path.read_text().replace("CC-7", "CC-9"))
+    conflict = load(server, "entries", book.code, path)
+    assert f"{path}:2: entry M-1: ReferenceConflict" in conflict.stderr
+
+
 def test_a_partly_done_load_run_again_posts_only_the_rest(server, book, tmp_path):
     (tmp_path / "accounts.csv").write_text("code,name,type,currency,parentCode,noNegativeBalance\n"
                                            "cash,Cash,ASSET,EUR,,\nequity,Equity,EQUITY,EUR,,\n")

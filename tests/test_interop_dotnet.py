@@ -143,6 +143,9 @@ DOTNET_OPERATIONS = {
                     "System.DateTime toDate, int pageSize, bool pageSizeSpecified, string pageToken)",
     "GetTrialBalance": "TrialBalance GetTrialBalance(string book, System.DateTime asOf, bool asOfSpecified)",
     "ClosePeriod": "Book ClosePeriod(string book, System.DateTime throughDate)",
+    "ListEntries": "EntryPage ListEntries(string book, System.DateTime fromDate, System.DateTime toDate, "
+                   "string account, string metadataKey, string metadataValue, int pageSize, bool pageSizeSpecified, "
+                   "string pageToken)",
     "GetJournalHead": "JournalHead GetJournalHead(string book)",
     "VerifyJournal": "JournalVerification VerifyJournal(string book, long fromSequence, bool fromSequenceSpecified, "
                      "long toSequence, bool toSequenceSpecified)",

@@ -158,6 +158,8 @@ JAVA_OPERATIONS = {
                     "XMLGregorianCalendar toDate, Integer pageSize, String pageToken)",
     "getTrialBalance": "TrialBalance getTrialBalance(String book, XMLGregorianCalendar asOf)",
     "closePeriod": "Book closePeriod(String book, XMLGregorianCalendar throughDate)",
+    "listEntries": "EntryPage listEntries(String book, XMLGregorianCalendar fromDate, XMLGregorianCalendar toDate, "
+                   "String account, String metadataKey, String metadataValue, Integer pageSize, String pageToken)",
     "getJournalHead": "JournalHead getJournalHead(String book)",
     "verifyJournal": "JournalVerification verifyJournal(String book, Long fromSequence, Long toSequence)",
     "getCamtStatement": "CamtStatement getCamtStatement(String book, String account, XMLGregorianCalendar fromDate, "
@@ -180,6 +182,9 @@ LISTS = [
     ("AccountPage", "getAccounts", "AccountArray", "getAccount", "Account"),
     ("TrialBalance", "getRows", "TrialBalanceRowArray", "getRow", "TrialBalanceRow"),
     ("TrialBalance", "getTotals", "CurrencyTotalArray", "getTotal", "CurrencyTotal"),
+    ("EntryPage", "getEntries", "EntryArray", "getEntry", "Entry"),
+    ("Entry", "getMetadata", "MetadataItemArray", "getItem", "MetadataItem"),
+    ("EntryInput", "getMetadata", "MetadataItemArray", "getItem", "MetadataItem"),
 ]
 PRIMITIVES = {"boolean", "byte", "short", "int", "long", "float", "double", "char"}
 

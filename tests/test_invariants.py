@@ -205,7 +205,7 @@ def test_a_line_takes_its_currency_and_precision_from_its_account(server):
 ADDS = {"CreateBook", "OpenAccount", "CloseAccount", "PostEntry", "PostEntries", "CommitPending", "VoidPending",
         "ReverseEntry", "ClosePeriod"}
 READS = {"GetAccount", "ListAccounts", "GetEntry", "GetEntryAudit", "GetBalance", "GetStatement", "GetTrialBalance",
-         "GetJournalHead", "VerifyJournal", "GetCamtStatement"}
+         "GetJournalHead", "VerifyJournal", "GetCamtStatement", "ListEntries"}
 
 
 def test_every_operation_adds_or_reads(server):

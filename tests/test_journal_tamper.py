@@ -21,8 +21,8 @@ from sqlalchemy import delete, insert, select, text, update
 from conftest import BACKENDS, cli, fault_code, start_server, unique
 from ledger_service.adapters.database import create_ledger_engine
 from ledger_service.adapters.history_guard import guard_statements, unguard_statements
-from ledger_service.adapters.orm import (AccountRow, BookRow, EntryRow, JournalRecordRow, LineRow, PendingLineRow,
-                                         PeriodCloseRow)
+from ledger_service.adapters.orm import (AccountRow, BookRow, EntryMetadataRow, EntryRow, JournalRecordRow, LineRow,
+                                        PendingLineRow, PeriodCloseRow)
 from ledger_service.domain.journal_chain import Reason, chain_hash, check_export
 
 @dataclass
@@ -59,7 +59,8 @@ def build(service) -> BuiltBook:
 
     post("SALE-1", [("cash", "DEBIT", "10.00"), ("sales", "CREDIT", "10.00")])
     post("SALE-2", [("cash", "DEBIT", "20.00"), ("sales", "CREDIT", "20.00")], description="second sale")
-    post("SALE-3", [("cash", "DEBIT", "33.00"), ("sales", "CREDIT", "30.00"), ("fees", "CREDIT", "3.00")])
+    post("SALE-3", [("cash", "DEBIT", "33.00"), ("sales", "CREDIT", "30.00"), ("fees", "CREDIT", "3.00")],
+         metadata={"item": [{"key": "invoice", "value": "INV-3"}, {"key": "costCentre", "value": "CC-7"}]})
     post("HOLD-1", [("cash", "DEBIT", "5.00"), ("sales", "CREDIT", "5.00")], pending=True)
     service.CommitPending(code, "HOLD-1")
     book.changes.append(("PendingCommitted", "HOLD-1"))
@@ -235,6 +236,20 @@ def delete_line(connection, book: BuiltBook) -> Tampered:
     return Tampered(book.sequence("EntryRecorded", "SALE-3"), Reason.CONTENT_CHANGED, Reason.HASH_MISMATCH)
 
 
+def edit_metadata(connection, book: BuiltBook) -> Tampered:
+    entry = entry_id(connection, book.code, "SALE-3")
+    connection.execute(update(EntryMetadataRow).where(EntryMetadataRow.entry_id == entry,
+                                                      EntryMetadataRow.key == "invoice").values(value="INV-4"))
+    return Tampered(book.sequence("EntryRecorded", "SALE-3"), Reason.CONTENT_CHANGED, Reason.HASH_MISMATCH)
+
+
+def add_metadata(connection, book: BuiltBook) -> Tampered:
+    """A dimension given afterwards to an entry recorded without any."""
+    connection.execute(insert(EntryMetadataRow).values(entry_id=entry_id(connection, book.code, "SALE-1"),
+                                                       key="project", value="P-1"))
+    return Tampered(book.sequence("EntryRecorded", "SALE-1"), Reason.CONTENT_CHANGED, Reason.HASH_MISMATCH)
+
+
 def delete_entry(connection, book: BuiltBook) -> Tampered:
     """An entry gone without a trace but the gap: its lines, itself and its record."""
     entry = entry_id(connection, book.code, "SALE-1")
@@ -315,6 +330,8 @@ CASES = {
     "amount-of-a-committed-line": change_amount(LineRow, "HOLD-1", "PendingCommitted"),
     "amount-of-a-pending-line": change_amount(PendingLineRow, "HOLD-2", "EntryRecorded"),
     "a-line-deleted": delete_line,
+    "a-metadata-value-edited": edit_metadata,
+    "metadata-added-to-an-entry": add_metadata,
     "an-entry-deleted": delete_entry,
     "the-last-change-deleted": delete_last_change,
     "an-entry-inserted": insert_entry,

@@ -1,6 +1,6 @@
 """The rows a posting writes, in as few statements and round trips as each database allows.
 
-A posting writes its entries, then their lines (posted, or pending with a hold each), the per-day
+A posting writes its entries, then their lines (posted, or pending with a hold each) and metadata, the per-day
 totals and the accounts' running totals. On PostgreSQL each kind of row is written by one statement
 however many rows there are, its columns sent as arrays and unnested, so that the prepared statement is
 the same for one entry and for a thousand; and everything after the entries goes in one statement, one
@@ -17,13 +17,14 @@ from sqlalchemy import Connection, bindparam, insert, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.dialects import postgresql, sqlite
 
-from .orm import AccountDayRow, AccountRow, EntryRow, HoldRow, LineRow, PendingLineRow
+from .orm import AccountDayRow, AccountRow, EntryMetadataRow, EntryRow, HoldRow, LineRow, PendingLineRow
 
 ENTRY_COLUMNS = ("public_id", "reference", "effective_date", "description", "status", "fingerprint",
                  "pending_expires_at", "reversal_of_id")
 # Columns of each kind of row, in the order the rows give them.
 LINE_COLUMNS = ("entry_id", "position", "account_id", "effective_date", "side", "amount", "memo")
 PENDING_LINE_COLUMNS = ("entry_id", "position", "account_id", "side", "amount", "memo")
+METADATA_COLUMNS = ("entry_id", "key", "value")
 HOLD_COLUMNS = ("entry_id", "position", "account_id", "side", "amount", "expires_at")
 DAY_TOTAL_COLUMNS = ("account_id", "day", "debits", "credits")
 ACCOUNT_TOTAL_COLUMNS = ("account_id", "posted_debits", "posted_credits", "pending_debits", "pending_credits")
@@ -37,6 +38,7 @@ class Rows:
     def __init__(self):
         self.lines: list[tuple] = []
         self.pending_lines: list[tuple] = []
+        self.metadata: list[tuple] = []
         self.holds: list[tuple] = []
         self.account_totals: list[tuple] = []
         self._days: dict[tuple[int, object], list[int]] = {}
@@ -62,11 +64,13 @@ _accounts = AccountRow.__table__
 _ROW_STATEMENTS = {
     "lines": insert(LineRow),
     "pending_lines": insert(PendingLineRow),
+    "metadata": insert(EntryMetadataRow),
     "holds": insert(HoldRow),
     "account_totals": update(_accounts).where(_accounts.c.id == bindparam("account_id")).values(
         {name: bindparam(name) for name in ACCOUNT_TOTAL_COLUMNS[1:]}),
 }
-_COLUMNS = {"lines": LINE_COLUMNS, "pending_lines": PENDING_LINE_COLUMNS, "holds": HOLD_COLUMNS,
+_COLUMNS = {"lines": LINE_COLUMNS, "pending_lines": PENDING_LINE_COLUMNS, "metadata": METADATA_COLUMNS,
+            "holds": HOLD_COLUMNS,
             "day_totals": DAY_TOTAL_COLUMNS, "account_totals": ACCOUNT_TOTAL_COLUMNS}
 
 
@@ -107,6 +111,7 @@ _POSTGRES_ROWS = {
     "lines": _unnest("lines", LINE_COLUMNS, ("bigint", "int", "bigint", "date", "varchar", "bigint", "varchar")),
     "pending_lines": _unnest("pending_lines", PENDING_LINE_COLUMNS,
                              ("bigint", "int", "bigint", "varchar", "bigint", "varchar")),
+    "metadata": _unnest("entry_metadata", METADATA_COLUMNS, ("bigint", "varchar", "varchar")),
     "holds": _unnest("holds", HOLD_COLUMNS, ("bigint", "int", "bigint", "varchar", "bigint", "timestamptz")),
     "day_totals": _unnest("account_days", DAY_TOTAL_COLUMNS, ("bigint", "date", "bigint", "bigint"))
     + " ON CONFLICT (account_id, day) DO UPDATE SET debits = account_days.debits + excluded.debits,"

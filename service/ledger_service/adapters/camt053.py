@@ -17,6 +17,7 @@ from lxml import etree
 from ..domain.accounts import Side
 from ..domain.errors import FaultCode, LedgerError
 from ..domain.reports import PeriodStatement
+from ..ns import TNS
 
 NAMESPACE = "urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"
 # The schema's lengths of the fields that hold the ledger's own text (Max34Text, Max35Text, Max70Text,
@@ -29,6 +30,9 @@ REMITTANCE_LENGTH = 140
 # BkTxCd is required on every entry; the ledger's one proprietary code says "an entry of this ledger".
 TRANSACTION_CODE = "LEDGER-ENTRY"
 TRANSACTION_CODE_ISSUER = "soap-ledger"
+# Where an entry's metadata goes: SplmtryData's PlcAndNm names it, and its envelope holds the contract's own
+# `metadata` element (camt.053 lets an envelope hold any element).
+METADATA_PLACE = "soap-ledger entry metadata"
 _INDICATOR = {Side.DEBIT: "DBIT", Side.CREDIT: "CRDT"}
 
 
@@ -87,14 +91,27 @@ def camt053_document(period: PeriodStatement) -> CamtDocument:
         code = _add(_add(entry, "BkTxCd"), "Prtry")
         _add(code, "Cd", TRANSACTION_CODE)
         _add(code, "Issr", TRANSACTION_CODE_ISSUER)
-        # An entry's metadata, once entries carry it, goes in TxDtls/SplmtryData (docs/contract.md#camt053).
-        if line.description:
-            remittance = _add(_add(_add(entry, "NtryDtls"), "TxDtls"), "RmtInf")
-            for start in range(0, len(line.description), REMITTANCE_LENGTH):
-                _add(remittance, "Ustrd", line.description[start:start + REMITTANCE_LENGTH])
+        if line.description or line.metadata:
+            details = _add(_add(entry, "NtryDtls"), "TxDtls")
+            if line.description:
+                remittance = _add(details, "RmtInf")
+                for start in range(0, len(line.description), REMITTANCE_LENGTH):
+                    _add(remittance, "Ustrd", line.description[start:start + REMITTANCE_LENGTH])
+            if line.metadata:
+                _metadata(details, line.metadata)
         if len(line.reference) > REFERENCE_LENGTH:
             _add(entry, "AddtlNtryInf", line.reference)
     return CamtDocument(identifier, etree.tostring(document, xml_declaration=True, encoding="UTF-8"))
+
+
+def _metadata(details: etree._Element, metadata) -> None:
+    supplementary = _add(details, "SplmtryData")
+    _add(supplementary, "PlcAndNm", METADATA_PLACE)
+    items = etree.SubElement(_add(supplementary, "Envlp"), f"{{{TNS}}}metadata", nsmap={"ledger": TNS})
+    for item in metadata:
+        element = etree.SubElement(items, f"{{{TNS}}}item")
+        etree.SubElement(element, f"{{{TNS}}}key").text = item.key
+        etree.SubElement(element, f"{{{TNS}}}value").text = item.value
 
 
 def _ensure_fits(field: str, code: str, length: int) -> None:

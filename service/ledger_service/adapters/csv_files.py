@@ -3,7 +3,9 @@ with, as CSV (the ImportFile port of service_layer/ports.py; service_layer/opera
 
 Accounts: `code,name,type,currency,parentCode,noNegativeBalance`, a row an account, in any order.
 Entries: `reference,effectiveDate,description,account,side,amount,memo`, a row a line, consecutive rows of
-one reference forming one entry. Both are UTF-8 with a header row. A row that does not say what its
+one reference forming one entry, and optionally a column `meta.KEY` for each metadata key: the entry
+carries KEY with the value its first row gives, if any (like its description). Both are UTF-8 with a
+header row. A row that does not say what its
 column should is handed on as the refusal of its account or entry, with its line number, and the rest
 go on.
 """
@@ -18,12 +20,13 @@ from typing import Iterator
 
 from ..domain.accounts import AccountSpec, AccountType, Side
 from ..domain.currencies import currency
-from ..domain.entries import EntryInput, LineInput
+from ..domain.entries import EntryInput, LineInput, MetadataItem, ensure_metadata
 from ..domain.errors import FaultCode, LedgerError
 from ..service_layer.ports import AccountLine, EntryLines
 
 ACCOUNT_COLUMNS = ("code", "name", "type", "currency", "parentCode", "noNegativeBalance")
 ENTRY_COLUMNS = ("reference", "effectiveDate", "description", "account", "side", "amount", "memo")
+METADATA_COLUMN_PREFIX = "meta."
 
 
 class ImportFileError(Exception):
@@ -62,6 +65,18 @@ def _line(row: dict) -> LineInput:
     return LineInput(row["account"], side, amount, row["memo"] or None)
 
 
+def _metadata(row: dict) -> tuple[MetadataItem, ...]:
+    """An entry's metadata from the meta.* columns of its first row; a refusal names the column."""
+    items = tuple(MetadataItem(column[len(METADATA_COLUMN_PREFIX):], value)
+                  for column, value in row.items() if column.startswith(METADATA_COLUMN_PREFIX) and value)
+    try:
+        ensure_metadata(items)
+    except LedgerError as error:
+        position = error.location[2] if len(error.location) > 2 else 0
+        raise _invalid(error.message, METADATA_COLUMN_PREFIX + items[position].key) from None
+    return items
+
+
 class CsvFile:
     def __init__(self, path: Path):
         self.path = path
@@ -90,11 +105,13 @@ class CsvFile:
                 except ValueError:
                     raise _invalid(f"effectiveDate is YYYY-MM-DD, not {first['effectiveDate']!r}",
                                    "effectiveDate") from None
+                metadata = _metadata(first)
                 lines = []
                 for line, row in rows:
                     lines.append(_line(row))
                 yield EntryLines(rows[0][0], len(rows), reference,
-                                 EntryInput(reference, effective, tuple(lines), first["description"] or None))
+                                 EntryInput(reference, effective, tuple(lines), first["description"] or None,
+                                            metadata=metadata))
             except LedgerError as error:
                 yield EntryLines(line, len(rows), reference, error)
 

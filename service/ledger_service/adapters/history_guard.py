@@ -1,5 +1,5 @@
 """Triggers with which the database itself refuses to rewrite history: UPDATE, DELETE (and, on
-PostgreSQL, TRUNCATE) of the rows of entries, their lines, pending entries' lines and outcomes, period
+PostgreSQL, TRUNCATE) of the rows of entries, their lines and metadata, pending entries' lines and outcomes, period
 closes and the journal fail, whoever runs them, until an owner of the schema drops or disables the
 triggers (which a least-privileged service role cannot: docs/operations.md#least-privilege).
 
@@ -8,7 +8,8 @@ drops the old one, and its triggers with it) must run `guard_statements` for it 
 """
 from __future__ import annotations
 
-HISTORY_TABLES = ("entries", "lines", "pending_lines", "pending_outcomes", "period_closes", "journal_records")
+HISTORY_TABLES = ("entries", "lines", "pending_lines", "pending_outcomes", "period_closes", "journal_records",
+                  "entry_metadata")
 _REFUSE = "ledger_refuse_history_change"
 
 

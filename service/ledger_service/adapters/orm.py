@@ -193,6 +193,16 @@ class LineRow(Base):
     memo: Mapped[str | None] = mapped_column(String(200))
 
 
+class EntryMetadataRow(Base):
+    """One item of an entry's metadata (docs/contract.md#metadata), found by its entry and key, which is
+    how ListEntries asks whether an entry carries it."""
+
+    __tablename__ = "entry_metadata"
+    entry_id: Mapped[int] = mapped_column(ForeignKey("entries.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(256))
+
+
 class _PendingLine:
     """The columns of one line of a pending entry."""
 

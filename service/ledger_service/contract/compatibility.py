@@ -22,6 +22,11 @@ from .reading import Definitions, Field, Parts, Restriction, display_name, read
 
 REQUEST, RESPONSE = "request", "response"
 
+# Fields added to response types that an answer carries only about what a caller sent with a field a
+# v1 client does not have: Entry.metadata is there only on an entry posted with metadata
+# (docs/contract.md#contract-rules, rule 9).
+ONLY_WHEN_SENT = {"Entry": {"metadata"}}
+
 # For each length or digits facet, the comparison (new, old) under which it admits fewer values.
 _NARROWER = {"length": operator.ne, "minLength": operator.gt, "maxLength": operator.lt,
              "totalDigits": operator.lt, "fractionDigits": operator.lt}
@@ -163,7 +168,8 @@ def _complex_type_changes(old: Definitions, new: Definitions, travels: dict[str,
         # refuses any element its WSDL does not declare.
         if RESPONSE in ways:
             changes += [f"New field {shown}.{field.name} appears in responses, which strict v1 clients (zeep's "
-                        "default) refuse." for field in added]
+                        "default) refuse." for field in added
+                        if not (field.min_occurs == 0 and field.name in ONLY_WHEN_SENT.get(shown, ()))]
         kept_order = [name for name in known if name in new_fields]
         new_order = [name for name in new_fields if name in known]
         if kept_order != new_order:

@@ -47,6 +47,10 @@ OPERATIONS = {
                      ["AccountNotFound", "SchemaValidation"]),
     "GetTrialBalance": ("Every account's net debit or credit, with totals per currency.", []),
     "ClosePeriod": ("Refuses entries dated on or before the date from now on.", ["PeriodClosed", "SchemaValidation"]),
+    "ListEntries": ("The book's entries effective between two dates in journal order, optionally only those on an "
+                    "account or carrying a metadata key (and value), a page at a time; a page looks through at most "
+                    "10,000 journal records, so it may hold fewer entries than asked for while a next page exists.",
+                    ["AccountNotFound", "SchemaValidation"]),
     "GetJournalHead": ("The last record of the book's hash-chained journal: its sequence and hash, to keep and "
                        "verify an export against later.", []),
     "VerifyJournal": ("Recomputes the book's hash chain from the stored rows of entries, lines and outcomes, over "

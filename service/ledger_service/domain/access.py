@@ -46,6 +46,7 @@ REQUIRED_ROLE: Mapping[str, Role | SystemRole] = MappingProxyType({
     "GetStatement": Role.reader,
     "GetTrialBalance": Role.reader,
     "ClosePeriod": Role.admin,
+    "ListEntries": Role.reader,
     "GetJournalHead": Role.reader,
     "VerifyJournal": Role.reader,
     "GetCamtStatement": Role.reader,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -16,7 +17,8 @@ from .accounts import Account, Side
 from .books import Book
 from .currencies import Currency
 from .errors import FaultCode, LedgerError, Location
-from .limits import MAX_BATCH, MAX_LINES, MAX_PENDING_TIMEOUT_SECONDS, MIN_LINES, MIN_PENDING_TIMEOUT_SECONDS
+from .limits import (MAX_BATCH, MAX_LINES, MAX_METADATA_ITEMS, MAX_METADATA_KEY, MAX_METADATA_VALUE,
+                     MAX_PENDING_TIMEOUT_SECONDS, METADATA_KEY_PATTERN, MIN_LINES, MIN_PENDING_TIMEOUT_SECONDS)
 
 # An account's running totals are 64-bit integers of minor units in the database.
 MAX_ACCOUNT_TOTAL = 2**63 - 1
@@ -37,6 +39,49 @@ class LineInput:
     memo: str | None = None
 
 
+@dataclass(frozen=True, order=True)
+class MetadataItem:
+    """One of an entry's own dimensions (a cost centre, an invoice number): a key unique within the
+    entry, and its value."""
+
+    key: str
+    value: str
+
+
+Metadata = tuple[MetadataItem, ...]
+
+
+def entry_metadata(items) -> Metadata:
+    """An entry's metadata as it is kept and shown: a set of items, in key order (the order they were
+    given in means nothing, so it cannot tell two submissions apart)."""
+    return tuple(sorted(items))
+
+
+_METADATA_KEY = re.compile(METADATA_KEY_PATTERN)
+
+
+def ensure_metadata(items: Sequence[MetadataItem]) -> None:
+    """The rules of an entry's metadata (docs/contract.md#metadata), for every way an entry arrives: the
+    schema declares all but the keys' uniqueness, and an import or an operator's load checks them here."""
+    if len(items) > MAX_METADATA_ITEMS:
+        raise LedgerError(FaultCode.SchemaValidation, f"an entry carries at most {MAX_METADATA_ITEMS} metadata items",
+                          ("entry", "metadata"))
+    seen = set()
+    for position, item in enumerate(items):
+        if not (len(item.key) <= MAX_METADATA_KEY and _METADATA_KEY.fullmatch(item.key)):
+            raise LedgerError(FaultCode.SchemaValidation,
+                              f"a metadata key is 1 to {MAX_METADATA_KEY} letters, digits, '_', '.' or '-'",
+                              ("entry", "metadata", position, "key"))
+        if not 1 <= len(item.value) <= MAX_METADATA_VALUE:
+            raise LedgerError(FaultCode.SchemaValidation,
+                              f"a metadata value is 1 to {MAX_METADATA_VALUE} characters",
+                              ("entry", "metadata", position, "value"))
+        if item.key in seen:
+            raise LedgerError(FaultCode.SchemaValidation, f"metadata key {item.key} is given twice",
+                              ("entry", "metadata", position, "key"))
+        seen.add(item.key)
+
+
 @dataclass(frozen=True)
 class EntryInput:
     reference: str
@@ -47,12 +92,14 @@ class EntryInput:
     # releases them, or its timeout passes (no timeout: it waits for one of the two).
     pending: bool = False
     pending_timeout_seconds: int | None = None
+    metadata: Metadata = ()
 
     @functools.cached_property
     def fingerprint(self) -> str:
-        """What makes two submissions of one reference "the same entry": equal amounts in any notation.
-        (An entry posted at once is fingerprinted as before pending entries existed, so that a retry of
-        one recorded by an earlier release still matches.)"""
+        """What makes two submissions of one reference "the same entry": equal amounts in any notation,
+        the same metadata in any order. (What an earlier release did not have adds nothing when absent:
+        an entry posted at once and without metadata is fingerprinted as before pending entries and
+        metadata existed, so that a retry of one recorded by an earlier release still matches.)"""
         content = [
             self.effective_date.isoformat(),
             self.description or "",
@@ -60,6 +107,8 @@ class EntryInput:
         ]
         if self.pending:
             content.append(["pending", self.pending_timeout_seconds])
+        if self.metadata:
+            content.append(["metadata", [[item.key, item.value] for item in entry_metadata(self.metadata)]])
         return hashlib.sha256(json.dumps(content, separators=(",", ":")).encode()).hexdigest()
 
     def expires_at(self, recorded_at: datetime) -> datetime | None:
@@ -107,6 +156,7 @@ def prepare_postings(book: Book, entry: EntryInput, accounts: Mapping[str, Accou
             raise LedgerError(FaultCode.SchemaValidation,
                               f"pendingTimeoutSeconds must lie between {MIN_PENDING_TIMEOUT_SECONDS} and "
                               f"{MAX_PENDING_TIMEOUT_SECONDS}", ("entry", "pendingTimeoutSeconds"))
+    ensure_metadata(entry.metadata)
     book.ensure_open_on(entry.effective_date, ("entry", "effectiveDate"))
     postings = []
     for position, line in enumerate(entry.lines):
@@ -275,6 +325,7 @@ class Entry:
     reversed_by: str | None = None
     # Recorded as a pending (two-phase) entry, whatever became of it since.
     two_phase: bool = False
+    metadata: Metadata = ()
     # The fingerprint of the content it was recorded with (EntryInput.fingerprint), and its row id.
     fingerprint: str | None = None
     row_id: int | None = None
@@ -284,6 +335,15 @@ class Entry:
         """When a pending entry's reservation lapses (or lapsed), while that still says something: a
         committed or voided entry no longer lapses, so it has none."""
         return self.pending_expires_at if self.status in (EntryStatus.PENDING, EntryStatus.EXPIRED) else None
+
+
+@dataclass(frozen=True)
+class EntryPage:
+    """A page of ListEntries: entries in journal order, and the token of the next page while the
+    journal has records the page did not look through."""
+
+    entries: tuple[Entry, ...]
+    next_page_token: str | None = None
 
 
 def posted_line(posting: Posting) -> Line:
@@ -301,7 +361,8 @@ def recorded_entry(entry: EntryInput, postings: Iterable[Posting], public_id: st
         description=entry.description, status=EntryStatus.PENDING if entry.pending else EntryStatus.POSTED,
         lines=tuple(posted_line(p) for p in postings),
         pending_expires_at=entry.expires_at(recorded_at) if entry.pending else None,
-        reversal_of=reversal_of, two_phase=entry.pending, fingerprint=entry.fingerprint, row_id=row_id,
+        reversal_of=reversal_of, two_phase=entry.pending, metadata=entry_metadata(entry.metadata),
+        fingerprint=entry.fingerprint, row_id=row_id,
     )
 
 

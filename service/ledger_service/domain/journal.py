@@ -117,12 +117,14 @@ def account_closed(code: str, at: datetime) -> JournalRecord:
 
 
 def entry_recorded(entry: Entry) -> JournalRecord:
-    """An entry as it was recorded: posted, or pending (its lines as submitted, the amounts it reserves)."""
+    """An entry as it was recorded: posted, or pending (its lines as submitted, the amounts it reserves);
+    with its metadata in key order, if it has any (an entry without has the form it had before metadata)."""
     return JournalRecord(RecordKind.ENTRY_RECORDED, entry.recorded_at, {"entry": _present(
         id=entry.id, reference=entry.reference, effectiveDate=entry.effective_date.isoformat(),
         description=entry.description, status="PENDING" if entry.two_phase else "POSTED", lines=_lines(entry.lines),
         pendingExpiresAt=timestamp(entry.pending_expires_at) if entry.pending_expires_at else None,
-        reversalOf=entry.reversal_of)})
+        reversalOf=entry.reversal_of,
+        metadata=[{"key": item.key, "value": item.value} for item in entry.metadata] or None)})
 
 
 def pending_committed(reference: str, posted: Iterable[Line], at: datetime) -> JournalRecord:

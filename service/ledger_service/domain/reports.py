@@ -9,6 +9,7 @@ from typing import Iterable
 
 from .accounts import Account, AccountType, Side
 from .currencies import Currency
+from .entries import Metadata
 
 
 @dataclass(frozen=True)
@@ -47,8 +48,10 @@ class StatementLine:
     side: Side
     amount: Decimal
     running_balance: Decimal
-    # Whether the line's entry reverses another (camt.053's RvslInd); GetStatement does not show it.
+    # Whether the line's entry reverses another (camt.053's RvslInd), and the entry's metadata; GetStatement
+    # shows neither.
     reversal: bool = False
+    metadata: Metadata = ()
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ from .errors import FaultCode, LedgerError
 
 def reversal_of(book: Book, original: Entry, reversal_reference: str, effective_date: date | None = None,
                 reason: str | None = None) -> EntryInput:
-    """The entry that undoes `original`: every line on the other side, same account, amount and memo.
+    """The entry that undoes `original`: every line on the other side, same account, amount and memo,
+    and the original's metadata, so that a report by any of its dimensions nets the two out.
 
     Only a POSTED entry that is not itself a reversal can be reversed, and only once. Without an
     effective date the reversal takes the original's or, when that day is closed, the first open day
@@ -35,6 +36,7 @@ def reversal_of(book: Book, original: Entry, reversal_reference: str, effective_
         effective_date=effective_date,
         lines=tuple(LineInput(line.account, line.side.opposite, line.amount, line.memo) for line in original.lines),
         description=reversal_description(original, reason),
+        metadata=original.metadata,
     )
 
 

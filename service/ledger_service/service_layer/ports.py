@@ -148,10 +148,25 @@ class StatementRow:
     reversal: bool
 
 
+@dataclass(frozen=True)
+class EntryQuery:
+    """What ListEntries looks for: a book's entries effective in a date range, and optionally only those
+    with a line on one account (its row id) or carrying one metadata key (with that value, if given)."""
+
+    from_date: date
+    to_date: date
+    account_id: int | None = None
+    metadata_key: str | None = None
+    metadata_value: str | None = None
+
+
 class ReportStore(Protocol):
     def totals_as_of(self, account_ids: Sequence[int], as_of: date) -> dict[int, tuple[int, int]]: ...
     def statement_rows(self, account_id: int, from_date: date, to_date: date,
                        after: tuple[date, int, int] | None, limit: int) -> list[StatementRow]: ...
+    def entry_metadata(self, entry_ids: Sequence[int]) -> dict[int, Metadata]: ...
+    def journal_entries(self, book_id: int, query: EntryQuery, after_sequence: int, through_sequence: int,
+                        limit: int) -> list[tuple[int, str]]: ...
 
 
 class Stores(Protocol):

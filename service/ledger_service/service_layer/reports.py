@@ -1,21 +1,23 @@
 """Use cases of reports: an account's balance and statement (paged, or whole as camt.053 reports it), a book's
-trial balance."""
+trial balance, and its entries in journal order."""
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from ..domain.accounts import Account, AccountStatus, signed_balance
 from ..domain.books import Book
+from ..domain.entries import EntryPage, Metadata
 from ..domain.errors import FaultCode, LedgerError
-from ..domain.limits import MAX_STATEMENT_DOCUMENT_LINES
+from ..domain.limits import MAX_RECORDS_SEARCHED_PER_PAGE, MAX_STATEMENT_DOCUMENT_LINES
 from ..domain.reports import (Balance, PeriodStatement, Statement, StatementLine, TrialBalance, statement_movement,
                               trial_balance)
 from .accounts import find_account
 from .authentication import Authentication, use_case
-from .context import Context
+from .context import Context, RequestContext
+from .journal import seal_queued
 from .paging import Paging
-from .ports import StatementRow, Stores
+from .ports import EntryQuery, StatementRow, Stores
 
 
 def _opening_and_closing(stores: Stores, account: Account, from_date: date, to_date: date) -> tuple[int, int]:
@@ -31,15 +33,17 @@ def _opening_and_closing(stores: Stores, account: Account, from_date: date, to_d
     return opening, closing
 
 
-def _statement_lines(account: Account, rows: Sequence[StatementRow],
-                     running: int) -> tuple[tuple[StatementLine, ...], int]:
-    """The rows as statement lines, each with the balance after it from `running` on; and the last balance."""
+def _statement_lines(account: Account, rows: Sequence[StatementRow], running: int,
+                     metadata: Mapping[int, Metadata] | None = None) -> tuple[tuple[StatementLine, ...], int]:
+    """The rows as statement lines, each with the balance after it from `running` on (and its entry's
+    metadata, when given by entry id); and the last balance."""
     to_decimal = account.currency.to_decimal
     lines = []
     for row in rows:
         running += statement_movement(account.normal_side, row.side, row.amount)
         lines.append(StatementLine(row.reference, row.effective_date, row.description, row.side,
-                                   to_decimal(row.amount), to_decimal(running), row.reversal))
+                                   to_decimal(row.amount), to_decimal(running), row.reversal,
+                                   (metadata or {}).get(row.entry_id, ())))
     return tuple(lines), running
 
 
@@ -52,7 +56,8 @@ def period_statement(context: Context, book: Book, account: str, from_date: date
     if len(rows) > MAX_STATEMENT_DOCUMENT_LINES:
         raise LedgerError(FaultCode.TooManyLines, f"the period has more than {MAX_STATEMENT_DOCUMENT_LINES} statement "
                           "lines, more than one camt.053 document holds: ask for shorter periods", ("toDate",))
-    lines, _ = _statement_lines(found, rows, opening)
+    metadata = context.stores.reports.entry_metadata(sorted({row.entry_id for row in rows}))
+    lines, _ = _statement_lines(found, rows, opening, metadata)
     to_decimal = found.currency.to_decimal
     statement = Statement(found.code, found.currency.code, from_date, to_date, to_decimal(opening),
                           to_decimal(closing), lines)
@@ -101,6 +106,51 @@ class Reports:
     def get_camt_statement(self, context: Context, book: str, account: str, from_date: date,
                            to_date: date) -> PeriodStatement:
         return period_statement(context, context.book(book), account, from_date, to_date)
+
+    def list_entries(self, request: RequestContext, book: str, from_date: date, to_date: date,
+                     account: str | None = None, metadata_key: str | None = None, metadata_value: str | None = None,
+                     page_size: int | None = None, page_token: str | None = None) -> EntryPage:
+        # Journal order is the order of sealed records: what was committed before the call is sealed first.
+        seal_queued(self.authentication.unit_of_work, book)
+        return self._list_entries(request, book, from_date, to_date, account, metadata_key, metadata_value,
+                                  page_size, page_token)
+
+    @use_case("ListEntries", write=False)
+    def _list_entries(self, context: Context, book: str, from_date: date, to_date: date, account: str | None,
+                      metadata_key: str | None, metadata_value: str | None, page_size: int | None,
+                      page_token: str | None) -> EntryPage:
+        """The book's entries effective from `from_date` to `to_date`, in journal order, a page at a time;
+        a page looks through at most MAX_RECORDS_SEARCHED_PER_PAGE records of the journal
+        (docs/contract.md#listentries)."""
+        found_book = context.book(book)
+        if from_date > to_date:
+            raise LedgerError(FaultCode.SchemaValidation, "fromDate must not be after toDate", ("toDate",))
+        if metadata_value is not None and metadata_key is None:
+            raise LedgerError(FaultCode.SchemaValidation, "metadataValue needs the metadataKey it is the value of",
+                              ("metadataValue",))
+        account_id = None
+        if account is not None:
+            account_id = find_account(context.stores, found_book, account, context.now, ("account",)).id
+        limit = self.paging.size(page_size)
+        query = {"kind": "entries", "book": book, "from": from_date.isoformat(), "to": to_date.isoformat(),
+                 "account": account, "key": metadata_key, "value": metadata_value}
+        position = self.paging.cursor(context.stores, query, page_token)
+        after = position["sequence"] if position is not None else 0
+        head = context.stores.journal.head(found_book.id)
+        last = head[0] if head else 0
+        through = min(last, after + MAX_RECORDS_SEARCHED_PER_PAGE)
+        found = context.stores.reports.journal_entries(
+            found_book.id, EntryQuery(from_date, to_date, account_id, metadata_key, metadata_value), after, through,
+            limit + 1)
+        next_after = None
+        if len(found) > limit:
+            found = found[:limit]
+            next_after = found[-1][0]
+        elif through < last:
+            next_after = through
+        entries = context.stores.entries.entries(found_book.id, [reference for _, reference in found], context.now)
+        token = self.paging.token(context.stores, query, {"sequence": next_after}) if next_after is not None else None
+        return EntryPage(tuple(entries[reference] for _, reference in found), token)
 
     @use_case("GetTrialBalance", write=False)
     def get_trial_balance(self, context: Context, book: str, as_of: date | None = None) -> TrialBalance:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from ..adapters.camt053 import CamtDocument
 from ..domain.accounts import Account, AccountPage, Side
 from ..domain.books import Book
-from ..domain.entries import Entry, EntryAudit, EntryInput, LineInput
+from ..domain.entries import Entry, EntryAudit, EntryInput, EntryPage, LineInput, MetadataItem
 from ..domain.journal import JournalHead, JournalVerification
 from ..domain.reports import Balance, Statement, TrialBalance
 from .codec import Record
@@ -47,6 +47,7 @@ def entry_input(value: Record) -> EntryInput:
         lines=line_inputs(value.lines),
         pending=bool(value.pending),
         pending_timeout_seconds=value.pendingTimeoutSeconds,
+        metadata=tuple(MetadataItem(item.key, item.value) for item in value.metadata or ()),
     )
 
 
@@ -57,7 +58,12 @@ def entry(value: Entry) -> Record:
         lines=[Record(account=line.account, side=line.side.value, amount=line.amount, currency=line.currency,
                       memo=line.memo) for line in value.lines],
         pendingExpiresAt=value.lapses_at, reversalOf=value.reversal_of, reversedBy=value.reversed_by,
+        metadata=value.metadata or None,
     )
+
+
+def entry_page(value: EntryPage) -> Record:
+    return Record(entries=[entry(e) for e in value.entries], nextPageToken=value.next_page_token)
 
 
 def entry_results(values) -> list[Record]:

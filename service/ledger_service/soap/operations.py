@@ -112,6 +112,13 @@ class LedgerService(ServiceBase):
     def close_period(call, book, throughDate):
         return mapping.book(call.ledger.books.close_period(call.request, book, throughDate))
 
+    @operation("ListEntries", required(Code), required(Date), required(Date), optional(Code), optional(types.MetadataKey),
+               optional(types.MetadataValue), optional(types.PageSize), optional(types.PageToken),
+               returns=types.EntryPage, result="page")
+    def list_entries(call, book, fromDate, toDate, account, metadataKey, metadataValue, pageSize, pageToken):
+        return mapping.entry_page(call.ledger.reports.list_entries(
+            call.request, book, fromDate, toDate, account, metadataKey, metadataValue, pageSize, pageToken))
+
     @operation("GetJournalHead", required(Code), returns=types.JournalHead, result="head")
     def get_journal_head(call, book):
         return mapping.journal_head(call.ledger.journal.get_journal_head(call.request, book))

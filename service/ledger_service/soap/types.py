@@ -10,7 +10,8 @@ from __future__ import annotations
 from spyne import Array, Boolean, ByteArray, ComplexModel, Date, DateTime, Decimal, Enum, Integer32, Integer64, Unicode
 from spyne.model import ModelBase
 
-from ..domain.limits import MAX_PAGE_SIZE, MIN_PAGE_SIZE, MIN_PENDING_TIMEOUT_SECONDS
+from ..domain.limits import (MAX_METADATA_ITEMS, MAX_METADATA_KEY, MAX_METADATA_VALUE, MAX_PAGE_SIZE, METADATA_KEY_PATTERN,
+                             MIN_PAGE_SIZE, MIN_PENDING_TIMEOUT_SECONDS)
 from ..ns import TNS
 
 
@@ -42,6 +43,8 @@ Name = _text("Name", 200)
 Reference = _text("Reference", 128, r"[!-~]+")
 Description = _text("Description", 500)
 Memo = _text("Memo", 200)
+MetadataKey = _text("MetadataKey", MAX_METADATA_KEY, METADATA_KEY_PATTERN)
+MetadataValue = _text("MetadataValue", MAX_METADATA_VALUE)
 CurrencyCode = _text("CurrencyCode", 3, "[A-Z]{3}")
 PageToken = _text("PageToken", 1000)
 PageSize = Integer32(ge=MIN_PAGE_SIZE, le=MAX_PAGE_SIZE, type_name="PageSize", __namespace__=TNS)
@@ -72,6 +75,11 @@ def _list_of(item, member_name: str):
     # The wrapper is always there; its items may not be (an empty book has no accounts, a quiet
     # period no statement lines), so each item is minOccurs="0".
     return required(Array(optional(item), member_name=member_name))
+
+
+def _optional_list_of(item, member_name: str, at_most: int):
+    """A list that may be left out as a whole (an entry without metadata has no wrapper either)."""
+    return optional(Array(optional(item).customize(max_occurs=at_most), member_name=member_name))
 
 
 class Book(_Model):
@@ -122,6 +130,13 @@ class LineInput(_Model):
     ]
 
 
+class MetadataItem(_Model):
+    _type_info = [
+        ("key", required(MetadataKey)),
+        ("value", required(MetadataValue)),
+    ]
+
+
 class EntryInput(_Model):
     _type_info = [
         ("reference", required(Reference)),
@@ -130,6 +145,7 @@ class EntryInput(_Model):
         ("lines", _list_of(LineInput, "line")),
         ("pending", optional(Boolean)),
         ("pendingTimeoutSeconds", optional(TimeoutSeconds)),
+        ("metadata", _optional_list_of(MetadataItem, "item", MAX_METADATA_ITEMS)),
     ]
 
 
@@ -144,6 +160,8 @@ class Line(_Model):
 
 
 class Entry(_Model):
+    # metadata is there only on an entry that carries some, which only a caller of this contract can
+    # post: docs/contract.md#contract-rules (rule 9) says what that means for v1 readers.
     _type_info = [
         ("id", required(Unicode)),
         ("reference", required(Reference)),
@@ -155,6 +173,14 @@ class Entry(_Model):
         ("pendingExpiresAt", optional(DateTime)),
         ("reversalOf", optional(Reference)),
         ("reversedBy", optional(Reference)),
+        ("metadata", _optional_list_of(MetadataItem, "item", MAX_METADATA_ITEMS)),
+    ]
+
+
+class EntryPage(_Model):
+    _type_info = [
+        ("entries", _list_of(Entry, "entry")),
+        ("nextPageToken", optional(PageToken)),
     ]
 
 

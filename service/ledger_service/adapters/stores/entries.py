@@ -18,7 +18,7 @@ from ..bulk_writes import Rows, bulk_writes
 from ..orm import ClientRow, EntryRow, HoldRow, JournalRecordRow, PendingOutcomeRow
 from .holds import release_lapsed_anywhere
 from .journal import Source
-from .lines import lines_of
+from .lines import lines_of, metadata_of
 from .sql import HistoryStore, over_lists, utc
 
 
@@ -52,7 +52,7 @@ class SqlEntryStore(HistoryStore):
 
     def entries(self, book_id: int, references: Iterable[str], now: datetime) -> dict[str, Entry]:
         """The book's entries with these references, by reference, each with its status at `now`: at most
-        three queries however many are asked for."""
+        four queries however many are asked for."""
         heads = self._run(self._over_lists["heads"], {"book_id": book_id, "references": sorted(set(references))}).all()
         if not heads:
             return {}
@@ -62,6 +62,7 @@ class SqlEntryStore(HistoryStore):
         as_submitted = two_phase - {head.id for head in heads if head.outcome == EntryStatus.POSTED.value}
         lines = {**lines_of(self.connection, {head.id for head in heads} - as_submitted, pending=False),
                  **lines_of(self.connection, as_submitted, pending=True)}
+        metadata = metadata_of(self.connection, [head.id for head in heads])
         found = {}
         for head in heads:
             expires_at = utc(head.pending_expires_at)
@@ -71,7 +72,8 @@ class SqlEntryStore(HistoryStore):
                 recorded_at=utc(head.recorded_at), description=head.description,
                 status=entry_status(head.id in two_phase, outcome, expires_at, now), lines=tuple(lines.get(head.id, ())),
                 pending_expires_at=expires_at, reversal_of=head.reversal_of, reversed_by=head.reversed_by,
-                two_phase=head.id in two_phase, fingerprint=head.fingerprint, row_id=head.id,
+                two_phase=head.id in two_phase, metadata=metadata.get(head.id, ()), fingerprint=head.fingerprint,
+                row_id=head.id,
             )
         return found
 
@@ -96,8 +98,8 @@ class SqlEntryStore(HistoryStore):
                           settled_at=utc(row[6]), void_reason=row[7], journal_sequence=row[8])
 
     def add_entries(self, book_id: int, entries: Sequence[NewEntry], now: datetime, audit: Audit) -> list[Entry]:
-        """Writes entries in a few statements however many (see bulk_writes): the entries; the posted ones'
-        lines and per-day totals; the pending ones' lines and holds; the accounts' new running totals (as
+        """Writes entries in a few statements however many (see bulk_writes): the entries and their
+        metadata; the posted ones' lines and per-day totals; the pending ones' lines and holds; the accounts' new running totals (as
         the postings left the Account objects); the entries' journal records. Returns the entries recorded, in order. A second reversal
         of one entry fails on the unique reversal_of_id (IntegrityError: the use case runs again and
         finds the first)."""
@@ -111,6 +113,7 @@ class SqlEntryStore(HistoryStore):
              for public_id, new in zip(public_ids, entries)])
         rows = Rows()
         for public_id, new in zip(public_ids, entries):
+            rows.metadata += [(row_ids[public_id], item.key, item.value) for item in new.entry.metadata]
             if new.entry.pending:
                 self._pending_rows(rows, row_ids[public_id], new.entry.expires_at(now), new.postings)
             else:

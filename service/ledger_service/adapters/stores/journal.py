@@ -27,7 +27,7 @@ from ...domain.journal_chain import GENESIS_HASH
 from ..orm import (AccountRow, BookRow, EntryRow, HoldRow, JournalHeadRow, JournalQueueRow, JournalRecordRow,
                    PendingOutcomeRow, PeriodCloseRow)
 from ..bulk_writes import Also, Rows, bulk_writes
-from .lines import lines_of
+from .lines import lines_of, metadata_of
 from .sql import SqlStore, utc
 
 # History rows no record records that a verification or an export shows, of each kind.
@@ -267,13 +267,14 @@ class SqlJournalStore(SqlStore):
 class _RowsSay:
     """The records that the history rows of a set of (kind, source) pairs make, read in a few queries."""
 
-    def __init__(self, connection: Connection, book: Book, wanted: Iterable[tuple[str, Source]]):
+    def __init__(self, connection: Connection, book: Book, wanted: Iterable[tuple[str, Source]], *,
+                 metadata: bool = True):
         self.book = book
         wanted = list(wanted)
         entry_ids = sorted({source.entry_id for _, source in wanted if source.entry_id is not None})
         account_ids = sorted({source.account_id for _, source in wanted if source.account_id is not None})
         close_ids = sorted({source.period_close_id for _, source in wanted if source.period_close_id is not None})
-        self.entries, self.outcomes, self.posted_lines = self._entries(connection, entry_ids)
+        self.entries, self.outcomes, self.posted_lines = self._entries(connection, entry_ids, metadata)
         # Only the columns a record is made of, named: the chaining of existing books when the journal
         # came (migration 0006) reads them too, on a schema of that day.
         self.accounts = {row.id: row for row in connection.execute(
@@ -288,7 +289,7 @@ class _RowsSay:
                                            .where(BookRow.id == book.id)).first() \
             if any(kind == RecordKind.BOOK_CREATED.value for kind, _ in wanted) else None
 
-    def _entries(self, connection: Connection, entry_ids: list[int]):
+    def _entries(self, connection: Connection, entry_ids: list[int], with_metadata: bool):
         if not entry_ids:
             return {}, {}, {}
         original = aliased(EntryRow)
@@ -303,6 +304,7 @@ class _RowsSay:
                    PendingOutcomeRow.settled_at).where(PendingOutcomeRow.entry_id.in_(entry_ids)))}
         lines = {"posted": lines_of(connection, entry_ids, pending=False),
                  "pending": lines_of(connection, entry_ids, pending=True)}
+        metadata = metadata_of(connection, entry_ids) if with_metadata else {}
         entries = {}
         for row in heads:
             two_phase = row.status == EntryStatus.PENDING.value
@@ -311,7 +313,7 @@ class _RowsSay:
                 recorded_at=utc(row.recorded_at), description=row.description, status=EntryStatus(row.status),
                 lines=tuple(lines["pending" if two_phase else "posted"].get(row.id, ())),
                 pending_expires_at=utc(row.pending_expires_at), reversal_of=row.reversal_of, two_phase=two_phase,
-                row_id=row.id)
+                metadata=metadata.get(row.id, ()), row_id=row.id)
         return entries, outcomes, lines["posted"]
 
     def record(self, kind: str, source: Source) -> JournalRecord | None:
@@ -399,7 +401,8 @@ def chain_existing_history(connection: Connection, now: datetime) -> None:
                 changes.append((RecordKind.ACCOUNT_CLOSED.value, Source(account_id=account_id)))
         changes += [(RecordKind.PERIOD_CLOSED.value, Source(period_close_id=close_id)) for close_id in connection.execute(
             select(PeriodCloseRow.id).where(PeriodCloseRow.book_id == book_id)).scalars()]
-        said = _RowsSay(connection, book, changes)
+        # Entries had no metadata, nor its table, when the journal came.
+        said = _RowsSay(connection, book, changes, metadata=False)
         records = [(said.record(kind, source), source) for kind, source in changes]
         records.sort(key=lambda pair: (pair[0].recorded_at, _KIND_ORDER.index(pair[0].kind), pair[1]))
         journal_store.seal(book_id, records)

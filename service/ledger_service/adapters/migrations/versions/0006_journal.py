@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from alembic import op
 import sqlalchemy as sa
 
-from ledger_service.adapters.history_guard import HISTORY_TABLES, guard_statements, unguard_statements
+from ledger_service.adapters.history_guard import guard_statements, unguard_statements
 from ledger_service.adapters.stores.journal import chain_existing_history
 
 
@@ -19,6 +19,8 @@ down_revision = '0005'
 branch_labels = None
 depends_on = None
 
+# The history tables of this revision's schema (later ones guard their own).
+_GUARDED = ("entries", "lines", "pending_lines", "pending_outcomes", "period_closes", "journal_records")
 _ID = sa.BigInteger().with_variant(sa.Integer(), 'sqlite')
 
 
@@ -53,13 +55,13 @@ def upgrade() -> None:
 
     connection = op.get_bind()
     chain_existing_history(connection, datetime.now(timezone.utc))
-    for statement in guard_statements(connection.dialect.name):
+    for statement in guard_statements(connection.dialect.name, _GUARDED):
         op.execute(statement)
 
 
 def downgrade() -> None:
     connection = op.get_bind()
-    for statement in unguard_statements(connection.dialect.name):
+    for statement in unguard_statements(connection.dialect.name, _GUARDED):
         op.execute(statement)
     op.drop_table('journal_heads')
     with op.batch_alter_table('journal_records', schema=None) as batch_op:
