@@ -207,6 +207,28 @@ def test_a_pending_entry_is_committed_in_part(client):
     assert (caught.value.code, caught.value.field) == ("NotPending", "reference")
 
 
+def test_metadata_and_list_entries(client):
+    book = new_book(client)
+    posted = client.post_entry(book, sale("INV-1", metadata={"invoice": "1", "costCentre": "CC-7"}))
+    assert list(posted.metadata.items()) == [("costCentre", "CC-7"), ("invoice", "1")]
+    assert client.post_entry(book, sale("INV-1", metadata={"costCentre": "CC-7", "invoice": "1"})) == posted
+    with pytest.raises(ReferenceConflict):
+        client.post_entry(book, sale("INV-1", metadata={"invoice": "2", "costCentre": "CC-7"}))
+    plain = client.post_entry(book, sale("INV-2", "1.00", date(2026, 1, 10)))
+    assert plain.metadata == {} and client.get_entry(book, "INV-2") == plain
+    client.post_entry(book, sale("INV-3", "2.00", date(2026, 2, 1), metadata={"costCentre": "CC-8"}))
+    january = date(2026, 1, 1), date(2026, 1, 31)
+    assert [e.reference for e in client.iter_entries(book, *january)] == ["INV-1", "INV-2"]
+    assert [e.reference for e in client.iter_entries(book, date(2026, 1, 1), date(2026, 12, 31),
+                                                     metadata_key="costCentre", page_size=1)] == ["INV-1", "INV-3"]
+    page = client.list_entries(book, date(2026, 1, 1), date(2026, 12, 31), "cash", "costCentre", "CC-8")
+    assert ([e.reference for e in page.entries], page.next_page_token) == (["INV-3"], None)
+    first = client.list_entries(book, date(2026, 1, 1), date(2026, 12, 31), page_size=2)
+    assert len(first.entries) == 2 and first.next_page_token
+    with pytest.raises(SchemaValidation):
+        client.list_entries(book, *january, page_token=first.next_page_token)
+
+
 def test_faults_are_exceptions_with_their_code_field_and_index(client, server):
     book = new_book(client, guarded=True)
     with pytest.raises(Unbalanced) as caught:
@@ -481,10 +503,10 @@ def test_the_command_posts_from_arguments_and_from_files(sqlite_server, cli_book
     assert (json.loads(posted.stdout)["reference"], json.loads(posted.stdout)["status"]) == ("CLI-1", "POSTED")
 
     entries = tmp_path / "entries.csv"
-    entries.write_text("reference,effectiveDate,description,account,side,amount,memo\n"
-                       "F-1,2026-02-02,from a file,cash,DEBIT,1.00,\n"
-                       "F-1,2026-02-02,from a file,sales,CREDIT,1.00,\n"
-                       "F-2,2026-02-03,,cash,DEBIT,2.00,\nF-2,2026-02-03,,sales,CREDIT,2.00,\n")
+    entries.write_text("reference,effectiveDate,description,account,side,amount,memo,meta.invoice\n"
+                       "F-1,2026-02-02,from a file,cash,DEBIT,1.00,,F1\n"
+                       "F-1,2026-02-02,from a file,sales,CREDIT,1.00,,\n"
+                       "F-2,2026-02-03,,cash,DEBIT,2.00,,\nF-2,2026-02-03,,sales,CREDIT,2.00,,\n")
     from_csv = ledger_client_command("post", cli_book, "--file", str(entries), server=sqlite_server)
     assert from_csv.returncode == 0, from_csv.stderr
     assert "F-1" in from_csv.stdout and "F-2" in from_csv.stdout
@@ -493,7 +515,8 @@ def test_the_command_posts_from_arguments_and_from_files(sqlite_server, cli_book
 
     document = tmp_path / "entry.json"
     document.write_text(json.dumps({"reference": "J-1", "effectiveDate": "2026-02-04", "pending": True, "lines": [
-        {"account": "sales", "side": "DEBIT", "amount": "3.00"}, {"account": "cash", "side": "CREDIT", "amount": "3"}]}))
+        {"account": "sales", "side": "DEBIT", "amount": "3.00"}, {"account": "cash", "side": "CREDIT", "amount": "3"}],
+        "metadata": {"order": "SO-1"}}))
     from_json = ledger_client_command("post", cli_book, "--file", str(document), "--format", "csv", server=sqlite_server)
     assert from_json.returncode == 0, from_json.stderr
     assert from_json.stdout.splitlines()[1].startswith("J-1,") and "PENDING" in from_json.stdout
@@ -502,6 +525,8 @@ def test_the_command_posts_from_arguments_and_from_files(sqlite_server, cli_book
 
     with LedgerClient(sqlite_server.url, ADMIN, ADMIN_PASSWORD) as client:
         assert client.get_balance(cli_book, "cash").balance == Decimal("265.84")
+        assert [client.get_entry(cli_book, reference).metadata for reference in ("F-1", "F-2", "J-1")] == [
+            {"invoice": "F1"}, {}, {"order": "SO-1"}]
 
 
 def test_the_command_settles_reverses_and_shows_entries(sqlite_server, cli_book):
@@ -534,6 +559,17 @@ def test_the_command_settles_reverses_and_shows_entries(sqlite_server, cli_book)
     assert refused.returncode == 3 and refused.stderr.startswith("NotPending:"), refused.stderr
     again = ledger_client_command("commit", cli_book, "HOLD-2", server=sqlite_server)
     assert again.returncode == 3 and again.stderr.startswith("NotPending:"), again.stderr
+    run("post", cli_book, "--reference", "META-1", "--date", "2026-04-01", "--meta", "costCentre=CC-7",
+        "--meta", "invoice=1001", "cash:DEBIT:1.00", "sales:CREDIT:1.00")
+    assert "metadata costCentre=CC-7, invoice=1001" in run("entry", cli_book, "META-1")
+    listed = run("entries", cli_book, "--from", "2026-04-01", "--to", "2026-04-30", "--meta", "invoice=1001",
+                 "--format", "csv").splitlines()
+    assert listed[0] == "reference,id,effectiveDate,status,recordedAt,description,metadata"
+    assert len(listed) == 2 and listed[1].startswith("META-1,") and listed[1].endswith(
+        ',"costCentre=CC-7, invoice=1001"')
+    as_json = json.loads(run("entries", cli_book, "--from", "2026-03-01", "--to", "2026-04-30", "--account", "cash",
+                             "--meta", "costCentre", "--format", "json"))
+    assert [(e["reference"], e["metadata"]) for e in as_json] == [("META-1", {"costCentre": "CC-7", "invoice": "1001"})]
     unknown = ledger_client_command("entry", cli_book, "NOPE", server=sqlite_server)
     assert unknown.returncode == 3 and unknown.stderr.startswith("EntryNotFound:")
 

@@ -46,7 +46,7 @@ from .errors import (
 )
 from .models import (
     Account, AccountPage, AccountStatus, AccountType, Balance, Book, BreakReason, CamtStatement, CurrencyTotal, Entry,
-    EntryAudit, EntryInput, EntryResult, EntryStatus, JournalBreak, JournalHead, JournalVerification, Line, LineInput,
+    EntryAudit, EntryInput, EntryPage, EntryResult, EntryStatus, JournalBreak, JournalHead, JournalVerification, Line, LineInput,
     Side, Statement, StatementLine, TrialBalance, TrialBalanceRow,
 )
 from .retries import RetryPolicy
@@ -55,7 +55,7 @@ __all__ = [
     "LedgerClient", "RetryPolicy",
     "Account", "AccountPage", "AccountStatus", "AccountType", "Balance", "Book", "BreakReason", "CamtStatement",
     "CurrencyTotal",
-    "Entry", "EntryAudit", "EntryInput", "EntryResult", "EntryStatus", "JournalBreak", "JournalHead",
+    "Entry", "EntryAudit", "EntryInput", "EntryPage", "EntryResult", "EntryStatus", "JournalBreak", "JournalHead",
     "JournalVerification", "Line", "LineInput", "Side", "Statement", "StatementLine", "TrialBalance",
     "TrialBalanceRow",
     "AccountClosed",

@@ -30,6 +30,7 @@ from decimal import Decimal
 from enum import Enum
 from itertools import groupby
 from pathlib import Path
+from typing import Mapping
 
 from .client import LedgerClient
 from .errors import AnswerNotVerified, LedgerError, TransportError
@@ -44,6 +45,8 @@ SETTINGS = ("url", "username", "password", "digest", "soap_version", "timeout", 
 SECRETS = ("password", "signing_key_password")
 DEFAULT_CONFIG = Path("~/.config/soap-ledger/client.ini")
 ENTRY_COLUMNS = ("reference", "effectiveDate", "description", "account", "side", "amount", "memo")
+# A CSV column `meta.KEY` holds the entry's value of metadata key KEY, as `ledger-service import entries` reads it.
+METADATA_PREFIX = "meta."
 
 
 class UsageError(Exception):
@@ -129,6 +132,8 @@ def _json(value):
         return record(value)
     if isinstance(value, tuple):
         return [_json(item) for item in value]
+    if isinstance(value, Mapping):
+        return dict(value)
     return None if value is None else value if isinstance(value, (bool, int, str)) else _text(value)
 
 
@@ -223,6 +228,20 @@ def _entry_summary(entry) -> dict:
             "status": entry.status, "recordedAt": entry.recorded_at}
 
 
+def _metadata_text(metadata: Mapping[str, str]) -> str:
+    return ", ".join(f"{key}={value}" for key, value in metadata.items())
+
+
+def entries(client: LedgerClient, args, out) -> None:
+    """The entries ListEntries finds, every page: a row each (its metadata as key=value, ...); JSON the whole."""
+    key, _, value = (args.meta or "").partition("=")
+    found = list(client.iter_entries(args.book, args.from_date, args.to_date, args.account, key or None,
+                                     value if args.meta and "=" in args.meta else None))
+    rows = [{**_entry_summary(entry), "description": entry.description, "metadata": _metadata_text(entry.metadata)}
+            for entry in found]
+    emit(rows, args.format, out, whole=[record(entry) for entry in found])
+
+
 def show_entry(entry, form: str, out) -> None:
     """An entry: a table of its lines under a line that names it; CSV one row per line; JSON the whole."""
     whole = record(entry)
@@ -234,6 +253,8 @@ def show_entry(entry, form: str, out) -> None:
         print(", ".join(named), file=out)
         if entry.description:
             print(entry.description, file=out)
+        if entry.metadata:
+            print(f"metadata {_metadata_text(entry.metadata)}", file=out)
         table([record(line) for line in entry.lines], out)
     else:
         emit(rows, form, out, whole=whole)
@@ -262,7 +283,14 @@ def entry_from_arguments(args) -> EntryInput:
         raise UsageError("post needs --reference, --date and at least two lines ACCOUNT:SIDE:AMOUNT[:MEMO] "
                          "(or --file FILE)")
     return EntryInput(args.reference, args.date, tuple(parse_line(text) for text in args.lines), args.description,
-                      args.pending, args.timeout)
+                      args.pending, args.timeout, dict(parse_metadata(text) for text in args.meta) or None)
+
+
+def parse_metadata(text: str) -> tuple[str, str]:
+    key, separator, value = text.partition("=")
+    if not separator or not key:
+        raise UsageError(f"{text!r} is not KEY=VALUE")
+    return key, value
 
 
 def parse_line(text: str) -> LineInput:
@@ -287,9 +315,10 @@ def _day(text: str) -> date:
 
 
 def entries_from_file(path: str) -> list[EntryInput]:
-    """A JSON file (one entry or a list, fields named as the contract names them) or a CSV file with one
-    row per line, `reference,effectiveDate,description,account,side,amount,memo`, consecutive rows of
-    one reference forming one entry."""
+    """A JSON file (one entry or a list, fields named as the contract names them, `metadata` an object of
+    keys and values) or a CSV file with one row per line, `reference,effectiveDate,description,account,
+    side,amount,memo` and a `meta.KEY` column per metadata key (its value from the entry's first row),
+    consecutive rows of one reference forming one entry."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as error:
@@ -303,7 +332,9 @@ def entries_from_file(path: str) -> list[EntryInput]:
             raise UsageError(f"{path} needs the columns {','.join(ENTRY_COLUMNS)}")
         return [EntryInput(reference, _day(group[0]["effectiveDate"]), tuple(
             LineInput(row["account"], Side(row["side"].upper()), _amount(row["amount"]), row["memo"] or None)
-            for row in group), group[0]["description"] or None)
+            for row in group), group[0]["description"] or None, metadata={
+                column[len(METADATA_PREFIX):]: value for column, value in group[0].items()
+                if column.startswith(METADATA_PREFIX) and value} or None)
             for reference, group in ((key, list(items)) for key, items in groupby(rows, key=lambda r: r["reference"]))]
     except (KeyError, ValueError, TypeError, argparse.ArgumentTypeError) as error:
         raise UsageError(f"{path}: {error}") from None
@@ -313,7 +344,7 @@ def _entry_from_json(item: dict) -> EntryInput:
     return EntryInput(item["reference"], _day(item["effectiveDate"]), tuple(
         LineInput(line["account"], Side(line["side"].upper()), _amount(str(line["amount"])), line.get("memo"))
         for line in item["lines"]), item.get("description"), bool(item.get("pending")),
-        item.get("pendingTimeoutSeconds"))
+        item.get("pendingTimeoutSeconds"), item.get("metadata"))
 
 
 def verify_journal(args, out) -> int:
@@ -380,6 +411,14 @@ def parser() -> argparse.ArgumentParser:
     sub.add_argument("--description")
     sub.add_argument("--pending", action="store_true", help="reserve the amounts (two-phase)")
     sub.add_argument("--timeout", type=int, help="seconds before a pending entry expires")
+    sub.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
+                     help="a metadata item of the entry (repeat for more)")
+    sub = command("entries", entries, "the book's entries effective between two dates in journal order, every "
+                  "page, optionally only those on an account or carrying a metadata key (and value)")
+    sub.add_argument("--from", dest="from_date", type=_day, required=True)
+    sub.add_argument("--to", dest="to_date", type=_day, required=True)
+    sub.add_argument("--account")
+    sub.add_argument("--meta", metavar="KEY[=VALUE]", help="only entries carrying KEY (with that VALUE)")
     sub = command("entry", get_entry, "one entry, by its reference")
     sub.add_argument("reference")
     sub = command("commit", commit, "post what a pending entry reserved; with lines, only those amounts")

@@ -18,7 +18,7 @@ from zeep.wsse.username import UsernameToken
 
 from .errors import LedgerError, SchemaValidation, TransportError, ledger_error
 from .models import (
-    Account, AccountPage, AccountType, Balance, Book, CamtStatement, Entry, EntryAudit, EntryInput, EntryResult,
+    Account, AccountPage, AccountType, Balance, Book, CamtStatement, Entry, EntryAudit, EntryInput, EntryPage, EntryResult,
     JournalHead, JournalVerification, LineInput, Statement, StatementLine, TrialBalance,
 )
 from .retries import RetryPolicy
@@ -235,6 +235,29 @@ class LedgerClient:
 
     def get_entry(self, book: str, reference: str) -> Entry:
         return Entry.from_soap(self._call("GetEntry", book, reference))
+
+    def list_entries(self, book: str, from_date: date, to_date: date, account: Optional[str] = None,
+                     metadata_key: Optional[str] = None, metadata_value: Optional[str] = None,
+                     page_size: Optional[int] = None, page_token: Optional[str] = None) -> EntryPage:
+        """One page of the book's entries effective from `from_date` to `to_date`, in journal order, optionally
+        only those on `account` or carrying `metadata_key` (with `metadata_value`). A page looks through a
+        bounded stretch of the journal, so it may hold fewer entries than `page_size`, or none, and still
+        have a next page: `iter_entries` reads them all."""
+        return EntryPage.from_soap(self._call("ListEntries", book, from_date, to_date, account, metadata_key,
+                                              metadata_value, page_size, page_token))
+
+    def iter_entries(self, book: str, from_date: date, to_date: date, account: Optional[str] = None,
+                     metadata_key: Optional[str] = None, metadata_value: Optional[str] = None,
+                     page_size: Optional[int] = None) -> Iterator[Entry]:
+        """Every entry ListEntries finds, page by page, in journal order."""
+        token = None
+        while True:
+            page = self.list_entries(book, from_date, to_date, account, metadata_key, metadata_value, page_size,
+                                     token)
+            yield from page.entries
+            token = page.next_page_token
+            if token is None:
+                return
 
     def get_entry_audit(self, book: str, reference: str) -> EntryAudit:
         return EntryAudit.from_soap(self._call("GetEntryAudit", book, reference))

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Optional, Tuple, Union
+from typing import Mapping, Optional, Tuple, Union
 
 from .errors import LedgerError, ledger_error
 
@@ -79,11 +79,15 @@ class EntryInput:
     description: Optional[str] = None
     pending: bool = False
     pending_timeout_seconds: Optional[int] = None
+    # The entry's own dimensions, key to value (at most 32; the order means nothing).
+    metadata: Optional[Mapping[str, str]] = field(default=None, hash=False)
 
     def to_soap(self) -> dict:
         return {"reference": self.reference, "effectiveDate": self.effective_date, "description": self.description,
                 "lines": {"line": [line.to_soap() for line in self.lines]},
-                "pending": True if self.pending else None, "pendingTimeoutSeconds": self.pending_timeout_seconds}
+                "pending": True if self.pending else None, "pendingTimeoutSeconds": self.pending_timeout_seconds,
+                "metadata": {"item": [{"key": key, "value": value} for key, value in self.metadata.items()]}
+                if self.metadata else None}
 
 
 # --- results ---
@@ -160,12 +164,28 @@ class Entry:
     pending_expires_at: Optional[datetime] = None
     reversal_of: Optional[str] = None
     reversed_by: Optional[str] = None
+    # Key to value, in key order; empty for an entry without metadata.
+    metadata: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     @classmethod
     def from_soap(cls, value) -> "Entry":
         return cls(value.id, value.reference, value.effectiveDate, value.recordedAt, value.description,
                    EntryStatus(value.status), tuple(Line.from_soap(line) for line in _items(value.lines, "line")),
-                   value.pendingExpiresAt, value.reversalOf, value.reversedBy)
+                   value.pendingExpiresAt, value.reversalOf, value.reversedBy,
+                   {item.key: item.value for item in _items(getattr(value, "metadata", None), "item")})
+
+
+@dataclass(frozen=True)
+class EntryPage:
+    """A page of ListEntries. It may hold fewer entries than asked for, even none, while
+    `next_page_token` leads on: read on until there is none."""
+
+    entries: Tuple[Entry, ...]
+    next_page_token: Optional[str] = None
+
+    @classmethod
+    def from_soap(cls, value) -> "EntryPage":
+        return cls(tuple(Entry.from_soap(e) for e in _items(value.entries, "entry")), value.nextPageToken)
 
 
 @dataclass(frozen=True)
