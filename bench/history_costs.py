@@ -1,12 +1,15 @@
 """What a long history costs a read: GetBalance (now and as of a date) and a statement page, on an
-account with a long history beside one with almost none, and page 1 of a statement beside its last.
+account with a long history beside one with almost none, page 1 of a statement beside its last, and
+page 1 of ListEntries beside its last, unfiltered and by a metadata key.
 
 docs/contract.md#operations promises that balance look-ups cost the same however long the history, and that a
-statement page costs the same on page 1 and page 10,000. This benchmark fills one account with a
-long history (by default 200,000 statement lines over 200 effective dates), then times each read over
-HTTP against a live `ledger-service serve` on PostgreSQL and prints the figures side by side.
+statement page, and a page of ListEntries, cost the same on page 1 and page 10,000. This benchmark fills
+one account with a long history (by default 200,000 statement lines over 200 effective dates) and the
+book with many small entries (by default 100,000, every tenth carrying the metadata key `batch`), then
+times each read over HTTP against a live `ledger-service serve` on PostgreSQL and prints the figures side
+by side.
 
-    .venv/bin/python bench/history_costs.py [--lines N] [--days N] [--repeat N]
+    .venv/bin/python bench/history_costs.py [--lines N] [--days N] [--entries N] [--repeat N]
 
 The history is posted in-process through the service layer (the same use case PostEntry runs, in
 entries of 1000 lines), because posting it over HTTP would take most of the run; every read that is
@@ -29,8 +32,8 @@ from throughput import (
 
 from ledger_service.adapters.database import Database
 from ledger_service.domain.accounts import Side
-from ledger_service.domain.entries import EntryInput, LineInput
-from ledger_service.domain.limits import MAX_LINES
+from ledger_service.domain.entries import EntryInput, LineInput, MetadataItem
+from ledger_service.domain.limits import MAX_BATCH, MAX_LINES
 from ledger_service.service_layer.context import Credentials, RequestContext
 from ledger_service.wsgi import serving_ledger
 
@@ -40,12 +43,15 @@ BOOK = "HIST"
 FIRST_DAY = date(2025, 1, 1)
 STATEMENT_PAGE = 100
 WALK_PAGE = 1000
+ENTRIES_PAGE = 10
+# Every so many of the small entries carries the metadata key `batch`.
+TAGGED_EVERY = 10
 LINE_AMOUNT = Decimal("0.01")
 
 
 def open_accounts(server: LedgerServer) -> None:
     server.call(f"<l:CreateBook><l:code>{BOOK}</l:code><l:name>History costs</l:name></l:CreateBook>")
-    for code, kind in (("busy", "ASSET"), ("quiet", "ASSET"), ("funding", "EQUITY")):
+    for code, kind in (("busy", "ASSET"), ("quiet", "ASSET"), ("small", "ASSET"), ("funding", "EQUITY")):
         server.call(f"<l:OpenAccount><l:book>{BOOK}</l:book><l:account><l:code>{code}</l:code><l:name>{code}"
                     f"</l:name><l:type>{kind}</l:type><l:currency>USD</l:currency></l:account></l:OpenAccount>")
 
@@ -68,6 +74,51 @@ def fill_history(database_url: str, lines: int, days: int) -> float:
                                                                   LineInput("funding", Side.CREDIT, LINE_AMOUNT))))
     database.dispose()
     return time.perf_counter() - started
+
+
+def fill_entries(database_url: str, count: int, day: date) -> float:
+    """Posts `count` two-line entries between `small` and `funding` on `day`, in batches; seconds taken."""
+    database = Database(database_url)
+    posting = serving_ledger(database).entries
+    request = RequestContext(Credentials(ADMIN, PASSWORD), "entries-fill")
+    lines = (LineInput("small", Side.DEBIT, LINE_AMOUNT), LineInput("funding", Side.CREDIT, LINE_AMOUNT))
+    started = time.perf_counter()
+    for first in range(0, count, MAX_BATCH):
+        posting.post_entries(request, BOOK, [
+            EntryInput(f"S-{number}", day, lines, metadata=(MetadataItem("batch", str(number // MAX_BATCH)),)
+                       if number % TAGGED_EVERY == 0 else ())
+            for number in range(first, min(first + MAX_BATCH, count))], True)
+    database.dispose()
+    return time.perf_counter() - started
+
+
+def list_entries(day: date, page_size: int, token: str | None = None, key: str | None = None) -> str:
+    token_element = f"<l:pageToken>{token}</l:pageToken>" if token else ""
+    key_element = f"<l:metadataKey>{key}</l:metadataKey>" if key else ""
+    return (f"<l:ListEntries><l:book>{BOOK}</l:book><l:fromDate>{day}</l:fromDate><l:toDate>{day}"
+            f"</l:toDate>{key_element}<l:pageSize>{page_size}</l:pageSize>{token_element}</l:ListEntries>")
+
+
+def last_entries_page_token(server: LedgerServer, day: date, key: str | None) -> tuple[str, int]:
+    """A token for ListEntries' last page of ENTRIES_PAGE entries, and that page's number, walking in large
+    pages first as `last_page_token` does."""
+    token, seen, pages = None, 0, []
+    while True:
+        page = server.call(list_entries(day, WALK_PAGE, token, key))
+        following = page.findtext(f".//{{{TNS}}}nextPageToken")
+        found = len(page.findall(f".//{{{TNS}}}entries/{{{TNS}}}entry"))
+        if following is None:
+            break
+        pages.append((token, seen))
+        token, seen = following, seen + found
+    # From the last walked page's start, pages of ENTRIES_PAGE up to the last of them.
+    token, seen = pages[-1] if pages else (None, 0)
+    while True:
+        page = server.call(list_entries(day, ENTRIES_PAGE, token, key))
+        following = page.findtext(f".//{{{TNS}}}nextPageToken")
+        if following is None:
+            return token, seen // ENTRIES_PAGE + 1
+        token, seen = following, seen + len(page.findall(f".//{{{TNS}}}entries/{{{TNS}}}entry"))
 
 
 def timed(server: LedgerServer, body: str, repeat: int) -> tuple[float, float]:
@@ -108,11 +159,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lines", type=int, default=200_000, help="statement lines on the busy account")
     parser.add_argument("--days", type=int, default=200, help="effective dates they are spread over")
+    parser.add_argument("--entries", type=int, default=100_000, help="small entries in the book, for ListEntries")
     parser.add_argument("--repeat", type=int, default=200, help="timed calls per read")
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL)
     options = parser.parse_args(argv)
     last_day = FIRST_DAY + timedelta(days=options.days)
     middle_day = FIRST_DAY + timedelta(days=options.days // 2)
+    small_day = last_day + timedelta(days=1)
     try:
         with tempfile.TemporaryDirectory() as work, \
                 serving(options.postgres_url, 2, Path(work), ADMIN, PASSWORD) as server:
@@ -120,6 +173,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"filling the history of account busy ({options.lines:,} lines over {options.days} days)")
             seconds = fill_history(server.database_url, options.lines, options.days)
             print(f"  {options.lines / seconds:,.0f} lines per second in-process")
+            print(f"posting {options.entries:,} small entries")
+            # After the long history's days, so that ListEntries of that day lists the small entries only.
+            seconds = fill_entries(server.database_url, options.entries, small_day)
+            print(f"  {options.entries / seconds:,.0f} entries per second in-process")
             token, page_number = last_page_token(server, last_day, options.lines)
             rows = [
                 ("GetBalance", "busy", "quiet",
@@ -139,6 +196,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n  GetStatement of busy, {STATEMENT_PAGE} lines a page")
             print(f"  {'page 1':<32} {first[0]:>8.2f} / {first[1]:>6.2f}")
             print(f"  {f'page {page_number:,}':<32} {last[0]:>8.2f} / {last[1]:>6.2f}")
+            for key, which in ((None, "every entry"), ("batch", f"key batch, 1 entry in {TAGGED_EVERY}")):
+                entries_token, entries_page = last_entries_page_token(server, small_day, key)
+                first = timed(server, list_entries(small_day, ENTRIES_PAGE, None, key), options.repeat)
+                last = timed(server, list_entries(small_day, ENTRIES_PAGE, entries_token, key), options.repeat)
+                print(f"\n  ListEntries, {which}, {ENTRIES_PAGE} entries a page")
+                print(f"  {'page 1':<32} {first[0]:>8.2f} / {first[1]:>6.2f}")
+                print(f"  {f'page {entries_page:,}':<32} {last[0]:>8.2f} / {last[1]:>6.2f}")
     except BenchmarkFailed as failure:
         print(f"history_costs: {failure}\n{failure.detail or ''}", file=sys.stderr)
         return 1
