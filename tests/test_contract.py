@@ -351,6 +351,23 @@ def test_committed_contract_breaks_no_v1_consumer(version):
     assert breaking_changes((BASELINE_DIRECTORY / f"soap{version}.wsdl").read_bytes(), committed(version)) == []
 
 
+def test_entry_metadata_is_the_one_response_field_the_check_lets_in():
+    """docs/contract.md#contract-rules, rule 9: Entry.metadata, optional, answered only about what a caller sent."""
+    baseline = (BASELINE_DIRECTORY / "soap11.wsdl").read_bytes()
+    assert breaking_changes(baseline, committed("11")) == []
+
+    def always_there(root):
+        field_element(root, "Entry", "metadata").attrib.pop("minOccurs")
+
+    def another_field(root):
+        add_field(root, "Entry", "tags", "xs:string", minOccurs="0")
+
+    assert breaking_changes(baseline, mutated(always_there)) == [
+        "New field Entry.metadata appears in responses, which strict v1 clients (zeep's default) refuse."]
+    assert breaking_changes(baseline, mutated(another_field)) == [
+        "New field Entry.tags appears in responses, which strict v1 clients (zeep's default) refuse."]
+
+
 def test_a_different_binding_protocol_is_reported():
     assert breaking_changes(committed("11"), committed("12")) == [
         "Binding Ledger's protocol changed from SOAP 1.1 to SOAP 1.2."]

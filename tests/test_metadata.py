@@ -6,15 +6,21 @@ tests/test_journal_tamper.py.)"""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from lxml import etree
+from zeep import Client, Settings
+from zeep.exceptions import XMLParseError
+from zeep.transports import Transport
+from zeep.wsse.username import UsernameToken
 
-from conftest import TNS, envelope, fault_code, post_raw, unique
+from conftest import ADMIN, ADMIN_PASSWORD, TNS, envelope, fault_code, post_raw, unique
 from test_camt053 import CAMT, valid
 from test_partial_commit import sealed_records
 
 SALE = [("cash", "DEBIT", "10.00"), ("sales", "CREDIT", "10.00")]
+BASELINE = Path(__file__).resolve().parents[1] / "wsdl" / "baseline" / "v1"
 
 
 def items(*pairs: tuple[str, str]) -> dict:
@@ -151,3 +157,22 @@ def test_camt053_carries_metadata_as_supplementary_data(book):
         ("costCentre", "CC-7"), ("invoice", "INV-1")]
     assert first.findtext("c:NtryDtls/c:TxDtls/c:RmtInf/c:Ustrd", namespaces=CAMT) == "first sale"
     assert plain.find("c:NtryDtls", CAMT) is None
+
+
+def v1_service(server, version: str, strict: bool):
+    """zeep as a v1 consumer has it: generated from the baseline contract, which knows no metadata."""
+    client = Client(str(BASELINE / f"soap{version}.wsdl"), wsse=UsernameToken(ADMIN, ADMIN_PASSWORD),
+                    transport=Transport(timeout=60), settings=Settings(strict=strict))
+    binding = "{urn:soap-ledger:v1}Ledger"
+    return client.create_service(binding, server.endpoint(version))
+
+
+def test_a_v1_consumer_reads_entries_without_metadata_and_leniently_those_with(server, book, version):
+    """docs/contract.md#contract-rules, rule 9, as it stands with zeep."""
+    book.post("PLAIN", SALE)
+    book.post("TAGGED", SALE, metadata=items(("invoice", "INV-1")))
+    strict = v1_service(server, version, strict=True)
+    assert strict.GetEntry(book.code, "PLAIN").reference == "PLAIN"
+    with pytest.raises(XMLParseError):
+        strict.GetEntry(book.code, "TAGGED")
+    assert v1_service(server, version, strict=False).GetEntry(book.code, "TAGGED").reference == "TAGGED"
