@@ -1,11 +1,15 @@
-"""Fails the CI run unless the PostgreSQL and interoperability tests ran and none of them was skipped.
+"""Fails the CI run unless the PostgreSQL and interoperability tests (and the groups named after the
+report's path, such as faults) ran and none of them was skipped.
 
-tests/conftest.py gives each such test the property postgres=yes or interop=yes in the JUnit report.
+    required_ran.py JUNIT.xml [GROUP ...]
+
+tests/conftest.py gives each such test the property postgres=yes, interop=yes or faults=yes in the JUnit
+report.
 """
 import sys
 import xml.etree.ElementTree as ElementTree
 
-REQUIRED = ("postgres", "interop")
+REQUIRED = ("postgres", "interop", *sys.argv[2:])
 
 cases = list(ElementTree.parse(sys.argv[1]).getroot().iter("testcase"))
 failures = []

@@ -84,7 +84,7 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if POSTGRES_FIXTURES & set(item.fixturenames):
             item.add_marker(pytest.mark.postgres)
-        for required in ("postgres", "interop"):
+        for required in ("postgres", "interop", "faults"):
             if item.get_closest_marker(required):
                 # CI reads this from the JUnit report to prove that these tests ran, none skipped.
                 item.user_properties.append((required, "yes"))

@@ -20,7 +20,7 @@ from lxml import etree
 
 from conftest import CONTENT_TYPE, SOAP_ENV, TNS, LiveServer, envelope, serve
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.faults]
 
 REQUEST_TIMEOUT = 30  # no call may take longer, outage or not
 RECOVERY_BOUND = 15  # seconds from the database being back to the service answering again
