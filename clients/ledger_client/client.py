@@ -1,6 +1,7 @@
 """`LedgerClient`: one typed method per operation of the contract, over zeep, with the WSDL bundled."""
 from __future__ import annotations
 
+import re
 import threading
 import time
 from datetime import date
@@ -26,6 +27,9 @@ from .retries import RetryPolicy
 NAMESPACE = "urn:soap-ledger:v1"
 BINDING = f"{{{NAMESPACE}}}Ledger"
 ENDPOINT_PATHS = {11: "/v1/soap11", 12: "/v1/soap12"}
+# A PostgreSQL WAL position, as the service writes it after a write commits and reads it back.
+COMMIT_POSITION_HEADER, READ_AFTER_HEADER = "Ledger-Commit-Position", "Ledger-Read-After"
+_POSITION = re.compile(r"[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}")
 
 
 class _Session(requests.Session):
@@ -42,18 +46,32 @@ class _Session(requests.Session):
 
 class _Transport(Transport):
     """zeep's HTTP transport, remembering each thread's last Retry-After (zeep keeps no headers of a
-    fault it raises)."""
+    fault it raises), and the latest position at which the service said this client's writes committed:
+    every request asks to read from there on, so that a service reading from a standby shows the client
+    its own writes (docs/operations.md#read-replicas)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.last = threading.local()
+        self.read_after: str | None = None
 
     def post(self, address, message, headers):
         self.last.retry_after = None
+        if self.read_after is not None:
+            headers = {**headers, READ_AFTER_HEADER: self.read_after}
         response = super().post(address, message, headers)
         retry_after = response.headers.get("Retry-After", "")
         self.last.retry_after = int(retry_after) if retry_after.isdigit() else None
+        committed = response.headers.get(COMMIT_POSITION_HEADER, "")
+        if _POSITION.fullmatch(committed) and (self.read_after is None
+                                              or _position(committed) > _position(self.read_after)):
+            self.read_after = committed
         return response
+
+
+def _position(position: str) -> int:
+    high, low = position.split("/")
+    return (int(high, 16) << 32) | int(low, 16)
 
 
 def endpoint(url: str, soap_version: int) -> str:

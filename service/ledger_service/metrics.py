@@ -1,5 +1,6 @@
-"""/metrics in Prometheus text: requests, their latency and their faults per operation, and the database
-connection pool's use, summed over every gunicorn worker of the host.
+"""/metrics in Prometheus text: requests, their latency and their faults per operation, the database
+connection pool's use and who served the reads offered to a standby, summed over every gunicorn worker of
+the host; and the standby's lag, as the worker answering the scrape reads it.
 
 Each worker writes its counters to files in one directory (prometheus_client's multiprocess mode),
 which the master makes empty at start-up (`empty_directory`) and from which it drops a worker that exits
@@ -59,6 +60,9 @@ class Metrics:
                                  ["operation"], buckets=LATENCY_BUCKETS, registry=own)
         self.faults = Counter("ledger_faults_total", "SOAP faults answered, by operation and LedgerFault code",
                               ["operation", "code"], registry=own)
+        self.standby_reads = Counter("ledger_standby_reads_total", "Reads offered to the standby, by who served "
+                                     "them (standby; primary_lagging: the standby had not replayed the client's "
+                                     "writes in time; primary_standby_down)", ["served_by"], registry=own)
         self.connections = Gauge("ledger_database_connections", "Database connections of the workers' pools, "
                                  "by state (in_use: lent to a request; open: in the pool or lent)",
                                  ["state"], multiprocess_mode="livesum", registry=own)
@@ -80,7 +84,26 @@ class Metrics:
         event.listen(engine, "checkout", lambda *_: in_use.inc())
         event.listen(engine, "checkin", lambda *_: in_use.dec())
 
-    def text(self) -> tuple[bytes, str]:
+    def watch_standby(self, standby) -> None:
+        standby.observe = lambda served_by: self.standby_reads.labels(served_by).inc()
+
+    def text(self, standby_lag: dict | None = None) -> tuple[bytes, str]:
+        """The metrics; with `standby_lag` (adapters/standby.py, Standby.lag), the standby's gauges too."""
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        return generate_latest(self.registry) + _standby_gauges(standby_lag), CONTENT_TYPE_LATEST
+
+
+def _standby_gauges(lag: dict | None) -> bytes:
+    """The standby's state as gauges, measured for this scrape (a figure the standby cannot give is left out)."""
+    if lag is None:
+        return b""
+    gauges = [("ledger_standby_up", "1 while the standby answers", int(lag["up"])),
+              ("ledger_standby_lag_bytes", "WAL the primary wrote that the standby has not replayed", lag["lag_bytes"]),
+              ("ledger_standby_replay_age_seconds", "Seconds since the last transaction the standby replayed was "
+               "committed on the primary (grows while the primary is idle)", lag["replay_age_seconds"])]
+    lines = []
+    for name, help_text, value in gauges:
+        if value is not None:
+            lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge", f"{name} {value}"]
+    return ("\n".join(lines) + "\n").encode()

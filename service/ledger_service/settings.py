@@ -22,7 +22,8 @@ from typing import Callable, Mapping
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from .adapters.database import DEFAULT_URL
+from .adapters.database import DEFAULT_URL, Database, create_ledger_engine
+from .adapters.standby import Standby
 from .adapters.secret_box import SecretBox, SecretKeyError
 from .addresses import DEFAULT_TRUSTED_PROXIES, Addresses, Network
 from .addresses import client_certificate_header as _checked_client_certificate_header
@@ -121,8 +122,19 @@ def _database_url(text: str) -> str:
     return text
 
 
-def _without_password(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
+def _standby_url(text: str) -> str:
+    try:
+        backend = make_url(text).get_backend_name()
+    except ArgumentError:
+        backend = None
+    if backend not in ("postgresql", "postgres"):
+        raise ValueError("LEDGER_READ_DATABASE_URL must be the PostgreSQL URL of a hot standby of "
+                         "LEDGER_DATABASE_URL, such as postgresql://user:password@standby:5432/ledger")
+    return text
+
+
+def _without_password(url: str | None) -> str:
+    return "unset" if url is None else make_url(url).render_as_string(hide_password=True)
 
 
 def _log_level(text: str) -> str:
@@ -181,6 +193,20 @@ class Settings:
         "Production: `postgresql://user:password@host:5432/ledger` (psycopg 3). SQLite suits one host only",
         _database_url, default=DEFAULT_URL, show=_without_password,
         documented_default=f"`{DEFAULT_URL}` (relative to the directory a command runs in)")
+    read_database_url: str | None = _setting(
+        "LEDGER_READ_DATABASE_URL",
+        "URL of a PostgreSQL hot standby of `LEDGER_DATABASE_URL` that serves the read operations; writes, and what "
+        "they read, stay on the primary. A client reads its own writes, and reads go to the primary while the "
+        "standby is down ([Read replicas](#read-replicas)). Needs a PostgreSQL `LEDGER_DATABASE_URL`",
+        _standby_url, documented_default="unset: the primary serves every read", show=_without_password)
+    read_wait_seconds: float = _setting(
+        "LEDGER_READ_WAIT_SECONDS",
+        "how long a read waits for the standby to replay the writes its client saw committed, before the primary "
+        "serves it instead", _seconds(0, inclusive=True), default="1", show=_in_seconds)
+    standby_retry_seconds: float = _setting(
+        "LEDGER_STANDBY_RETRY_SECONDS",
+        "after the standby failed to answer, how long the primary serves every read before the standby is asked "
+        "again", _seconds(0, inclusive=True), default="10", show=_in_seconds)
     secret_key: SecretBox | None = _setting(
         "LEDGER_SECRET_KEY",
         "comma-separated Fernet keys, newest first: the first encrypts client secrets kept for PasswordDigest, every "
@@ -302,7 +328,18 @@ class Settings:
         """Every setting, read and checked; a SettingError names the first variable that cannot be used."""
         settings = cls(**{setting.name: _described(setting).read(environ) for setting in fields(cls)})
         settings.signing_identity()  # a process with a key it cannot sign with refuses to start
+        if settings.read_database_url is not None and make_url(settings.database_url).get_backend_name() == "sqlite":
+            raise SettingError("LEDGER_READ_DATABASE_URL needs a PostgreSQL LEDGER_DATABASE_URL, whose hot standby it "
+                               "is; SQLite has none")
         return settings
+
+    def database(self) -> Database:
+        """The primary, and the standby reads may be served by when LEDGER_READ_DATABASE_URL is set."""
+        standby = None
+        if self.read_database_url is not None:
+            standby = Standby(create_ledger_engine(self.read_database_url), self.read_wait_seconds,
+                              self.standby_retry_seconds)
+        return Database(self.database_url, standby)
 
     def signing_identity(self) -> SigningIdentity | None:
         """The key and certificate to sign answers with, read from their files (None: answers are not signed);

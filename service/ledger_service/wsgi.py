@@ -12,6 +12,7 @@ from spyne import Application
 from spyne.protocol.soap import Soap11, Soap12
 
 from . import logs
+from .adapters import standby
 from .adapters.database import Database
 from .addresses import InvalidHeader
 from .metrics import Metrics
@@ -32,6 +33,9 @@ from .soap.operations import LedgerService
 from .wsse.signer import ResponseSigner
 from .wsse.verification import SignatureVerifier
 
+# The primary's WAL position once a request's writes committed, for its client to read its writes from a
+# standby (docs/operations.md#read-replicas).
+COMMIT_POSITION_HEADER = "Ledger-Commit-Position"
 _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._\-]{1,64}")
 PROTOCOLS = {"soap11": (Soap11, SOAP11_ENV), "soap12": (Soap12, SOAP12_ENV)}
 
@@ -60,7 +64,7 @@ class LedgerApplication:
         self.settings = settings
         self.addresses = settings.addresses
         self.limits = settings.limits  # the worker's too (serving/)
-        self.database = Database(settings.database_url)
+        self.database = settings.database()
         self.ledger = serving_ledger(self.database, secret_box=settings.secret_key,
                                      failed_logins=settings.failed_login_budget)
         built = {binding: (spyne_application(binding), path) for binding, path in ENDPOINTS.items()}
@@ -74,6 +78,8 @@ class LedgerApplication:
         self.docs = docs.DocsPage(served, settings.docs_examples)
         self.metrics = Metrics()
         self.metrics.watch_pool(self.database.engine)
+        if self.database.standby is not None:
+            self.metrics.watch_standby(self.database.standby)
 
     def __call__(self, environ: dict, start_response):
         started = time.perf_counter()
@@ -81,6 +87,11 @@ class LedgerApplication:
         request_id = offered if _CLIENT_REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
         environ[REQUEST_ID] = request_id
         environ[CLIENT_ADDRESS] = self.addresses.client_address(environ)
+        # Where this request's reads must see the primary from (adapters/standby.py): a malformed position
+        # asks for nothing.
+        asked = environ.get("HTTP_LEDGER_READ_AFTER", "")
+        standby.read_after.set(asked if standby.POSITION.fullmatch(asked) else None)
+        standby.commit_position.set(None)
         with logs.serving(request_id):
             return self._route(environ, start_response, request_id, started)
 
@@ -89,7 +100,9 @@ class LedgerApplication:
 
         def start(status, headers, exc_info=None):
             status_seen.append(status)
-            return start_response(status, headers + [("X-Request-Id", request_id)], exc_info)
+            committed = standby.commit_position.get()
+            position = [(COMMIT_POSITION_HEADER, committed)] if committed else []
+            return start_response(status, headers + [("X-Request-Id", request_id), *position], exc_info)
 
         path = environ.get("PATH_INFO", "")
         endpoint = self.routes.get(path.rstrip("/") or path)
@@ -116,17 +129,26 @@ class LedgerApplication:
                              ("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")])
             return [page]
         if path == "/metrics":
-            body, content_type = self.metrics.text()
+            body, content_type = self.metrics.text(self._standby_lag())
             start("200 OK", [("Content-Type", content_type), ("Content-Length", str(len(body)))])
             return [body]
         if path == "/healthz":
             healthy = self.database.ping()
-            body = json.dumps({"status": "ok" if healthy else "unavailable"}).encode()
+            health = {"status": "ok" if healthy else "unavailable"}
+            lag = self._standby_lag()
+            if lag is not None:
+                # The service serves on without its standby: its state is reported, not judged.
+                health["standby"] = lag
+            body = json.dumps(health).encode()
             start("200 OK" if healthy else "503 Service Unavailable",
                   [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
             return [body]
         return _plain_text(start, "404 Not Found",
                            f"no such resource; the SOAP endpoints are {', '.join(ENDPOINTS.values())}\n")
+
+    def _standby_lag(self) -> dict | None:
+        standby = self.database.standby
+        return standby.lag(self.database.engine) if standby is not None else None
 
 
 def _plain_text(start_response, status: str, text: str, headers=()):

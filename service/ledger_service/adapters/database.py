@@ -22,6 +22,7 @@ from sqlalchemy import Engine, create_engine, event, inspect, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from ..domain.errors import FaultCode, LedgerError
+from .standby import Standby, note_commit, wanted_position
 from .stores import SqlStores
 
 log = logging.getLogger(__name__)
@@ -111,31 +112,47 @@ def _retryable(error: DBAPIError) -> bool:
 
 
 class Database:
-    def __init__(self, url: str):
+    """The primary database, and a hot standby that reads may be served by (adapters/standby.py)."""
+
+    def __init__(self, url: str, standby: Standby | None = None):
         self.url = url
         self.engine = create_ledger_engine(self.url)
+        self.standby = standby
 
     @property
     def is_postgresql(self) -> bool:
         return self.engine.dialect.name == "postgresql"
 
     @contextmanager
-    def _transaction(self, write: bool) -> Iterator[SqlStores]:
+    def _transaction(self, write: bool, standby: bool) -> Iterator[SqlStores]:
         options = {"ledger_write": write}
         if self.is_postgresql and not write:
             # One snapshot for every query a read makes: a statement's opening balance, lines and
             # closing balance all describe the same moment.
             options["isolation_level"] = "REPEATABLE READ"
-        with self.engine.connect().execution_options(**options) as connection:
-            with connection.begin():
-                yield SqlStores(connection)
+        with (self.standby.connection(wanted_position()) if standby else _nothing()) as replica:
+            with (replica or self.engine.connect()).execution_options(**options) as connection:
+                with connection.begin():
+                    yield SqlStores(connection)
+                if write and self.standby is not None:
+                    # After the commit: a standby that has replayed this far holds the write.
+                    note_commit(connection.exec_driver_sql("SELECT pg_current_wal_lsn()::text").scalar())
 
-    def run(self, work: Callable[[SqlStores], T], *, write: bool) -> T:
+    def run(self, work: Callable[[SqlStores], T], *, write: bool, standby: bool = False) -> T:
+        """`work` in one transaction on the primary; with `standby`, a read that the standby may serve
+        (when there is one, it is up, and it has replayed what the request must see)."""
+        standby = standby and not write and self.standby is not None
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                with self._transaction(write) as stores:
+                with self._transaction(write, standby) as stores:
                     return work(stores)
             except DBAPIError as error:
+                if standby and (isinstance(error, (OperationalError, InterfaceError)) or error.connection_invalidated):
+                    # The standby went away during the read: the primary serves it, and the next reads.
+                    log.warning("standby unavailable", extra=error_summary(error))
+                    self.standby.mark_down()
+                    standby = False
+                    continue
                 if attempt < ATTEMPTS and _retryable(error):
                     log.info("retrying after a conflict", extra={"attempt": attempt, **error_summary(error)})
                     continue
@@ -212,3 +229,10 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.standby is not None:
+            self.standby.engine.dispose()
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield None

@@ -153,13 +153,15 @@ class Authentication:
         def attempt(stores: Stores) -> T:
             return work(Context(stores, self.clock(), self.clock, request.request_id, operation, sign_in))
 
+        # A read may be served by a standby of the database; its client still reads its own writes there.
+        standby = not write
         try:
             try:
-                return self.unit_of_work.run(attempt, write=write)
+                return self.unit_of_work.run(attempt, write=write, standby=standby)
             except _TokenNeeded as needed:
                 self._take_token(needed.client_id)
                 sign_in.token_taken = True
-                return self.unit_of_work.run(attempt, write=write)
+                return self.unit_of_work.run(attempt, write=write, standby=standby)
         except _FailedAuthentication:
             self.unit_of_work.run(lambda stores: self.failed_logins.count_failure(stores.access, login, self.clock),
                                   write=True)

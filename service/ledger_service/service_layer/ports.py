@@ -182,9 +182,10 @@ class Stores(Protocol):
 
 
 class UnitOfWork(Protocol):
-    def run(self, work: Callable[[Stores], T], *, write: bool) -> T:
+    def run(self, work: Callable[[Stores], T], *, write: bool, standby: bool = False) -> T:
         """`work` in one transaction: committed if it returns, rolled back if it raises, and run again
-        from the start after a conflict that a retry resolves."""
+        from the start after a conflict that a retry resolves. A read with `standby` may be served by a
+        standby of the database that holds every write the request must see."""
 
 
 class Passwords(Protocol):
