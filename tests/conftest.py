@@ -12,6 +12,7 @@ packages; without them those tests are skipped, unless LEDGER_REQUIRE_INTEROP=1,
 """
 from __future__ import annotations
 
+import contextlib
 import glob
 import itertools
 import json
@@ -25,6 +26,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -206,8 +208,13 @@ def _postgres_bin() -> Path | None:
 class PrivatePostgres:
     """A throwaway PostgreSQL cluster; run as the postgres user when the tests run as root."""
 
-    def __init__(self, bin_dir: Path):
+    def __init__(self, bin_dir: Path, addresses: tuple[str, ...] = ("127.0.0.1",),
+                 trusted_networks: tuple[str, ...] = ()):
+        """`addresses`: where it listens (they must exist when it starts); `trusted_networks`: the clients
+        it lets in without a password, besides those on loopback."""
         self.bin = bin_dir
+        self.addresses = addresses
+        self.trusted_networks = trusted_networks
         self.port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="ledger-pg-"))
         self.data = self.root / "data"
@@ -219,7 +226,10 @@ class PrivatePostgres:
 
     @property
     def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        return self.url_at("127.0.0.1")
+
+    def url_at(self, address: str, database: str = "postgres") -> str:
+        return f"postgresql://postgres@{address}:{self.port}/{database}"
 
     def _run(self, *command: str, timeout: float = 60) -> None:
         result = subprocess.run([*self.as_user, *command], capture_output=True, text=True, timeout=timeout)
@@ -228,9 +238,11 @@ class PrivatePostgres:
     def init(self) -> None:
         self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
                   "--no-sync", timeout=120)
+        with (self.data / "pg_hba.conf").open("a") as rules:
+            rules.writelines(f"host all all {network} trust\n" for network in self.trusted_networks)
 
     def start(self) -> None:
-        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        options = f"-p {self.port} -k {self.root} -c listen_addresses={','.join(self.addresses)} -c fsync=off"
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "postgres.log"), "-o",
                   options, "-w", "-t", "60", "start", timeout=90)
         self._run(str(self.bin / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port), "-t", "30")
@@ -251,21 +263,28 @@ class PrivatePostgres:
             shutil.rmtree(self.root, ignore_errors=True)
 
 
-@pytest.fixture
-def private_postgres():
+@contextlib.contextmanager
+def running_private_postgres(**options) -> Iterator[PrivatePostgres]:
+    """A PrivatePostgres (with those options) initialised and started, destroyed afterwards."""
     bin_dir = _postgres_bin()
     if bin_dir is None or not (bin_dir / "initdb").exists():
         message = "PostgreSQL server binaries (initdb, pg_ctl) are not installed"
         if REQUIRE_POSTGRES:
             pytest.fail(message)
         pytest.skip(message)
-    cluster = PrivatePostgres(bin_dir)
+    cluster = PrivatePostgres(bin_dir, **options)
     try:
         cluster.init()
         cluster.start()
         yield cluster
     finally:
         cluster.destroy()
+
+
+@pytest.fixture
+def private_postgres():
+    with running_private_postgres() as cluster:
+        yield cluster
 
 
 # --- servers ---
@@ -303,10 +322,13 @@ class LiveServer:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
     log_path: Path | None = None
+    host: str = "127.0.0.1"
+    # The command the server runs under, such as `ip netns exec NAME`; it must exec the server in its place.
+    run_under: list[str] = field(default_factory=list)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def endpoint(self, version: str = "11") -> str:
         return f"{self.url}/v1/soap{version}"
@@ -318,8 +340,8 @@ class LiveServer:
     def start(self, log_dir: Path) -> "LiveServer":
         self.log_path = log_dir / f"server-{self.port}.log"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "ledger_service.cli", "serve", "--bind", f"127.0.0.1:{self.port}",
-             "--workers", str(self.workers)],
+            [*self.run_under, sys.executable, "-m", "ledger_service.cli", "serve", "--bind",
+             f"{self.host}:{self.port}", "--workers", str(self.workers)],
             env=self.env, stdout=self.log_path.open("wb"), stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 60
@@ -391,10 +413,11 @@ class LiveServer:
         return Book(self, code, service)
 
 
-def serve(url: str, log_dir: Path, workers: int = 2, extra_env: dict | None = None) -> LiveServer:
-    """A live server on the database at `url`, which it migrates, with the system administrator ADMIN."""
+def serve(url: str, log_dir: Path, workers: int = 2, extra_env: dict | None = None, **placement) -> LiveServer:
+    """A live server on the database at `url`, which it migrates, with the system administrator ADMIN;
+    `placement`: LiveServer's host and run_under."""
     _prepare(url)
-    return LiveServer(url, workers=workers, extra_env=extra_env or {}).start(log_dir)
+    return LiveServer(url, workers=workers, extra_env=extra_env or {}, **placement).start(log_dir)
 
 
 def start_server(request, tmp_path_factory, kind: str, workers: int = 2, extra_env: dict | None = None) -> LiveServer:
