@@ -110,27 +110,27 @@ def _seconds(minimum: float, *, inclusive: bool) -> Callable[[str], float]:
     return parse
 
 
-def _database_url(text: str) -> str:
-    try:
-        backend = make_url(text).get_backend_name()
-    except ArgumentError:
-        backend = None
-    if backend not in ("sqlite", "postgresql", "postgres"):
-        # The value itself is not repeated: it could hold a password.
-        raise ValueError("LEDGER_DATABASE_URL must be a SQLite or PostgreSQL URL, such as "
-                         "sqlite:////srv/ledger/ledger.db or postgresql://user:password@host:5432/ledger")
-    return text
+def _url_of(backends: tuple[str, ...], refusal: str) -> Callable[[str], str]:
+    """A database URL of one of these backends; another is refused with `refusal`, which does not repeat
+    the value (it could hold a password)."""
+    def parse(text: str) -> str:
+        try:
+            backend = make_url(text).get_backend_name()
+        except ArgumentError:
+            backend = None
+        if backend not in backends:
+            raise ValueError(refusal)
+        return text
+
+    return parse
 
 
-def _standby_url(text: str) -> str:
-    try:
-        backend = make_url(text).get_backend_name()
-    except ArgumentError:
-        backend = None
-    if backend not in ("postgresql", "postgres"):
-        raise ValueError("LEDGER_READ_DATABASE_URL must be the PostgreSQL URL of a hot standby of "
-                         "LEDGER_DATABASE_URL, such as postgresql://user:password@standby:5432/ledger")
-    return text
+_database_url = _url_of(("sqlite", "postgresql", "postgres"),
+                        "LEDGER_DATABASE_URL must be a SQLite or PostgreSQL URL, such as "
+                        "sqlite:////srv/ledger/ledger.db or postgresql://user:password@host:5432/ledger")
+_standby_url = _url_of(("postgresql", "postgres"),
+                       "LEDGER_READ_DATABASE_URL must be the PostgreSQL URL of a hot standby of LEDGER_DATABASE_URL, "
+                       "such as postgresql://user:password@standby:5432/ledger")
 
 
 def _without_password(url: str | None) -> str:
