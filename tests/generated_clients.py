@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from conftest import fault_code
+from test_metadata import SCENARIO_METADATA_PRINTED, assert_scenario_metadata_posted
 
 _SOAP_ADDRESS = re.compile(rb'(<[\w-]+:address location=")[^"]*"')
 
@@ -57,7 +58,7 @@ def generated_once(generator: str, wsdl: bytes, options: list[str],
 
 
 def scenario_lines(result: subprocess.CompletedProcess) -> dict[str, str]:
-    """A scenario program's key=value lines, once it has exited 0."""
+    """A scenario program's key=value lines (it prints them in UTF-8), once it has exited 0."""
     assert result.returncode == 0, f"the scenario exited {result.returncode}:\n{result.stdout}{result.stderr}"
     return dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
 
@@ -78,6 +79,10 @@ def scenario_seen(book: str) -> dict[str, str]:
         "account.cash": "ASSET USD OPEN noNegativeBalance=false",
         "account.sales": "INCOME USD OPEN noNegativeBalance=false",
         "entry": "SALE-1 POSTED lines=2",
+        # the entry as PostEntry returns it, as GetEntry reads it, and as ListEntries finds it by its site
+        "entry.metadata": SCENARIO_METADATA_PRINTED,
+        "getEntry.metadata": SCENARIO_METADATA_PRINTED,
+        "listEntries": f"SALE-1 {SCENARIO_METADATA_PRINTED}",
         "balance": "100.25",
         "statement.lines": "1",
         "statement.runningBalance": "100.25",
@@ -91,4 +96,5 @@ def assert_only_the_balanced_entry_posted(server, version: str, book: str) -> No
     """Another stack sees what the scenario posted, and nothing of the entry that was refused."""
     service = server.zeep(version=version).service
     assert service.GetBalance(book, "cash", None).balance == Decimal("100.25")
+    assert_scenario_metadata_posted(service, book, "SALE-1")
     assert fault_code(service.GetEntry, book, "SALE-2") == "EntryNotFound"

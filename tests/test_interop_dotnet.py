@@ -1,6 +1,7 @@
 """.NET integrators (docs/contract.md#contract-rules, #operations, #faults, #security): the ASMX-style proxy that
 mono's `wsdl` generates from the live WSDL (a SoapHttpClientProtocol, what .NET Framework's wsdl.exe writes
-too) runs the ledger scenario on SOAP 1.1 and SOAP 1.2, and the code it generates is what a C# developer
+too) runs the ledger scenario on SOAP 1.1 and SOAP 1.2 (its sale's metadata, beyond ASCII, read back as it was
+given, from GetEntry and from ListEntries), and the code it generates is what a C# developer
 expects: one wrapped method per operation with the parameters of docs/contract.md#operations, money as
 decimal, lists as arrays of singular items, and `…Specified` companions only where the contract makes a
 value-type element optional.
@@ -78,7 +79,7 @@ class DotnetClient:
         return (self.generated / "wsdl.log").read_text()
 
     def run_scenario(self, username: str, password: str, book: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["mono", str(self.scenario), self.endpoint, book], capture_output=True, text=True,
+        return subprocess.run(["mono", str(self.scenario), self.endpoint, book], capture_output=True, encoding="utf-8",
                               env={**os.environ, "LEDGER_USERNAME": username, "LEDGER_PASSWORD": password},
                               timeout=300)
 
@@ -290,3 +291,9 @@ def test_lists_are_arrays_of_items_named_in_the_singular(dotnet_client):
     assert 'XmlArrayItemAttribute("line", IsNullable=false)' in entry_lines.attributes
     assert properties(generated["TrialBalance"])["rows"].type == "TrialBalanceRow[]"
     assert properties(generated["AccountPage"])["accounts"].type == "Account[]"
+    assert properties(generated["EntryPage"])["entries"].type == "Entry[]"
+    for owner in ["EntryInput", "Entry"]:
+        metadata = properties(generated[owner])["metadata"]
+        assert metadata.type == "MetadataItem[]", owner
+        assert 'XmlArrayItemAttribute("item", IsNullable=false)' in metadata.attributes, owner
+    assert set(properties(generated["MetadataItem"])) == {"key", "value"}

@@ -3,7 +3,8 @@
 generates is what a Java developer expects: one method per operation with the parameters of
 docs/contract.md#operations, a typed fault, required fields that cannot be null, money as BigDecimal, no
 JAXBElement wrappers. The scenario also writes a camt.053 statement to a file as docs/integrators.md shows it:
-the very bytes zeep gets, since JAX-WS decodes base64Binary to a byte[] and nothing encodes it again.
+the very bytes zeep gets, since JAX-WS decodes base64Binary to a byte[] and nothing encodes it again; and it
+tags its sale with metadata and finds it with ListEntries as the guide shows it, every value as it was given.
 
 The Java side is tests/interop/java: Scenario.java drives the generated classes; UsernameTokenHandler.java
 adds the WS-Security header as a JAX-WS SOAPHandler. wsimport's output is cached under
@@ -66,7 +67,9 @@ def jaxws_jars(names: list[str]) -> list[Path]:
 
 def compile_scenario(generated: Path, output: Path) -> Path:
     sources = sorted(str(path) for path in JAVA_SOURCES.rglob("*.java"))
-    result = subprocess.run(["javac", "-d", str(output), "-cp", classpath(generated, *jaxws_jars(COMPILE_JARS)), *sources],
+    # The sources are UTF-8 whatever the locale, which before Java 18 javac would read them in.
+    result = subprocess.run(["javac", "-encoding", "UTF-8", "-d", str(output),
+                             "-cp", classpath(generated, *jaxws_jars(COMPILE_JARS)), *sources],
                             capture_output=True, text=True, timeout=300)
     if result.returncode != 0:
         pytest.fail(f"javac failed on tests/interop/java:\n{result.stdout}{result.stderr}")
@@ -93,7 +96,7 @@ class JavaClient:
         """The scenario, run in `directory`, where it writes its camt.053 document."""
         return subprocess.run(
             ["java", *JAVA_OPTIONS, "-cp", classpath(self.scenario_classes, self.generated, *jaxws_jars(RUNTIME_JARS)),
-             SCENARIO, self.endpoint, username, password, book], capture_output=True, text=True, timeout=300,
+             SCENARIO, self.endpoint, username, password, book], capture_output=True, encoding="utf-8", timeout=300,
             cwd=directory)
 
     def scenario_output(self, username: str, password: str, book: str, directory: Path) -> dict[str, str]:
@@ -126,6 +129,12 @@ def test_generated_client_runs_the_ledger_scenario(java_client, sqlite_server, t
 def test_the_scenario_downloads_the_camt_statement_as_the_guide_shows_it():
     guide = snippet(ROOT / "docs" / "integrators.md", "A camt.053 statement (`GetCamtStatement`", "java")
     assert_program_has_snippet(SCENARIO_SOURCE, guide)
+
+
+def test_the_scenario_tags_and_finds_an_entry_as_the_guide_shows_it():
+    for after in ["Metadata ([docs/contract.md](contract.md#metadata)): `EntryInput`",
+                  "`listEntries` ([docs/contract.md](contract.md#listentries))"]:
+        assert_program_has_snippet(SCENARIO_SOURCE, snippet(ROOT / "docs" / "integrators.md", after, "java"))
 
 
 def test_wrong_password_reaches_the_java_client_as_the_typed_fault(java_client, tmp_path):

@@ -4,7 +4,8 @@ The PHP scripts in tests/interop/php build the client from the served WSDL and s
 UsernameToken as a hand-written header, since PHP has none of its own. What PHP makes of the contract
 (wrapped operations, type names, list items, fault detail) is asserted here on what PHP itself prints. The
 scenario also writes a camt.053 statement to a file as docs/integrators.md shows it: the very bytes zeep gets,
-since ext-soap decodes base64Binary to a string of bytes and nothing encodes it again.
+since ext-soap decodes base64Binary to a string of bytes and nothing encodes it again; and it tags its sale with
+metadata and finds it with ListEntries as the guide shows it, every value as it was given.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from lxml import etree
 from conftest import ADMIN, ADMIN_PASSWORD, REQUIRE_INTEROP, require_tools, unique
 from snippets import ROOT, assert_program_has_snippet, snippet
 from test_camt053 import assert_scenario_statement_written
+from test_metadata import SCENARIO_METADATA_PRINTED, assert_scenario_metadata_posted
 
 pytestmark = pytest.mark.interop
 
@@ -47,8 +49,15 @@ CONTRACT_TYPES_AS_PHP_PRINTS_THEM = [
     "struct AccountArray { Account account; }",
     "struct LineInput { Code account; Side side; decimal amount; Memo memo; }",
     "struct LineInputArray { LineInput line; }",
+    "struct EntryInput { Reference reference; date effectiveDate; Description description; LineInputArray lines;"
+    " boolean pending; TimeoutSeconds pendingTimeoutSeconds; MetadataItemArray metadata; }",
     "struct Entry { string id; Reference reference; date effectiveDate; dateTime recordedAt; Description description;"
-    " EntryStatus status; LineArray lines; dateTime pendingExpiresAt; Reference reversalOf; Reference reversedBy; }",
+    " EntryStatus status; LineArray lines; dateTime pendingExpiresAt; Reference reversalOf; Reference reversedBy;"
+    " MetadataItemArray metadata; }",
+    "struct EntryArray { Entry entry; }",
+    "struct EntryPage { EntryArray entries; PageToken nextPageToken; }",
+    "struct MetadataItem { MetadataKey key; MetadataValue value; }",
+    "struct MetadataItemArray { MetadataItem item; }",
     "struct Line { Code account; Side side; decimal amount; CurrencyCode currency; Memo memo; }",
     "struct LineArray { Line line; }",
     "struct Balance { Code account; CurrencyCode currency; date asOf; decimal postedDebits; decimal postedCredits;"
@@ -76,6 +85,9 @@ CONTRACT_TYPES_AS_PHP_PRINTS_THEM = [
     "struct GetStatement { Code book; Code account; date fromDate; date toDate; PageSize pageSize;"
     " PageToken pageToken; }",
     "struct VerifyJournal { Code book; Sequence fromSequence; Sequence toSequence; }",
+    "struct ListEntries { Code book; date fromDate; date toDate; Code account; MetadataKey metadataKey;"
+    " MetadataValue metadataValue; PageSize pageSize; PageToken pageToken; }",
+    "struct ListEntriesResponse { EntryPage page; }",
 ]
 
 
@@ -96,9 +108,10 @@ def php() -> str:
 
 def run_php(php: str, script: str, *args: str, username: str = ADMIN, password: str = ADMIN_PASSWORD,
             directory: Path | None = None) -> str:
-    """What the script prints, run in `directory` (where it writes its files) or in this process's."""
+    """What the script prints (UTF-8: PHP writes its strings' bytes as they are), run in `directory` (where it
+    writes its files) or in this process's."""
     completed = subprocess.run(
-        [php, str(PHP_SCRIPTS / script), *args], capture_output=True, text=True, timeout=60,
+        [php, str(PHP_SCRIPTS / script), *args], capture_output=True, encoding="utf-8", timeout=60,
         env={**os.environ, "LEDGER_USERNAME": username, "LEDGER_PASSWORD": password}, cwd=directory)
     assert completed.returncode == 0, f"{script} exited {completed.returncode}:\n{completed.stdout}\n{completed.stderr}"
     return completed.stdout
@@ -132,6 +145,9 @@ def test_php_runs_the_whole_scenario(php, sqlite_server, version, tmp_path):
         "account=cash ASSET USD",
         "account=sales INCOME USD",
         "entry=PHP-1 POSTED lines=2",
+        f"entry_metadata={SCENARIO_METADATA_PRINTED}",
+        f"get_entry_metadata={SCENARIO_METADATA_PRINTED}",
+        f"listed=PHP-1 {SCENARIO_METADATA_PRINTED}",
         "balance=1234.50",
         "statement_lines=1",
         "statement_line=PHP-1 DEBIT 1234.50 running=1234.50",
@@ -145,12 +161,20 @@ def test_php_runs_the_whole_scenario(php, sqlite_server, version, tmp_path):
     ]
     # What PHP posted is really in the ledger, and the rejected entry left nothing behind.
     assert service.GetBalance(book, "cash").balance == Decimal("1234.50")
+    assert_scenario_metadata_posted(service, book, "PHP-1")
 
 
 def test_the_scenario_downloads_the_camt_statement_as_the_guide_shows_it():
     guide = snippet(ROOT / "docs" / "integrators.md", "A camt.053 statement ([docs/contract.md](contract.md#camt053)): "
                     "ext-soap", "php")
     assert_program_has_snippet(PHP_SCRIPTS / "scenario.php", guide)
+
+
+def test_the_scenario_tags_and_finds_an_entry_as_the_guide_shows_it():
+    for after in ["Metadata ([docs/contract.md](contract.md#metadata)) goes in the entry as",
+                  "`ListEntries` ([docs/contract.md](contract.md#listentries)) pages through"]:
+        guide = snippet(ROOT / "docs" / "integrators.md", after, "php")
+        assert_program_has_snippet(PHP_SCRIPTS / "scenario.php", guide)
 
 
 @pytest.mark.parametrize("version", ["11", "12"])

@@ -20,6 +20,8 @@ from zeep.exceptions import Fault, ValidationError
 from zeep.wsse.username import UsernameToken
 
 from conftest import ADMIN, ADMIN_PASSWORD, SOAP_ENV, TNS, WSSE_NS, unique
+from snippets import ROOT, snippet
+from test_metadata import SCENARIO_METADATA, shown
 
 CALLER_FAULT = {"11": "Client", "12": "Sender"}
 ACCOUNTS = [{"code": "cash", "name": "Cash", "type": "ASSET", "currency": "USD"},
@@ -84,6 +86,19 @@ def test_zeep_integrator_scenario(sqlite_server, version):
     ledger_fault = client.get_element(f"{{{TNS}}}LedgerFault").parse(detail, client.wsdl.types)
     assert (ledger_fault.code, ledger_fault.field) == ("Unbalanced", "entry.lines")
     assert_exactly_thirty_cents(service.GetBalance(book, "cash").balance)
+
+
+def test_zeep_tags_and_finds_an_entry_as_the_guide_shows_it(sqlite_server):
+    """docs/integrators.md's zeep metadata and ListEntries blocks, run as written after its first block's
+    `ledger` and `entry`, on a fresh book in place of its ACME."""
+    service = zeep_client(sqlite_server, "11").service
+    book = open_book(service, "ZEEP")
+    guide = {"ledger": service, "date": date, "entry": entry("INV-1001", BALANCED)}
+    for after in ["Metadata ([docs/contract.md](contract.md#metadata)) is a dict",
+                  "ListEntries ([docs/contract.md](contract.md#listentries)) pages through"]:
+        exec(snippet(ROOT / "docs" / "integrators.md", after, "python").replace('"ACME"', repr(book)), guide)
+    assert guide["shown"] == SCENARIO_METADATA
+    assert [(found.reference, shown(found)) for found in guide["found"]] == [("INV-1003", SCENARIO_METADATA)]
 
 
 @pytest.mark.parametrize("version", ["11", "12"], ids=["soap11", "soap12"])

@@ -31,6 +31,17 @@ def shown(entry) -> list[tuple[str, str]] | None:
     return None if entry.metadata is None else [(item.key, item.value) for item in entry.metadata.item]
 
 
+# What the scenarios of the other SOAP stacks (tests/interop) tag their sale with, given there out of key order
+# and with a value beyond ASCII: as every read shows it, in key order; and as the scenarios print it.
+SCENARIO_METADATA = [("costCentre", "CC-7"), ("invoice", "INV-2026-031"), ("site", "Zürich – Café")]
+SCENARIO_METADATA_PRINTED = "; ".join(f"{key}={value}" for key, value in SCENARIO_METADATA)
+
+
+def assert_scenario_metadata_posted(service, book: str, reference: str) -> None:
+    """zeep reads on the sale another stack's scenario posted the metadata it gave, every value as it was."""
+    assert shown(service.GetEntry(book, reference)) == SCENARIO_METADATA
+
+
 @pytest.fixture(params=["11", "12"])
 def version(request) -> str:
     return request.param

@@ -1,12 +1,15 @@
 // The ledger scenario through nothing but the proxy mono's `wsdl` generates (namespace Ledger.Client) and
-// the UsernameToken header of UsernameToken.cs: create a book, open two accounts, post a sale, read the
-// balance and a statement page, then post an unbalanced entry and read LedgerFault's code from the fault.
+// the UsernameToken header of UsernameToken.cs: create a book, open two accounts, post a sale tagged with
+// metadata, read the metadata back (GetEntry, and ListEntries filtered by it), read the balance and a statement
+// page, then post an unbalanced entry and read LedgerFault's code from the fault.
 //
 // Usage: LEDGER_USERNAME=... LEDGER_PASSWORD=... mono Scenario.exe ENDPOINT BOOK, e.g. http://host/v1/soap11.
 // Credentials come from the environment because command-line arguments are visible to every user of the host.
-// Prints key=value lines; exits 1 on any unexpected outcome, 2 on bad usage.
+// Prints key=value lines, in UTF-8; exits 1 on any unexpected outcome, 2 on bad usage.
 using System;
+using System.Collections.Generic;
 using System.Globalization;
+using System.Text;
 using System.Web.Services.Protocols;
 using System.Xml;
 
@@ -19,6 +22,8 @@ namespace Ledger.Interop
         const string Tns = "urn:soap-ledger:v1";
         // A decimal keeps the scale it was parsed with, so printing it shows the digits that came over the wire.
         const decimal Sale = 100.25m;
+        // Beyond ASCII (UTF-8's two- and three-byte sequences), escaped so that no compiler default decides it.
+        const string Site = "Z\u00fcrich \u2013 Caf\u00e9";
 
         public static int Main(string[] args)
         {
@@ -29,6 +34,8 @@ namespace Ledger.Interop
                 Console.Error.WriteLine("usage: LEDGER_USERNAME=... LEDGER_PASSWORD=... Scenario ENDPOINT BOOK");
                 return 2;
             }
+            // Whatever the locale's charset: metadata beyond ASCII must reach the test as it came back.
+            Console.OutputEncoding = new UTF8Encoding(false);
             // The generated constructor points at the address the WSDL was generated from; Url overrides it.
             var ledger = new LedgerService { Url = args[0], Security = new SecurityHeader(username, password) };
             try
@@ -61,9 +68,30 @@ namespace Ledger.Interop
                       + " noNegativeBalance=" + account.noNegativeBalance.ToString().ToLowerInvariant());
             }
 
-            Entry sale = ledger.PostEntry(bookCode, NewEntry("SALE-1", new DateTime(2026, 3, 1),
-                NewLine("cash", Side.DEBIT, Sale), NewLine("sales", Side.CREDIT, Sale)));
+            EntryInput saleInput = NewEntry("SALE-1", new DateTime(2026, 3, 1),
+                NewLine("cash", Side.DEBIT, Sale), NewLine("sales", Side.CREDIT, Sale));
+            // Out of key order: every read gives the items back in key order.
+            saleInput.metadata = new[] {
+                new MetadataItem { key = "site", value = Site },
+                new MetadataItem { key = "costCentre", value = "CC-7" },
+                new MetadataItem { key = "invoice", value = "INV-2026-031" } };
+            Entry sale = ledger.PostEntry(bookCode, saleInput);
             Print("entry", sale.reference + " " + sale.status + " lines=" + sale.lines.Length);
+            Print("entry.metadata", Metadata(sale.metadata));
+            Print("getEntry.metadata", Metadata(ledger.GetEntry(bookCode, sale.reference).metadata));
+
+            var found = new List<Entry>();
+            string pageToken = null;
+            do
+            {
+                // pageSizeSpecified=false leaves pageSize out: the service's 100.
+                EntryPage page = ledger.ListEntries(bookCode, new DateTime(2026, 3, 1), new DateTime(2026, 3, 31),
+                    null, "site", Site, 0, false, pageToken);
+                found.AddRange(page.entries);
+                pageToken = page.nextPageToken;
+            } while (pageToken != null);   // a page may hold fewer entries than asked, or none, and still lead on
+            Print("listEntries", string.Join(" | ",
+                found.ConvertAll(listed => listed.reference + " " + Metadata(listed.metadata))));
 
             // asOf is optional: asOfSpecified=false leaves the element out, which means "today".
             Balance balance = ledger.GetBalance(bookCode, "cash", default(DateTime), false);
@@ -124,6 +152,13 @@ namespace Ledger.Interop
         static LineInput NewLine(string account, Side side, decimal amount)
         {
             return new LineInput { account = account, side = side, amount = amount };
+        }
+
+        /// <summary>An entry's metadata as the test reads it: key=value items as they came, or "none".</summary>
+        static string Metadata(MetadataItem[] items)
+        {
+            return items == null
+                ? "none" : string.Join("; ", Array.ConvertAll(items, item => item.key + "=" + item.value));
         }
 
         static string Text(decimal amount)

@@ -1,7 +1,8 @@
 <?php
-// The whole integrator scenario through PHP's SoapClient: book, two accounts, a balanced entry, its balance,
-// statement and camt.053 statement, then an unbalanced entry that must come back as a SoapFault carrying
-// LedgerFault code Unbalanced.
+// The whole integrator scenario through PHP's SoapClient: book, two accounts, a balanced entry tagged with
+// metadata, that metadata read back (GetEntry, and ListEntries filtered by it), the entry's balance, statement
+// and camt.053 statement, then an unbalanced entry that must come back as a SoapFault carrying LedgerFault code
+// Unbalanced.
 //
 // usage: LEDGER_USERNAME=... LEDGER_PASSWORD=... php scenario.php WSDL_URL 1.1|1.2 BOOK_CODE
 // Prints key=value lines; exits 1 on any unexpected outcome, 2 on bad usage. Writes the camt.053 document
@@ -15,6 +16,12 @@ function expect(bool $condition, string $what): void
         fwrite(STDERR, "unexpected: $what\n");
         exit(1);
     }
+}
+
+/** Metadata items as the test reads them: key=value, in the order they came. */
+function metadata_text(array $items): string
+{
+    return implode('; ', array_map(fn (object $item): string => "{$item->key}={$item->value}", $items));
 }
 
 if ($argc !== 4) {
@@ -40,7 +47,7 @@ try {
         echo "account={$opened->account->code} {$opened->account->type} {$opened->account->currency}\n";
     }
 
-    $posted = $client->PostEntry(['book' => $book, 'entry' => [
+    $sale = [
         'reference' => 'PHP-1',
         'effectiveDate' => '2026-03-01',
         // Beyond ASCII (UTF-8's two- and three-byte sequences) and markup: a camt.053 document that PHP
@@ -50,10 +57,33 @@ try {
             ['account' => 'cash', 'side' => 'DEBIT', 'amount' => $amount],
             ['account' => 'sales', 'side' => 'CREDIT', 'amount' => $amount],
         ]],
-    ]]);
-    expect(is_array($posted->entry->lines->line), 'entry lines are not an array');
-    $entry = $posted->entry;
-    echo "entry={$entry->reference} {$entry->status} lines=" . count($entry->lines->line) . "\n";
+    ];
+    // docs/integrators.md's PHP metadata snippet, line for line (test_interop_php checks that it stays so).
+    $sale['metadata'] = ['item' => [
+        ['key' => 'site', 'value' => 'Zürich – Café'],
+        ['key' => 'costCentre', 'value' => 'CC-7'],
+        ['key' => 'invoice', 'value' => 'INV-2026-031'],
+    ]];
+    $posted = $client->PostEntry(['book' => $book, 'entry' => $sale])->entry;
+    $entry = $client->GetEntry(['book' => $book, 'reference' => $posted->reference])->entry;
+    $metadata = $entry->metadata->item ?? [];    // in key order; an entry without metadata has no `metadata`
+    expect(is_array($posted->lines->line), 'entry lines are not an array');
+    echo "entry={$posted->reference} {$posted->status} lines=" . count($posted->lines->line) . "\n";
+    echo 'entry_metadata=' . metadata_text($posted->metadata->item ?? []) . "\n";
+    echo 'get_entry_metadata=' . metadata_text($metadata) . "\n";
+
+    // docs/integrators.md's PHP ListEntries snippet, line for line (test_interop_php checks that it stays so).
+    $found = [];
+    $pageToken = null;
+    do {
+        $page = $client->ListEntries(['book' => $book, 'fromDate' => '2026-03-01', 'toDate' => '2026-03-31',
+            'metadataKey' => 'site', 'metadataValue' => 'Zürich – Café', 'pageToken' => $pageToken])->page;
+        $found = array_merge($found, $page->entries->entry ?? []);    // an array even of one entry
+        $pageToken = $page->nextPageToken ?? null;
+    } while ($pageToken !== null);    // a page may hold fewer entries than asked, or none, and still lead on
+    $listed = array_map(fn (object $listedEntry): string => "{$listedEntry->reference} "
+        . metadata_text($listedEntry->metadata->item ?? []), $found);
+    echo 'listed=' . implode(' | ', $listed) . "\n";
 
     $balance = $client->GetBalance(['book' => $book, 'account' => 'cash'])->balance;
     expect($balance->balance === $amount, 'balance ' . var_export($balance->balance, true) . " is not '$amount'");
