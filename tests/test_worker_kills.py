@@ -282,19 +282,23 @@ def test_workers_killed_mid_write_leave_nothing_half_written_and_retries_post_on
             psycopg.connect(server.database_url, autocommit=True) as database, \
             ThreadPoolExecutor(1, thread_name_prefix="client") as caller:
         test = KillTest(server, client, caller, database, book, supervision, retries)
-        for kind in KILLS:
-            test.undisturbed(calls.make(kind))
-        to_kill = [kind for kind, kills in KILLS.items() for _ in range(kills)]
-        rng.shuffle(to_kill)
-        for kind in to_kill:
-            while True:
-                call = calls.make(kind)
-                call.aim = rng.choice(AIMS)
-                if call.aim == AT_RANDOM:
-                    call.delay = rng.uniform(0, statistics.median(test.served[kind]) * 1.2)
-                rounds.append(call)
-                if test.kill_into(call):
-                    break
+        try:
+            for kind in KILLS:
+                test.undisturbed(calls.make(kind))
+            to_kill = [kind for kind, kills in KILLS.items() for _ in range(kills)]
+            rng.shuffle(to_kill)
+            for kind in to_kill:
+                while True:
+                    call = calls.make(kind)
+                    call.aim = rng.choice(AIMS)
+                    if call.aim == AT_RANDOM:
+                        call.delay = rng.uniform(0, statistics.median(test.served[kind]) * 1.2)
+                    rounds.append(call)
+                    if test.kill_into(call):
+                        break
+        except BaseException:
+            server.stop()  # a call still in flight then fails within its retries, rather than wait on it
+            raise
     replaced = supervision.replacement_times()
     kill_phase = time.monotonic() - started
 
@@ -351,6 +355,8 @@ class Supervision:
 
 @dataclass
 class KillTest:
+    """Makes the calls, sends the kills into them, and checks the rows while the client retries."""
+
     server: LiveServer
     client: LedgerClient
     caller: ThreadPoolExecutor  # the one thread the client is used from
