@@ -297,6 +297,70 @@ def test_what_nginx_refuses_is_still_a_soap_fault(sqlite_server, nginx):
         sqlite_server.start(Path(sqlite_server.log_path).parent)
 
 
+
+class VanishingUpstream:
+    """An upstream that takes each request whole, then closes its connection without a word: what nginx
+    sees of a worker killed mid-request. It counts the requests it took."""
+
+    def __init__(self):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.taken = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            with connection:
+                received = b""
+                while b"\r\n\r\n" not in received:
+                    chunk = connection.recv(65536)
+                    if not chunk:
+                        break
+                    received += chunk
+                if b"POST " in received:
+                    self.taken += 1
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.mark.interop
+def test_an_answer_lost_behind_nginx_is_a_502_the_client_retries_only_where_safe(tmp_path):
+    """docs/operations.md#a-worker-killed-mid-request: 503 when nothing reached the service, 502 when it
+    took the request and never answered, which the client package treats as a lost answer."""
+    upstream = VanishingUpstream()
+    authority = CertificateAuthority(tmp_path / "ca")
+    issued = authority.server()
+    running = start_nginx("soap-ledger.conf", upstream, tmp_path, issued.certificate_path, issued.key_path,
+                          authority.certificate_path)
+    try:
+        for version, media_type in (("11", "text/xml"), ("12", "application/soap+xml")):
+            lost = requests.post(f"{running.https}/v1/soap{version}", data=envelope(version, "<l:GetBalance/>"),
+                                 headers={"Content-Type": CONTENT_TYPE[version]},
+                                 verify=str(authority.certificate_path), timeout=60)
+            assert (lost.status_code, fault_code(lost)) == (502, "Unavailable")
+            assert lost.headers["Content-Type"].startswith(media_type)
+            assert "may have been carried out" in lost.text
+        from ledger_client import LedgerClient, RetryPolicy, TransportError
+
+        with LedgerClient(running.https, ADMIN, ADMIN_PASSWORD, verify=str(authority.certificate_path),
+                          retry=RetryPolicy(attempts=3, backoff=0.01)) as client:
+            taken = upstream.taken
+            with pytest.raises(TransportError) as not_repeated:
+                client.create_book(unique("B"), "Lost")
+            assert (not_repeated.value.status, upstream.taken - taken) == (502, 1)
+            taken = upstream.taken
+            with pytest.raises(TransportError):
+                client.get_balance("ANY", "cash")
+            assert upstream.taken - taken == 3
+    finally:
+        running.stop()
+        upstream.close()
+
 # --- the container files ---
 
 def test_the_dockerfile_copies_what_exists_and_runs_the_service():

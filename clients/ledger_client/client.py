@@ -22,7 +22,7 @@ from .models import (
     Account, AccountPage, AccountType, Balance, Book, CamtStatement, Entry, EntryAudit, EntryInput, EntryPage, EntryResult,
     JournalHead, JournalVerification, LineInput, Statement, StatementLine, TrialBalance,
 )
-from .retries import RetryPolicy
+from .retries import LOST_ANSWER, RetryPolicy
 
 NAMESPACE = "urn:soap-ledger:v1"
 BINDING = f"{{{NAMESPACE}}}Ledger"
@@ -57,9 +57,11 @@ class _Transport(Transport):
 
     def post(self, address, message, headers):
         self.last.retry_after = None
+        self.last.status = None
         if self.read_after is not None:
             headers = {**headers, READ_AFTER_HEADER: self.read_after}
         response = super().post(address, message, headers)
+        self.last.status = response.status_code
         retry_after = response.headers.get("Retry-After", "")
         self.last.retry_after = int(retry_after) if retry_after.isdigit() else None
         committed = response.headers.get(COMMIT_POSITION_HEADER, "")
@@ -183,6 +185,10 @@ class LedgerClient:
         if detail is None:
             return TransportError(f"a SOAP fault the contract does not know: {fault.message}")
         text = {child.tag.split("}")[-1]: child.text for child in detail}
+        status = getattr(self._transport.last, "status", None)
+        if text.get("code") == "Unavailable" and status == LOST_ANSWER:
+            # The proxy's: the service took the request and its answer was lost, so it may have been done.
+            return TransportError(text.get("message") or "the answer was lost", status=status)
         index = text.get("index")
         return ledger_error(text.get("code") or "", text.get("message") or "", text.get("field"),
                             int(index) if index is not None else None,

@@ -6,7 +6,8 @@ content returns the entry first posted), a commit or void repeated has the same 
 carries its own reference, closing an account or a period again changes nothing. So an idempotent
 call is retried after any transport failure, a lost connection included, even when the service may
 have done the work before the answer was lost; CreateBook and OpenAccount only where the request
-surely never reached the service. Every call is retried after Unavailable (the database did not
+surely never reached the service; a proxy's 502 (its upstream took the request and closed without
+an answer) is such a lost answer too. Every call is retried after Unavailable (the database did not
 answer, so nothing was written) and RateLimited (nothing was done; it waits as long as the service
 asks, up to `longest_wait`).
 """
@@ -18,6 +19,8 @@ from dataclasses import dataclass
 from .errors import LedgerError, RateLimited, TransportError, Unavailable
 
 NOT_IDEMPOTENT = frozenset({"CreateBook", "OpenAccount"})
+# The HTTP status of a proxy whose upstream took the request and never answered it.
+LOST_ANSWER = 502
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ class RetryPolicy:
         if isinstance(error, LedgerError):
             return False
         if isinstance(error, TransportError):
-            if error.status is not None and error.status != 503:
+            if error.status is not None and error.status not in (LOST_ANSWER, 503):
                 return False
             return operation not in NOT_IDEMPOTENT or not error.sent or error.status == 503
         return False
