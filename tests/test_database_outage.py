@@ -1,5 +1,5 @@
-"""PostgreSQL in trouble under load: stopped and started again, and restarted (fast and immediate
-shutdown) under the client package's retries. The service answers Unavailable
+"""PostgreSQL in trouble under load: stopped and started again, restarted (fast and immediate shutdown)
+under the client package's retries, made read-only. The service answers Unavailable
 (HTTP 503) meanwhile, never InternalError, an HTML page or a hang, recovers by itself once the database
 is back, and leaves no partial write behind; with the client's retries every confirmed post exists
 exactly once and the books balance.
@@ -7,7 +7,7 @@ exactly once and the books balance.
 Each test breaks a PostgreSQL server of its own (initdb in a temporary directory, on a free port), not
 the machine's shared cluster that every other PostgreSQL test, and whatever else runs on the machine,
 is using: the outage is real (the postmaster goes away; pooled sessions die; new connections are
-refused) and touches nobody else.
+refused; the server refuses writes) and touches nobody else.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import json
 import threading
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -25,8 +26,11 @@ import requests
 from lxml import etree
 
 from conftest import (ADMIN, ADMIN_PASSWORD, CONTENT_TYPE, SOAP_ENV, TNS, LiveServer, PrivatePostgres, broken_journals,
-                      envelope, serve)
-from ledger_client import EntryInput, LedgerClient, LedgerError, RetryPolicy, TransportError
+                      envelope, serve, unique)
+from ledger_client import (EntryInput, EntryNotFound, LedgerClient, LedgerError, RetryPolicy, TransportError,
+                           Unavailable)
+from ledger_service import admin
+from ledger_service.domain.rate_limits import RateLimit
 from test_client import new_book, sale
 
 pytestmark = [pytest.mark.postgres, pytest.mark.faults]
@@ -468,6 +472,87 @@ def test_postgres_restarted_under_load_costs_clients_retries_and_nothing_else(pr
             print(f"posts: {len(sent)} sent, {len(confirmed)} confirmed and checked; {len(sent) - len(confirmed)} "
                   f"failed after retries, of which {failed_existing} had been posted; all {len(sent)} exist once")
             assert_books_balance(checker, book, sum((Decimal(amount) for amount in sent.values()), Decimal("0.00")))
+        assert_ledger_consistent(url)
+    finally:
+        server.stop()
+
+
+# --- PostgreSQL refusing writes ---
+
+def test_a_read_only_database_refuses_writes_as_unavailable_and_takes_them_again_once_writable(private_postgres,
+                                                                                            tmp_path):
+    url = ledger_database(private_postgres)
+    server = serve(url, tmp_path)
+    limited_name = unique("reader")
+    try:
+        with LedgerClient(server.url, ADMIN, ADMIN_PASSWORD, retry=RetryPolicy(attempts=1)) as client, \
+                LedgerClient(server.url, limited_name, "secret", retry=RetryPolicy(attempts=1)) as limited, \
+                psycopg.connect(private_postgres.url, autocommit=True) as cluster:
+            # This session keeps writing whatever the server's default.
+            cluster.execute("SET default_transaction_read_only = off")
+            book = new_book(client)
+            client.post_entry(book, sale("BEFORE", "5.00"))
+            total = Decimal("5.00")
+            server.add_client(limited_name, grants={book: "reader"})
+            database = server.database()
+            try:
+                admin.limit_client(database, limited_name, RateLimit(6000, 100))
+            finally:
+                database.dispose()
+            assert limited.get_balance(book, "cash").balance == total
+
+            def concurrent_reads(rounds: int = 3) -> None:
+                """Reads from several threads at once, so that the server's pools hold several sessions."""
+                def read(index: int) -> list[Decimal]:
+                    with LedgerClient(server.url, ADMIN, ADMIN_PASSWORD, soap_version=(11, 12)[index % 2],
+                                      retry=RetryPolicy(attempts=1)) as reader:
+                        return [reader.get_balance(book, "cash").balance for _ in range(rounds)]
+                with ThreadPoolExecutor(CLIENTS) as readers:
+                    assert list(readers.map(read, range(CLIENTS))) == [[total] * rounds] * CLIENTS
+
+            def writes_are_refused_and_reads_answered(reference: str) -> None:
+                with pytest.raises(Unavailable):
+                    client.post_entry(book, sale(reference, "1.00"))
+                assert client.get_balance(book, "cash").balance == total
+                with pytest.raises(EntryNotFound):
+                    client.get_entry(book, reference)
+                # A rate-limited client's request spends a token, a write, before it reads.
+                with pytest.raises(Unavailable):
+                    limited.get_balance(book, "cash")
+
+            def writes_are_taken(reference: str) -> None:
+                nonlocal total
+                for number in range(CLIENTS):
+                    client.post_entry(book, sale(f"{reference}-{number}", "1.00"))
+                    total += Decimal("1.00")
+                client.post_entry(book, sale(reference, "1.00"))  # the refused post, sent again
+                total += Decimal("1.00")
+
+            # The whole server made read-only: every session, pooled ones too, reads the setting before its
+            # next statement.
+            concurrent_reads()
+            cluster.execute("ALTER SYSTEM SET default_transaction_read_only = on")
+            cluster.execute("SELECT pg_reload_conf()")
+            time.sleep(0.5)
+            writes_are_refused_and_reads_answered("SYSTEM-READ-ONLY")
+            cluster.execute("ALTER SYSTEM RESET default_transaction_read_only")
+            cluster.execute("SELECT pg_reload_conf()")
+            time.sleep(0.5)
+            writes_are_taken("SYSTEM-READ-ONLY")
+
+            # The database made read-only and its sessions cut, as a failover may leave it: the sessions opened
+            # since keep refusing writes after the database takes them again, until the service drops them.
+            cluster.execute('ALTER DATABASE "ledger" SET default_transaction_read_only = on')
+            cluster.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'ledger'")
+            writes_are_refused_and_reads_answered("DATABASE-READ-ONLY")
+            concurrent_reads()
+            cluster.execute('ALTER DATABASE "ledger" RESET default_transaction_read_only')
+            writes_are_taken("DATABASE-READ-ONLY")
+
+            assert_books_balance(client, book, total)
+        answers = assert_outage_answers_only(server, "EntryNotFound")
+        assert soap_answers(server)[("PostEntry", 503, "Unavailable")] == 2
+        print(f"\nread-only: HTTP requests {sum(answers.values())} {dict(answers)}")
         assert_ledger_consistent(url)
     finally:
         server.stop()
