@@ -516,6 +516,7 @@ def test_a_read_only_database_refuses_writes_as_unavailable_and_takes_them_again
                 assert client.get_balance(book, "cash").balance == total
                 with pytest.raises(EntryNotFound):
                     client.get_entry(book, reference)
+                assert _healthz(server) == 200
                 # A rate-limited client's request spends a token, a write, before it reads.
                 with pytest.raises(Unavailable):
                     limited.get_balance(book, "cash")
@@ -544,6 +545,8 @@ def test_a_read_only_database_refuses_writes_as_unavailable_and_takes_them_again
             # since keep refusing writes after the database takes them again, until the service drops them.
             cluster.execute('ALTER DATABASE "ledger" SET default_transaction_read_only = on')
             cluster.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'ledger'")
+            # Sessions found dead are not the database down: every worker's first look opens a fresh one.
+            assert [_healthz(server) for _ in range(CLIENTS)] == [200] * CLIENTS
             writes_are_refused_and_reads_answered("DATABASE-READ-ONLY")
             concurrent_reads()
             cluster.execute('ALTER DATABASE "ledger" RESET default_transaction_read_only')

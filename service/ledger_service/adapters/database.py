@@ -179,12 +179,18 @@ class Database:
         raise AssertionError("unreachable")
 
     def ping(self) -> bool:
-        try:
-            with self.engine.connect() as connection:
-                connection.exec_driver_sql("SELECT 1")
-            return True
-        except DBAPIError:
-            return False
+        """Whether the database answers. A pooled session found dead (the database restarted, or cut its
+        sessions, since it was opened) is no answer: the pool drops every session as old, and a fresh one
+        is asked."""
+        for _attempt in range(2):
+            try:
+                with self.engine.connect() as connection:
+                    connection.exec_driver_sql("SELECT 1")
+                return True
+            except DBAPIError as error:
+                if not error.connection_invalidated:
+                    return False
+        return False
 
     # --- migrations ---
 
