@@ -1,5 +1,5 @@
 """PostgreSQL in trouble under load: stopped and started again, restarted (fast and immediate shutdown)
-under the client package's retries, made read-only. The service answers Unavailable
+under the client package's retries, made read-only, out of disk space. The service answers Unavailable
 (HTTP 503) meanwhile, never InternalError, an HTML page or a hang, recovers by itself once the database
 is back, and leaves no partial write behind; with the client's retries every confirmed post exists
 exactly once and the books balance.
@@ -7,18 +7,24 @@ exactly once and the books balance.
 Each test breaks a PostgreSQL server of its own (initdb in a temporary directory, on a free port), not
 the machine's shared cluster that every other PostgreSQL test, and whatever else runs on the machine,
 is using: the outage is real (the postmaster goes away; pooled sessions die; new connections are
-refused; the server refuses writes) and touches nobody else.
+refused; the server refuses writes; a tablespace's file system is full) and touches nobody else.
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
+import os
+import pwd
+import subprocess
 import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
+from typing import Iterator
 
 import psycopg
 import pytest
@@ -559,3 +565,82 @@ def test_a_read_only_database_refuses_writes_as_unavailable_and_takes_them_again
         assert_ledger_consistent(url)
     finally:
         server.stop()
+
+
+# --- PostgreSQL out of disk space ---
+
+@contextlib.contextmanager
+def small_file_system(directory: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of `size` mounted on `directory` (created) for PostgreSQL's user, unmounted afterwards."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a file system for a full tablespace needs root")
+    directory.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(directory)], check=True,
+                   capture_output=True, timeout=30)
+    try:
+        owner = pwd.getpwnam("postgres")
+        os.chown(directory, owner.pw_uid, owner.pw_gid)
+        yield directory
+    finally:
+        if subprocess.run(["umount", str(directory)], capture_output=True, timeout=30).returncode != 0:
+            subprocess.run(["umount", "--lazy", str(directory)], check=True, capture_output=True, timeout=30)
+
+
+def fill(connection: psycopg.Connection, tablespace: str) -> None:
+    """Fills the tablespace to its last block with a table of its own, `filler`."""
+    connection.execute(f"CREATE TABLE filler (padding text) TABLESPACE {tablespace}")
+    for rows in (1000, 1):
+        with pytest.raises(psycopg.errors.DiskFull):
+            for _ in range(100):
+                connection.execute("INSERT INTO filler SELECT repeat('x', 1000) FROM generate_series(1, %s)",
+                                   [rows])
+
+
+def test_a_full_disk_refuses_writes_as_unavailable_and_takes_them_again_once_space_is_freed(private_postgres,
+                                                                                          tmp_path):
+    with small_file_system(private_postgres.root / "small-disk", "8m") as disk:
+        url = ledger_database(private_postgres)
+        server = serve(url, tmp_path)
+        try:
+            with LedgerClient(server.url, ADMIN, ADMIN_PASSWORD, retry=RetryPolicy(attempts=1)) as client, \
+                    psycopg.connect(url, autocommit=True) as ledger:
+                book = new_book(client)
+                # Every table and index of the ledger on the small file system; the catalogs stay where they are.
+                ledger.execute(f"CREATE TABLESPACE small LOCATION '{disk}'")
+                ledger.execute("ALTER TABLE ALL IN TABLESPACE pg_default SET TABLESPACE small")
+                ledger.execute("ALTER INDEX ALL IN TABLESPACE pg_default SET TABLESPACE small")
+                client.post_entry(book, sale("BEFORE", "5.00"))
+                total = Decimal("5.00")
+                fill(ledger, "small")
+
+                # Posts are taken while the pages the tables have hold them; the first that needs a page more
+                # is refused whole.
+                def taken(reference: str) -> bool:
+                    try:
+                        client.post_entry(book, sale(reference, "1.00"))
+                    except Unavailable:
+                        return False
+                    return True
+
+                taken_while_full = list(itertools.takewhile(taken, (f"FULL-{number}" for number in range(1, 201))))
+                assert len(taken_while_full) < 200, "200 posts found room on a full disk"
+                refused = f"FULL-{len(taken_while_full) + 1}"
+                total += len(taken_while_full) * Decimal("1.00")
+                with pytest.raises(EntryNotFound):
+                    client.get_entry(book, refused)
+                assert_books_balance(client, book, total)
+                assert_ledger_consistent(url)
+
+                ledger.execute("DROP TABLE filler")
+                for reference in (refused, *(f"AFTER-{number}" for number in range(CLIENTS))):
+                    client.post_entry(book, sale(reference, "1.00"))
+                    total += Decimal("1.00")
+                assert_books_balance(client, book, total)
+            answers = assert_outage_answers_only(server, "EntryNotFound")
+            print(f"\nfull disk: refused {refused}; HTTP requests {sum(answers.values())} {dict(answers)}")
+            assert soap_answers(server)[("PostEntry", 503, "Unavailable")] == 1
+            assert_ledger_consistent(url)
+        finally:
+            server.stop()
+            # The file system unmounts only once nothing holds its files open.
+            private_postgres.stop("immediate")
