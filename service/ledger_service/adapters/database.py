@@ -32,6 +32,8 @@ DEFAULT_URL = "sqlite:///var/ledger.db"
 MIGRATIONS = Path(__file__).with_name("migrations")
 # SQLSTATEs after which running the transaction again gives the serial outcome.
 RETRYABLE_SQLSTATES = {"40001", "40P01", "23505"}
+# read_only_sql_transaction: the server refuses writes (a standby, or default_transaction_read_only).
+READ_ONLY_SQLSTATE = "25006"
 ATTEMPTS = 8
 
 
@@ -47,7 +49,17 @@ def create_ledger_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
     # No pre-ping round trip on every checkout: a connection found dead is retried by `run`.
-    return create_engine(url, pool_size=5, max_overflow=10, pool_timeout=10, hide_parameters=True)
+    engine = create_engine(url, pool_size=5, max_overflow=10, pool_timeout=10, hide_parameters=True)
+
+    @event.listens_for(engine, "handle_error")
+    def drop_read_only_sessions(context):
+        # A session keeps the default_transaction_read_only it started with (ALTER DATABASE or ROLE ... SET),
+        # and one left on a demoted primary never reaches the new one: such sessions are dropped as after a
+        # lost connection, with every pooled one as old, so that the next attempt opens a fresh one.
+        if getattr(context.original_exception, "sqlstate", None) == READ_ONLY_SQLSTATE:
+            context.is_disconnect = True
+
+    return engine
 
 
 def sqlite_file(url: str) -> Path | None:
@@ -102,10 +114,14 @@ def error_summary(error: BaseException) -> dict[str, str]:
     return summary
 
 
-def _retryable(error: DBAPIError) -> bool:
+def _retryable(error: DBAPIError, attempt: int) -> bool:
     """Conflicts, and a pooled connection found dead (the database restarted since it was opened): the
     pool then drops every connection of that age, and the next attempt opens a fresh one. Running a
-    use case again after its connection died in COMMIT is safe too: a post finds its reference."""
+    use case again after its connection died in COMMIT is safe too: a post finds its reference. A write
+    refused as read-only is tried once more, on a fresh session: refused again, the database is
+    unavailable for writes."""
+    if getattr(error.orig, "sqlstate", None) == READ_ONLY_SQLSTATE:
+        return attempt == 1
     if isinstance(error, IntegrityError) or error.connection_invalidated:
         return True
     return getattr(error.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
@@ -153,7 +169,7 @@ class Database:
                     self.standby.mark_down()
                     standby = False
                     continue
-                if attempt < ATTEMPTS and _retryable(error):
+                if attempt < ATTEMPTS and _retryable(error, attempt):
                     log.info("retrying after a conflict", extra={"attempt": attempt, **error_summary(error)})
                     continue
                 if isinstance(error, (OperationalError, InterfaceError)) or error.connection_invalidated:
@@ -163,12 +179,18 @@ class Database:
         raise AssertionError("unreachable")
 
     def ping(self) -> bool:
-        try:
-            with self.engine.connect() as connection:
-                connection.exec_driver_sql("SELECT 1")
-            return True
-        except DBAPIError:
-            return False
+        """Whether the database answers. A pooled session found dead (the database restarted, or cut its
+        sessions, since it was opened) is no answer: the pool drops every session as old, and a fresh one
+        is asked."""
+        for _attempt in range(2):
+            try:
+                with self.engine.connect() as connection:
+                    connection.exec_driver_sql("SELECT 1")
+                return True
+            except DBAPIError as error:
+                if not error.connection_invalidated:
+                    return False
+        return False
 
     # --- migrations ---
 
