@@ -166,7 +166,7 @@ class Database:
                 if standby and (isinstance(error, (OperationalError, InterfaceError)) or error.connection_invalidated):
                     # The standby went away during the read: the primary serves it, and the next reads.
                     log.warning("standby unavailable", extra=error_summary(error))
-                    self.standby.mark_down()
+                    self.standby.failed_during_read()
                     standby = False
                     continue
                 if attempt < ATTEMPTS and _retryable(error, attempt):

@@ -75,6 +75,11 @@ class Standby:
         with self._lock:
             self._down_until = self.clock() + self.retry_seconds
 
+    def failed_during_read(self) -> None:
+        """A read the standby took failed with its connection: the primary serves it, and the next ones."""
+        self.mark_down()
+        self._count("primary_standby_down")
+
     @property
     def up(self) -> bool:
         return self.clock() >= self._down_until
@@ -102,8 +107,13 @@ class Standby:
                 self._count("primary_standby_down")
                 yield None
                 return
-            self._count("standby" if caught_up else "primary_lagging")
-            yield connection if caught_up else None
+            if not caught_up:
+                self._count("primary_lagging")
+                yield None
+                return
+            yield connection
+            # Counted once the read is done: one the standby failed is the primary's (Database.run).
+            self._count("standby")
 
     def _wait_for(self, connection: Connection, after: str) -> bool:
         deadline = self.clock() + self.wait_seconds
