@@ -234,9 +234,9 @@ def _metadata_text(metadata: Mapping[str, str]) -> str:
 
 def entries(client: LedgerClient, args, out) -> None:
     """The entries ListEntries finds, every page: a row each (its metadata as key=value, ...); JSON the whole."""
-    key, _, value = (args.meta or "").partition("=")
+    key, with_value, value = (args.meta or "").partition("=")
     found = list(client.iter_entries(args.book, args.from_date, args.to_date, args.account, key or None,
-                                     value if args.meta and "=" in args.meta else None))
+                                     value if with_value else None))
     rows = [{**_entry_summary(entry), "description": entry.description, "metadata": _metadata_text(entry.metadata)}
             for entry in found]
     emit(rows, args.format, out, whole=[record(entry) for entry in found])

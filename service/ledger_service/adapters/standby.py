@@ -68,9 +68,6 @@ class Standby:
         # Told what became of each read offered to the standby (one of SERVED_BY), for /metrics.
         self.observe: Callable[[str], None] = lambda served_by: None
 
-    def _count(self, served_by: str) -> None:
-        self.observe(served_by)
-
     def mark_down(self) -> None:
         with self._lock:
             self._down_until = self.clock() + self.retry_seconds
@@ -78,7 +75,7 @@ class Standby:
     def failed_during_read(self) -> None:
         """A read the standby took failed with its connection: the primary serves it, and the next ones."""
         self.mark_down()
-        self._count("primary_standby_down")
+        self.observe("primary_standby_down")
 
     @property
     def up(self) -> bool:
@@ -89,14 +86,14 @@ class Standby:
         """A connection to the standby once it has replayed `after` (None: at once), or None when the read
         is to go to the primary: the standby is down, or did not get that far in time."""
         if not self.up:
-            self._count("primary_standby_down")
+            self.observe("primary_standby_down")
             yield None
             return
         try:
             connection = self.engine.connect()
         except DBAPIError:
             self.mark_down()
-            self._count("primary_standby_down")
+            self.observe("primary_standby_down")
             yield None
             return
         with connection:
@@ -104,16 +101,16 @@ class Standby:
                 caught_up = after is None or self._wait_for(connection, after)
             except DBAPIError:
                 self.mark_down()
-                self._count("primary_standby_down")
+                self.observe("primary_standby_down")
                 yield None
                 return
             if not caught_up:
-                self._count("primary_lagging")
+                self.observe("primary_lagging")
                 yield None
                 return
             yield connection
             # Counted once the read is done: one the standby failed is the primary's (Database.run).
-            self._count("standby")
+            self.observe("standby")
 
     def _wait_for(self, connection: Connection, after: str) -> bool:
         deadline = self.clock() + self.wait_seconds

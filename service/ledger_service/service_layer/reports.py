@@ -20,10 +20,14 @@ from .paging import Paging
 from .ports import EntryQuery, StatementRow, Stores
 
 
-def _opening_and_closing(stores: Stores, account: Account, from_date: date, to_date: date) -> tuple[int, int]:
-    """The account's balance on its normal side (minor units) before `from_date` and at the end of `to_date`."""
+def _ensure_period(from_date: date, to_date: date) -> None:
     if from_date > to_date:
         raise LedgerError(FaultCode.SchemaValidation, "fromDate must not be after toDate", ("toDate",))
+
+
+def _opening_and_closing(stores: Stores, account: Account, from_date: date, to_date: date) -> tuple[int, int]:
+    """The account's balance on its normal side (minor units) before `from_date` and at the end of `to_date`."""
+    _ensure_period(from_date, to_date)
     reports = stores.reports
     closing = signed_balance(account.normal_side, *reports.totals_as_of([account.id], to_date).get(account.id, (0, 0)))
     opening = 0
@@ -123,8 +127,7 @@ class Reports:
         a page looks through at most MAX_RECORDS_SEARCHED_PER_PAGE records of the journal
         (docs/contract.md#listentries)."""
         found_book = context.book(book)
-        if from_date > to_date:
-            raise LedgerError(FaultCode.SchemaValidation, "fromDate must not be after toDate", ("toDate",))
+        _ensure_period(from_date, to_date)
         if metadata_value is not None and metadata_key is None:
             raise LedgerError(FaultCode.SchemaValidation, "metadataValue needs the metadataKey it is the value of",
                               ("metadataValue",))
