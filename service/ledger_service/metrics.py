@@ -64,7 +64,7 @@ class Metrics:
                                      "them (standby; primary_lagging: the standby had not replayed the client's "
                                      "writes in time; primary_standby_down)", ["served_by"], registry=own)
         self.connections = Gauge("ledger_database_connections", "Database connections of the workers' pools, "
-                                 "by state (in_use: lent to a request; open: in the pool or lent)",
+                                 "by state (in_use: lent to a request or a background pass; open: in the pool or lent)",
                                  ["state"], multiprocess_mode="livesum", registry=own)
 
     def observe(self, operation: str | None, status: int, fault: str | None, seconds: float) -> None:

@@ -139,6 +139,12 @@ class Database:
     def is_postgresql(self) -> bool:
         return self.engine.dialect.name == "postgresql"
 
+    @property
+    def queues_journal_records(self) -> bool:
+        """PostgreSQL queues a change's journal records (adapters/stores/journal.py); SQLite seals them in
+        the change itself."""
+        return self.is_postgresql
+
     @contextmanager
     def _transaction(self, write: bool, standby: bool) -> Iterator[SqlStores]:
         options = {"ledger_write": write}

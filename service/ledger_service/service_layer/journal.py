@@ -97,7 +97,10 @@ SEALED_AT_ONCE = 5000
 def seal_queued(database: UnitOfWork, book_code: str | None = None) -> int:
     """Seals the records queued for the book `book_code` (None: for every book) onto its chain, in
     short write transactions of their own, and returns how many it sealed. What was committed before
-    the call is sealed when it returns; with nothing queued, it only reads."""
+    the call is sealed when it returns; with nothing queued, it only reads, and where nothing is ever
+    queued, it does nothing."""
+    if not database.queues_journal_records:
+        return 0
     def books(stores: Stores) -> list[int]:
         if book_code is None:
             return stores.journal.books_with_queued_records()

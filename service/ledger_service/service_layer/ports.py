@@ -182,6 +182,10 @@ class Stores(Protocol):
 
 
 class UnitOfWork(Protocol):
+    queues_journal_records: bool
+    """Whether a change's journal records wait in a queue to be sealed (seal_queued) rather than being
+    sealed by the change itself."""
+
     def run(self, work: Callable[[Stores], T], *, write: bool, standby: bool = False) -> T:
         """`work` in one transaction: committed if it returns, rolled back if it raises, and run again
         from the start after a conflict that a retry resolves. A read with `standby` may be served by a
