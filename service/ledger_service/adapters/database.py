@@ -146,12 +146,13 @@ class Database:
         return self.is_postgresql
 
     @contextmanager
-    def _transaction(self, write: bool, standby: bool) -> Iterator[SqlStores]:
+    def _transaction(self, write: bool, standby: bool, snapshot: bool) -> Iterator[SqlStores]:
         options = {"ledger_write": write}
         if self.is_postgresql and not write:
             # One snapshot for every query a read makes: a statement's opening balance, lines and
-            # closing balance all describe the same moment.
-            options["isolation_level"] = "REPEATABLE READ"
+            # closing balance all describe the same moment. A read that needs none goes without BEGIN
+            # and COMMIT, two of a balance's four round trips.
+            options["isolation_level"] = "REPEATABLE READ" if snapshot else "AUTOCOMMIT"
         with (self.standby.connection(wanted_position()) if standby else _nothing()) as replica:
             with (replica or self.engine.connect()).execution_options(**options) as connection:
                 with connection.begin():
@@ -160,13 +161,13 @@ class Database:
                     # After the commit: a standby that has replayed this far holds the write.
                     note_commit(connection.exec_driver_sql("SELECT pg_current_wal_lsn()::text").scalar())
 
-    def run(self, work: Callable[[SqlStores], T], *, write: bool, standby: bool = False) -> T:
+    def run(self, work: Callable[[SqlStores], T], *, write: bool, standby: bool = False, snapshot: bool = True) -> T:
         """`work` in one transaction on the primary; with `standby`, a read that the standby may serve
         (when there is one, it is up, and it has replayed what the request must see)."""
         standby = standby and not write and self.standby is not None
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                with self._transaction(write, standby) as stores:
+                with self._transaction(write, standby, snapshot) as stores:
                     return work(stores)
             except DBAPIError as error:
                 if standby and (isinstance(error, (OperationalError, InterfaceError)) or error.connection_invalidated):

@@ -144,8 +144,10 @@ class Authentication:
         # Without a secret box no client's secret can be recovered, and no PasswordDigest checked.
         self.secret_box = secret_box
 
-    def run(self, request: RequestContext, operation: str, work: Callable[[Context], T], *, write: bool) -> T:
-        """`work` as the use case of `operation`, in one transaction, for the caller `request` names."""
+    def run(self, request: RequestContext, operation: str, work: Callable[[Context], T], *, write: bool,
+            snapshot: bool = True) -> T:
+        """`work` as the use case of `operation`, in one transaction, for the caller `request` names (a read
+        without `snapshot`: UnitOfWork.run)."""
         credentials = request.credentials
         login = self._login_subjects(request)
         sign_in = _SignIn(self.passwords, self.failed_logins, request, login, self._admit_digest(credentials, login))
@@ -157,11 +159,11 @@ class Authentication:
         standby = not write
         try:
             try:
-                return self.unit_of_work.run(attempt, write=write, standby=standby)
+                return self.unit_of_work.run(attempt, write=write, standby=standby, snapshot=snapshot)
             except _TokenNeeded as needed:
                 self._take_token(needed.client_id)
                 sign_in.token_taken = True
-                return self.unit_of_work.run(attempt, write=write, standby=standby)
+                return self.unit_of_work.run(attempt, write=write, standby=standby, snapshot=snapshot)
         except _FailedAuthentication:
             self.unit_of_work.run(lambda stores: self.failed_logins.count_failure(stores.access, login, self.clock),
                                   write=True)
@@ -239,15 +241,16 @@ class Authentication:
                                                                               "fault": error.code.value})
 
 
-def use_case(operation: str, *, write: bool) -> Callable:
+def use_case(operation: str, *, write: bool, snapshot: bool = True) -> Callable:
     """A method `(self, context, ...)` of a room of use cases as the use case of the contract's
     `operation`, called `(self, request, ...)`: in one transaction, for the caller the request names,
-    who must hold what REQUIRED_ROLE says `operation` needs. The room has its `authentication`."""
+    who must hold what REQUIRED_ROLE says `operation` needs. The room has its `authentication`. A read
+    whose every statement stands alone (no answer combines two of them) needs no `snapshot`."""
     def decorate(method):
         @functools.wraps(method)
         def run(self, request: RequestContext, *args, **kwargs):
             return self.authentication.run(request, operation, lambda context: method(self, context, *args, **kwargs),
-                                           write=write)
+                                           write=write, snapshot=snapshot)
 
         run.operation = operation
         return run

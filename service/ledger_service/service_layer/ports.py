@@ -186,10 +186,11 @@ class UnitOfWork(Protocol):
     """Whether a change's journal records wait in a queue to be sealed (seal_queued) rather than being
     sealed by the change itself."""
 
-    def run(self, work: Callable[[Stores], T], *, write: bool, standby: bool = False) -> T:
+    def run(self, work: Callable[[Stores], T], *, write: bool, standby: bool = False, snapshot: bool = True) -> T:
         """`work` in one transaction: committed if it returns, rolled back if it raises, and run again
         from the start after a conflict that a retry resolves. A read with `standby` may be served by a
-        standby of the database that holds every write the request must see."""
+        standby of the database that holds every write the request must see. A read without `snapshot`
+        may see each statement's own moment rather than one for all: it costs no transaction."""
 
 
 class Passwords(Protocol):

@@ -73,7 +73,7 @@ class Reports:
         self.authentication = authentication
         self.paging = paging
 
-    @use_case("GetBalance", write=False)
+    @use_case("GetBalance", write=False, snapshot=False)
     def get_balance(self, context: Context, book: str, account: str, as_of: date | None = None) -> Balance:
         found = find_account(context.stores, context.book(book), account, context.now, ("account",))
         if as_of is None:
