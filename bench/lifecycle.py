@@ -1,81 +1,96 @@
-"""Write throughput against the ceiling this machine's PostgreSQL allows: PostEntries batches, single
-PostEntry calls and GetBalance calls on `ledger-service serve --workers 4`, beside the same writes made
-by a bare psycopg script, in one run.
+"""Throughput against the ceilings this machine allows, in one run: PostEntries batches, single PostEntry
+calls and GetBalance calls on `ledger-service serve --workers 4`, beside the same writes made by bare
+psycopg scripts and the same read answered by a bare Spyne application.
 
     .venv/bin/python bench/lifecycle.py [--batches N] [--duration SECONDS] [--postgres-url URL]
 
-What it measures, in this order, on one throwaway database:
+What it measures, in this order, on two throwaway databases (the service's, and a minimal ledger's):
 
 1. the service: PostEntries batches of 1000 two-line entries (atomic), from `--batch-clients`
    concurrent clients; entries per second;
-2. the service: single PostEntry calls from 8 concurrent clients (wrk, or the built-in generator);
-3. the service: GetBalance calls from 8 concurrent clients;
-4. the bare ceiling: the rows a posting writes (the book read for share, the accounts locked in id
-   order, the reference looked up, the entry, its lines, the per-day totals and the accounts' running
-   totals), written by psycopg with no SOAP, no Python domain and no HTTP: one transaction per entry
-   from 8 connections, then one transaction per 1000 entries from `--batch-clients` connections;
-5. the peak resident memory of each gunicorn worker over the whole run (the kernel's VmHWM).
+2. the service: single PostEntry calls from 8 concurrent clients (wrk, or the built-in generator), on a
+   book of 4 ASSET and 4 INCOME accounts, then on one of 50 and 50;
+3. the service: GetBalance calls from 8 concurrent clients on the second book, as a client added while
+   LEDGER_SECRET_KEY was set and as one added without it (the server holds the key);
+4. the bare ceiling on the service's schema: the rows a posting writes (the book read for share, the
+   accounts locked in id order, the reference looked up, the entry, its lines, the per-day totals and
+   the accounts' running totals), written by psycopg with no SOAP, no Python domain and no HTTP: one
+   transaction per entry from 8 connections on the 4 + 4 accounts, then one transaction per 1000
+   entries from `--batch-clients` connections;
+5. the minimal ceiling: the same two ways, on a minimal ledger of 50 + 50 accounts (ceilings.py);
+6. the bare Spyne ceiling: GetBalance of a minimal Spyne application whose handler runs one indexed
+   SELECT, under gunicorn (bare_spyne.py), from 8 connections;
+7. the peak resident memory of each gunicorn worker over the whole run (the kernel's VmHWM), and the
+   peak of what Python allocates while the service's WSGI application answers one PostEntries batch in
+   this process (tracemalloc: batch_allocation.py).
 
-Then it checks that every book balances and holds exactly the entries that were confirmed, prints
-the figures and the ratios the targets name, and drops the database. bench/README.md has the details.
+Then it checks that every book balances and holds exactly the entries that were confirmed, and the
+minimal ledger likewise, prints the figures and the ratios the targets name, and drops the databases.
+bench/README.md has the details.
 """
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import http.client
+import operator
 import os
 import platform
 import random
 import re
 import secrets
 import sys
-import tempfile
-import threading
-import time
 import uuid
-from dataclasses import dataclass
+from collections import Counter, defaultdict
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 
 import psycopg
+from cryptography.fernet import Fernet
 
+from bare_spyne import BareSpyneServer
+from batch_allocation import peak_allocation_mib
+from ceilings import BATCH_SIZE, Figure, MinimalWriter, bare_batches, bare_singles, drain
 from throughput import (
-    CONTENT_TYPE, DEFAULT_POSTGRES_URL, FAULT, SOAP_PATH, TNS, BenchmarkFailed, LedgerServer, Workload,
-    choose_generator, envelope, postgres_version, serving,
+    CONTENT_TYPE, DEFAULT_POSTGRES_URL, FAULT, SOAP_PATH, TNS, BenchmarkFailed, LedgerServer, LoadRun, Workload,
+    choose_generator, envelope, ledger_service, postgres_version, run_in_work_dir, running, service_environment,
+    serving, throwaway_database, workloads,
 )
 
-SERVICE_BOOK, BARE_BOOK = "LIFE", "BARE"
+SERVICE_BOOK, BARE_BOOK, SPREAD_BOOK = "LIFE", "BARE", "SPREAD"
 ACCOUNTS_PER_SIDE = 4
+# The book the minimal ledger's ceiling is held against, and the minimal ledger itself: entries debit one
+# of 50 accounts and credit one of 50 others, at random.
+SPREAD_ACCOUNTS_PER_SIDE = 50
 EFFECTIVE_DATE = date(2026, 1, 15)
-BATCH_SIZE = 1000
 SINGLE_CLIENTS = 8
 BATCH_TIMEOUT_SECONDS = 300
 POSTED = re.compile(rb"<(?:[\w.-]+:)?status>POSTED</")
-# The targets the issue names: batches at half the bare batch ceiling or better, single posts at 60% of
-# the bare one-transaction-per-entry ceiling or better, and a batched entry costing at most a tenth of
-# a single call.
+SECRET_KEY = "LEDGER_SECRET_KEY"
+# Readers of SPREAD_BOOK: one added while the server's LEDGER_SECRET_KEY was set (its secret kept for
+# PasswordDigest), one added without it; both send PasswordText.
+KEYED_READER, PLAIN_READER = "bench-reader-keyed", "bench-reader-plain"
+KEYED, PLAIN = f"with {SECRET_KEY}", f"without {SECRET_KEY}"
+# The targets the issue names. Against the bare writers on the service's own schema: batches at half
+# their batch ceiling or better, single posts at 60% of their one-transaction-per-entry ceiling or
+# better, and a batched entry costing at most a tenth of a single call.
 BATCH_TARGET, SINGLE_TARGET, BATCH_COST_TARGET = 0.5, 0.6, 0.1
+# Against the minimal ceilings: single posts at half the minimal writer's rate or better, with a 99th
+# percentile of 30 ms at most; GetBalance at 80% of bare Spyne's with either kind of client; batches at
+# the minimal batch's rate or better; and every worker's peak resident set under 120 MiB.
+MINIMAL_SINGLE_TARGET, SINGLE_P99_TARGET_MS, READ_TARGET, MINIMAL_BATCH_TARGET = 0.5, 30.0, 0.8, 1.0
+MEMORY_TARGET_MIB = 120.0
+COMPARISONS = {"≥": operator.ge, "≤": operator.le, "<": operator.lt}
 
 
-@dataclass
-class Figure:
-    name: str
-    per_second: float
-    unit: str
-    detail: str = ""
-    entries: int = 0  # entries it wrote
+def accounts(per_side: int = ACCOUNTS_PER_SIDE) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    return (tuple(f"cash-{n}" for n in range(1, per_side + 1)),
+            tuple(f"sales-{n}" for n in range(1, per_side + 1)))
 
 
-def accounts() -> tuple[tuple[str, ...], tuple[str, ...]]:
-    return (tuple(f"cash-{n}" for n in range(1, ACCOUNTS_PER_SIDE + 1)),
-            tuple(f"sales-{n}" for n in range(1, ACCOUNTS_PER_SIDE + 1)))
-
-
-def open_book(server: LedgerServer, code: str) -> None:
+def open_book(server: LedgerServer, code: str, per_side: int = ACCOUNTS_PER_SIDE) -> None:
     server.call(f"<l:CreateBook><l:code>{code}</l:code><l:name>Lifecycle benchmark</l:name></l:CreateBook>")
-    debits, credits = accounts()
+    debits, credits = accounts(per_side)
     for kind, codes in (("ASSET", debits), ("INCOME", credits)):
         for account in codes:
             server.call(f"<l:OpenAccount><l:book>{code}</l:book><l:account><l:code>{account}</l:code>"
@@ -83,10 +98,41 @@ def open_book(server: LedgerServer, code: str) -> None:
                         "</l:account></l:OpenAccount>")
 
 
+def add_reader(server: LedgerServer, name: str, with_key: bool) -> tuple[str, str]:
+    """A client that may read SPREAD_BOOK, added with the server's LEDGER_SECRET_KEY or with none; its
+    (username, password)."""
+    password = secrets.token_urlsafe(18)
+    environment = dict(server.environment or {}) if with_key else {**(server.environment or {}), SECRET_KEY: ""}
+    ledger_service(server.database_url, "clients", "add", name, "--password-stdin", "--grant",
+                   f"{SPREAD_BOOK}:reader", stdin=password + "\n", environment=environment)
+    return name, password
+
+
 def random_entry(chance: random.Random, counter: int) -> tuple[str, str, str]:
     """(debit account, credit account, amount) of one two-line entry."""
     debits, credits = accounts()
     return chance.choice(debits), chance.choice(credits), f"{Decimal(counter % 999 + 1).scaleb(-2):.2f}"
+
+
+class Confirmed:
+    """The entries each book must hold: those the service confirmed, and those of the load runs' references
+    it never confirmed but may have committed all the same (wrk abandons what it has in flight)."""
+
+    def __init__(self):
+        self.entries: Counter[str] = Counter()
+        self.runs: defaultdict[str, list[LoadRun]] = defaultdict(list)
+
+    def add(self, book: str, entries: int) -> None:
+        self.entries[book] += entries
+
+    def add_run(self, book: str, run: LoadRun) -> None:
+        self.entries[book] += run.successes
+        self.runs[book].append(run)
+
+    def expected(self, database_url: str) -> dict[str, int]:
+        """Per book; once nothing can commit any more."""
+        return {book: count + committed_unconfirmed(database_url, book, self.runs[book])
+                for book, count in self.entries.items()}
 
 
 # --- the service ---
@@ -104,44 +150,24 @@ def batch_body(book: str, label: str, chance: random.Random) -> str:
             "<l:atomic>true</l:atomic></l:PostEntries>")
 
 
-def drain(batches: int, senders: int, connect, send) -> float:
-    """Sends batches 0..batches-1 from `senders` threads at once, each over one connection of its own
-    (`connect()`, closed afterwards) with `send(connection, number)`; returns the seconds taken."""
-    queue = list(range(batches))
-    lock = threading.Lock()
+def batch_request(server: LedgerServer, book: str, label: str, seed: int) -> bytes:
+    return envelope(batch_body(book, label, random.Random(seed)), server.username, server.password).encode()
 
-    def sender() -> None:
-        connection = connect()
-        try:
-            while True:
-                with lock:
-                    if not queue:
-                        return
-                    number = queue.pop()
-                send(connection, number)
-        finally:
-            connection.close()
 
-    started = time.perf_counter()
-    with concurrent.futures.ThreadPoolExecutor(senders) as pool:
-        for future in [pool.submit(sender) for _ in range(senders)]:
-            future.result()
-    return time.perf_counter() - started
+def check_batch(what: str, status: int, content: bytes) -> None:
+    if status != 200 or FAULT.search(content) or len(POSTED.findall(content)) != BATCH_SIZE:
+        raise BenchmarkFailed(f"{what} failed with HTTP {status}", content[:2000].decode(errors="replace"))
 
 
 def post_batches(server: LedgerServer, batches: int, clients: int, run: str, book: str = SERVICE_BOOK) -> Figure:
     """Sends `batches` PostEntries of BATCH_SIZE entries to `book` (opened by open_book) from `clients`
     keep-alive connections at once."""
-    bodies = [envelope(batch_body(book, f"{run}-b{n}", random.Random(n)), server.username, server.password).encode()
-              for n in range(batches)]
+    bodies = [batch_request(server, book, f"{run}-b{n}", n) for n in range(batches)]
 
     def send(connection: http.client.HTTPConnection, number: int) -> None:
         connection.request("POST", SOAP_PATH, bodies[number], {"Content-Type": CONTENT_TYPE})
         response = connection.getresponse()
-        content = response.read()
-        if response.status != 200 or FAULT.search(content) or len(POSTED.findall(content)) != BATCH_SIZE:
-            raise BenchmarkFailed(f"batch {number} failed with HTTP {response.status}",
-                                  content[:2000].decode(errors="replace"))
+        check_batch(f"batch {number}", response.status, response.read())
 
     seconds = drain(batches, clients, lambda: http.client.HTTPConnection(
         "127.0.0.1", server.port, timeout=BATCH_TIMEOUT_SECONDS), send)
@@ -149,22 +175,55 @@ def post_batches(server: LedgerServer, batches: int, clients: int, run: str, boo
                   f"{batches} batches from {clients} clients in {seconds:.1f} s", batches * BATCH_SIZE)
 
 
-def load(generator, server: LedgerServer, operation: str, seconds: int, label: str):
-    """One wrk (or built-in generator) run of `operation` from SINGLE_CLIENTS connections."""
-    debits, credits = accounts()
-    bodies = {
-        "GetBalance": f"<l:GetBalance><l:book>{SERVICE_BOOK}</l:book><l:account>{{account}}</l:account></l:GetBalance>",
-        "PostEntry": (
-            f"<l:PostEntry><l:book>{SERVICE_BOOK}</l:book><l:entry><l:reference>{{reference}}</l:reference>"
-            f"<l:effectiveDate>{EFFECTIVE_DATE}</l:effectiveDate><l:lines>"
-            "<l:line><l:account>{debit}</l:account><l:side>DEBIT</l:side><l:amount>{amount}</l:amount></l:line>"
-            "<l:line><l:account>{credit}</l:account><l:side>CREDIT</l:side><l:amount>{amount}</l:amount></l:line>"
-            "</l:lines></l:entry></l:PostEntry>"),
-    }
-    workload = Workload(operation, envelope(bodies[operation], server.username, server.password), debits, credits)
-    run = generator.run(server.base_url, workload, seconds, label)
+def service_workload(operation: str, book: str, per_side: int, client: tuple[str, str]) -> Workload:
+    """`operation` on `book`'s accounts (opened by open_book with `per_side`), as `client` (username, password)."""
+    return workloads(*client, *accounts(per_side), book=book)[operation]
+
+
+def load(generator, base_url: str, workload: Workload, seconds: int, label: str) -> LoadRun:
+    """One wrk (or built-in generator) run of `workload` from SINGLE_CLIENTS connections."""
+    run = generator.run(base_url, workload, seconds, label)
     run.check_error_rate(label)
     return run
+
+
+def rate(name: str, run: LoadRun, unit: str) -> Figure:
+    return Figure(name, run.requests_per_second, unit, f"p50 {run.p50_ms:.1f} ms, p99 {run.p99_ms:.1f} ms",
+                  p99_ms=run.p99_ms)
+
+
+def show(figure: Figure) -> Figure:
+    print(f"  {figure.name}: {figure.per_second:,.0f} {figure.unit}", flush=True)
+    return figure
+
+
+def post_singles(options: argparse.Namespace, generator, server: LedgerServer, book: str, per_side: int,
+                 confirmed: Confirmed) -> Figure:
+    """Single PostEntry calls to `book`, after a warm-up."""
+    workload = service_workload("PostEntry", book, per_side, (server.username, server.password))
+    phases = ([("warm-up", options.warmup)] if options.warmup else []) + [("measurement", options.duration)]
+    for phase, seconds in phases:
+        run = load(generator, server.base_url, workload, seconds, f"{book}-PostEntry-{phase}")
+        confirmed.add_run(book, run)
+    name = f"service: PostEntry, 8 clients, {per_side} + {per_side} accounts"
+    return rate(name, run, "entries/s")
+
+
+def read_balances(options: argparse.Namespace, generator, server: LedgerServer, client: tuple[str, str],
+                  kind: str) -> Figure:
+    workload = service_workload("GetBalance", SPREAD_BOOK, SPREAD_ACCOUNTS_PER_SIDE, client)
+    run = load(generator, server.base_url, workload, options.duration, f"GetBalance-{client[0]}")
+    return rate(f"service: GetBalance, 8 clients, client added {kind}", run, "calls/s")
+
+
+def batch_allocation_mib(server: LedgerServer, confirmed: Confirmed) -> float:
+    """The peak of Python's allocations while the service's WSGI application, in this process and with the
+    server's settings, answers one PostEntries batch (after one more, untraced: batch_allocation.py)."""
+    bodies = [batch_request(server, SERVICE_BOOK, f"in-process-{n}", n) for n in range(2)]
+    mib = peak_allocation_mib(service_environment(server.database_url, server.environment), *bodies,
+                              lambda status, content: check_batch("an in-process batch", status, content))
+    confirmed.add(SERVICE_BOOK, len(bodies) * BATCH_SIZE)
+    return mib
 
 
 class WorkerMemory:
@@ -193,7 +252,7 @@ class WorkerMemory:
         return max(self.peaks.values(), default=0) / 1024
 
 
-# --- the bare ceiling ---
+# --- the bare ceiling on the service's schema ---
 
 class BareWriter:
     """The rows a posting writes, as plain SQL over psycopg: what PostgreSQL itself allows."""
@@ -207,6 +266,9 @@ class BareWriter:
 
     def connect(self) -> psycopg.Connection:
         return psycopg.connect(self.url)
+
+    def entry(self, chance: random.Random, counter: int) -> tuple[str, str, str]:
+        return random_entry(chance, counter)
 
     def post(self, connection: psycopg.Connection, entries: list[tuple[str, str, str, str]]) -> None:
         """One transaction writing `entries`, each (reference, debit account, credit account, amount)."""
@@ -249,37 +311,7 @@ class BareWriter:
                                [(debits, credits, account_id) for account_id, (debits, credits) in sorted(totals.items())])
 
 
-def bare_singles(writer: BareWriter, connections: int, seconds: float) -> Figure:
-    stop_at = time.monotonic() + seconds
-    counts = [0] * connections
-
-    def run(number: int) -> None:
-        chance = random.Random(1000 + number)
-        with writer.connect() as connection:
-            while time.monotonic() < stop_at:
-                counts[number] += 1
-                writer.post(connection, [(f"single-{number}-{counts[number]}", *random_entry(chance, counts[number]))])
-
-    started = time.perf_counter()
-    with concurrent.futures.ThreadPoolExecutor(connections) as pool:
-        for future in [pool.submit(run, n) for n in range(connections)]:
-            future.result()
-    elapsed = time.perf_counter() - started
-    return Figure("bare psycopg: one transaction per entry", sum(counts) / elapsed, "entries/s",
-                  f"{sum(counts)} entries from {connections} connections in {elapsed:.1f} s", sum(counts))
-
-
-def bare_batches(writer: BareWriter, batches: int, connections: int) -> Figure:
-    def send(connection: psycopg.Connection, number: int) -> None:
-        chance = random.Random(number)
-        writer.post(connection, [(f"batch-{number}-{n}", *random_entry(chance, n)) for n in range(BATCH_SIZE)])
-
-    elapsed = drain(batches, connections, writer.connect, send)
-    return Figure("bare psycopg: one transaction per 1000 entries", batches * BATCH_SIZE / elapsed, "entries/s",
-                  f"{batches} batches from {connections} connections in {elapsed:.1f} s", batches * BATCH_SIZE)
-
-
-# --- checks and the run ---
+# --- checks ---
 
 def check_books(server: LedgerServer, expected: dict[str, int]) -> None:
     with psycopg.connect(server.database_url) as connection:
@@ -295,85 +327,145 @@ def check_books(server: LedgerServer, expected: dict[str, int]) -> None:
             debit, credit = Decimal(total.findtext(f"{{{TNS}}}debit")), Decimal(total.findtext(f"{{{TNS}}}credit"))
             if debit != credit:
                 raise BenchmarkFailed(f"book {book} does not balance: debits {debit}, credits {credit}")
-    print("  every book balances and holds exactly the entries confirmed: " +
-          ", ".join(f"{book} {count}" for book, count in expected.items()))
 
 
-def committed_unconfirmed(database_url: str, runs) -> int:
+def committed_unconfirmed(database_url: str, book: str, runs: list[LoadRun]) -> int:
     unconfirmed = [reference for run in runs for reference in run.unconfirmed]
     with psycopg.connect(database_url) as connection:
         return connection.execute(
             "SELECT count(*) FROM entries JOIN books ON books.id = entries.book_id"
-            " WHERE books.code = %s AND entries.reference = ANY(%s)", (SERVICE_BOOK, unconfirmed)).fetchone()[0]
+            " WHERE books.code = %s AND entries.reference = ANY(%s)", (book, unconfirmed)).fetchone()[0]
 
 
-def verdict(ratio: float, target: float, at_most: bool = False) -> str:
-    met = ratio <= target if at_most else ratio >= target
-    return f"{'met' if met else 'MISSED'} (target {'≤' if at_most else '≥'} {target:g})"
+def verdict(value: float, target: float, comparison: str = "≥") -> str:
+    met = COMPARISONS[comparison](value, target)
+    return f"{'met' if met else 'MISSED'} (target {comparison} {target:g})"
+
+
+# --- the run ---
+
+def measure_service(options: argparse.Namespace, generator, server: LedgerServer, memory: WorkerMemory,
+                    readers: dict[str, tuple[str, str]], confirmed: Confirmed) -> dict[str, Figure]:
+    figures: dict[str, Figure] = {}
+
+    def measured(key: str, figure: Figure) -> None:
+        memory.sample()
+        figures[key] = show(figure)
+        print(f"    peak worker memory so far: {memory.peak_mib:.1f} MiB", flush=True)
+
+    confirmed.add(SERVICE_BOOK, post_batches(server, 2, options.batch_clients, "warm").entries)
+    # A database in service has its planner statistics kept by autovacuum; one this new has none
+    # yet, and plans made for empty tables would scan the tables that the run fills.
+    with psycopg.connect(server.database_url, autocommit=True) as connection:
+        connection.execute("ANALYZE")
+    measured("batches", post_batches(server, options.batches, options.batch_clients, "run"))
+    confirmed.add(SERVICE_BOOK, figures["batches"].entries)
+    measured("singles", post_singles(options, generator, server, SERVICE_BOOK, ACCOUNTS_PER_SIDE, confirmed))
+    measured("spread", post_singles(options, generator, server, SPREAD_BOOK, SPREAD_ACCOUNTS_PER_SIDE, confirmed))
+    for kind, client in readers.items():
+        measured(kind, read_balances(options, generator, server, client, kind))
+    return figures
+
+
+def measure_ceilings(options: argparse.Namespace, database_url: str, minimal: MinimalWriter) -> dict[str, Figure]:
+    figures = {}
+    for key, writer, schema in (("bare", BareWriter(database_url, BARE_BOOK), "bare psycopg, service's schema"),
+                                ("minimal", minimal, "minimal psycopg ledger")):
+        figures[f"{key} single"] = show(bare_singles(writer, SINGLE_CLIENTS, options.duration,
+                                                     f"{schema}: one transaction per entry"))
+        figures[f"{key} batch"] = show(bare_batches(writer, options.batches, options.batch_clients,
+                                                    f"{schema}: one transaction per 1000 entries"))
+    return figures
+
+
+def measure_bare_spyne(options: argparse.Namespace, generator, minimal_url: str, work_dir: Path,
+                       client: tuple[str, str]) -> Figure:
+    """GetBalance of the minimal ledger's accounts, from the bare Spyne application, in envelopes like the
+    service's (the Security header `client` fills is sent, and ignored)."""
+    log_dir = work_dir / "bare-spyne"
+    log_dir.mkdir()
+    workload = service_workload("GetBalance", SPREAD_BOOK, SPREAD_ACCOUNTS_PER_SIDE, client)
+    with running(BareSpyneServer(minimal_url, options.workers, log_dir / "server.log")) as bare:
+        if options.warmup:
+            load(generator, bare.base_url, workload, options.warmup, "bare-spyne-warm-up")
+        run = load(generator, bare.base_url, workload, options.duration, "bare-spyne-measurement")
+    return show(rate("bare Spyne + one SELECT: GetBalance, 8 clients", run, "calls/s"))
 
 
 def benchmark(options: argparse.Namespace, work_dir: Path) -> None:
     generator = choose_generator(argparse.Namespace(generator=options.generator, wrk_threads=2,
                                                     connections=SINGLE_CLIENTS), work_dir)
-    with serving(options.postgres_url, options.workers, work_dir) as server:
-        database_url = server.database_url
-        version = postgres_version(database_url)
+    environment = {SECRET_KEY: Fernet.generate_key().decode()}
+    confirmed = Confirmed()
+    with serving(options.postgres_url, options.workers, work_dir, environment=environment) as server, \
+            throwaway_database(options.postgres_url) as minimal_url:
+        version = postgres_version(server.database_url)
         memory = WorkerMemory(server.process.pid)
-        for book in (SERVICE_BOOK, BARE_BOOK):
-            open_book(server, book)
-        print(f"server {server.base_url}, {options.workers} workers; PostgreSQL {version}; "
-              f"generator: {generator.describe()}")
-        warm_up = post_batches(server, 2, options.batch_clients, "warm")
-        # A database in service has its planner statistics kept by autovacuum; one this new has none
-        # yet, and plans made for empty tables would scan the tables that the run fills.
-        with psycopg.connect(database_url, autocommit=True) as connection:
-            connection.execute("ANALYZE")
+        for book, per_side in ((SERVICE_BOOK, ACCOUNTS_PER_SIDE), (BARE_BOOK, ACCOUNTS_PER_SIDE),
+                               (SPREAD_BOOK, SPREAD_ACCOUNTS_PER_SIDE)):
+            open_book(server, book, per_side)
+        readers = {KEYED: add_reader(server, KEYED_READER, with_key=True),
+                   PLAIN: add_reader(server, PLAIN_READER, with_key=False)}
+        minimal = MinimalWriter(minimal_url, *accounts(SPREAD_ACCOUNTS_PER_SIDE), EFFECTIVE_DATE)
+        print(f"server {server.base_url}, {options.workers} workers, {SECRET_KEY} set; PostgreSQL {version}; "
+              f"generator: {generator.describe()}", flush=True)
+        figures = measure_service(options, generator, server, memory, readers, confirmed)
+        figures |= measure_ceilings(options, server.database_url, minimal)
+        figures["bare spyne"] = measure_bare_spyne(options, generator, minimal_url, work_dir,
+                                                   (server.username, server.password))
+        allocation = batch_allocation_mib(server, confirmed)
         memory.sample()
-        batches = post_batches(server, options.batches, options.batch_clients, "run")
-        memory.sample()
-        print(f"  {batches.name}: {batches.per_second:,.0f} {batches.unit}")
-        post_runs = [load(generator, server, "PostEntry", options.warmup, "PostEntry-warm-up")] if options.warmup else []
-        singles_run = load(generator, server, "PostEntry", options.duration, "PostEntry-measurement")
-        post_runs.append(singles_run)
-        memory.sample()
-        singles = Figure("service: PostEntry, 8 concurrent clients", singles_run.requests_per_second, "entries/s",
-                         f"p50 {singles_run.p50_ms:.1f} ms, p99 {singles_run.p99_ms:.1f} ms")
-        print(f"  {singles.name}: {singles.per_second:,.0f} {singles.unit}")
-        balances_run = load(generator, server, "GetBalance", options.duration, "GetBalance-measurement")
-        memory.sample()
-        balances = Figure("service: GetBalance, 8 concurrent clients", balances_run.requests_per_second,
-                          "calls/s", f"p50 {balances_run.p50_ms:.1f} ms, p99 {balances_run.p99_ms:.1f} ms")
-        print(f"  {balances.name}: {balances.per_second:,.0f} {balances.unit}")
-
-        writer = BareWriter(database_url, BARE_BOOK)
-        bare_single = bare_singles(writer, SINGLE_CLIENTS, options.duration)
-        print(f"  {bare_single.name}: {bare_single.per_second:,.0f} {bare_single.unit}")
-        bare_batch = bare_batches(writer, options.batches, options.batch_clients)
-        print(f"  {bare_batch.name}: {bare_batch.per_second:,.0f} {bare_batch.unit}")
 
         # wrk abandons what it has in flight when its time is up; a graceful restart lets the
         # server finish those before the count.
         server.stop()
         server.start()
-        service_entries = (warm_up.entries + batches.entries + sum(run.successes for run in post_runs)
-                           + committed_unconfirmed(database_url, post_runs))
-        check_books(server, {SERVICE_BOOK: service_entries, BARE_BOOK: bare_single.entries + bare_batch.entries})
+        expected = confirmed.expected(server.database_url)
+        expected[BARE_BOOK] = figures["bare single"].entries + figures["bare batch"].entries
+        check_books(server, expected)
+        minimal_entries = figures["minimal single"].entries + figures["minimal batch"].entries
+        minimal.check(minimal_entries)
+        print("  every book balances and holds exactly the entries confirmed: " +
+              ", ".join(f"{book} {count}" for book, count in expected.items()) +
+              f"; the minimal ledger too: {minimal_entries}")
+    report(version, figures, memory.peak_mib, allocation)
 
+
+def report(version: str, figures: dict[str, Figure], peak_mib: float, allocation_mib: float) -> None:
     print()
     print(f"soap-ledger lifecycle benchmark, {date.today().isoformat()}, {os.cpu_count()} CPUs, "
           f"Python {platform.python_version()}, PostgreSQL {version}")
-    width = max(len(f.name) for f in (batches, singles, balances, bare_single, bare_batch))
-    for figure in (batches, singles, balances, bare_batch, bare_single):
+    width = max(len(figure.name) for figure in figures.values())
+    for figure in figures.values():
         print(f"  {figure.name:<{width}}  {figure.per_second:>9,.0f} {figure.unit:<10} {figure.detail}")
-    print(f"  {'peak worker memory (VmHWM, largest of the workers)':<{width}}  {memory.peak_mib:>9,.1f} MiB")
+    print(f"  {'peak worker memory (VmHWM, largest of the workers)':<{width}}  {peak_mib:>9,.1f} MiB")
+    print(f"  {'one 1000-entry batch, in-process: peak of Python allocations':<{width}}  {allocation_mib:>9,.1f} MiB")
     print()
-    batch_ratio = batches.per_second / bare_batch.per_second
-    single_ratio = singles.per_second / bare_single.per_second
-    cost_ratio = singles.per_second / batches.per_second
-    print(f"  batches / bare batch ceiling                 {batch_ratio:6.2f}  {verdict(batch_ratio, BATCH_TARGET)}")
-    print(f"  single posts / bare one-per-entry ceiling    {single_ratio:6.2f}  {verdict(single_ratio, SINGLE_TARGET)}")
-    print(f"  cost of a batched entry / of a single call   {cost_ratio:6.3f}  "
-          f"{verdict(cost_ratio, BATCH_COST_TARGET, at_most=True)}")
+    rows = targets(figures, peak_mib)
+    width = max(len(label) for label, *_ in rows)
+    for label, value, shown, target, comparison in rows:
+        print(f"  {label:<{width}}  {shown:>9}  {verdict(value, target, comparison)}")
+
+
+def targets(figures: dict[str, Figure], peak_mib: float) -> list[tuple[str, float, str, float, str]]:
+    """(what, its value, the value as shown, the target, how the value must compare with it) of each target."""
+    def ratio(label: str, numerator: str, denominator: str, target: float, comparison: str = "≥",
+              digits: int = 2) -> tuple[str, float, str, float, str]:
+        value = figures[numerator].per_second / figures[denominator].per_second
+        return label, value, f"{value:.{digits}f}", target, comparison
+
+    p99 = figures["spread"].p99_ms
+    return [
+        ratio("batches / bare batch, service's schema", "batches", "bare batch", BATCH_TARGET),
+        ratio("single posts, 4 + 4 / bare one-per-entry, service's schema", "singles", "bare single", SINGLE_TARGET),
+        ratio("cost of a batched entry / of a single call", "singles", "batches", BATCH_COST_TARGET, "≤", 3),
+        ratio("single posts, 50 + 50 / minimal bare writer", "spread", "minimal single", MINIMAL_SINGLE_TARGET),
+        ("single posts, 50 + 50: p99", p99, f"{p99:.1f} ms", SINGLE_P99_TARGET_MS, "≤"),
+        *(ratio(f"GetBalance, client added {kind} / bare Spyne + SELECT", kind, "bare spyne", READ_TARGET)
+          for kind in (KEYED, PLAIN)),
+        ratio("batches / minimal bare batch", "batches", "minimal batch", MINIMAL_BATCH_TARGET),
+        ("peak worker memory", peak_mib, f"{peak_mib:.1f} MiB", MEMORY_TARGET_MIB, "<"),
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -381,20 +473,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches", type=int, default=20, help="PostEntries batches of 1000 entries measured")
     parser.add_argument("--batch-clients", type=int, default=2, help="concurrent batch senders (and bare connections)")
     parser.add_argument("--duration", type=int, default=15, metavar="SECONDS",
-                        help="measurement of single PostEntry, GetBalance and the bare single-entry writer")
+                        help="measurement of each load: single PostEntry, GetBalance, the bare single-entry writers")
     parser.add_argument("--warmup", type=int, default=3, metavar="SECONDS")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers of `ledger-service serve`")
+    parser.add_argument("--workers", type=int, default=4,
+                        help="gunicorn workers of `ledger-service serve` and of the bare Spyne application")
     parser.add_argument("--generator", choices=("auto", "python"), default="auto",
                         help="wrk if installed (auto), or the built-in Python generator")
     parser.add_argument("--postgres-url", default=os.environ.get("LEDGER_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL))
     options = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="ledger-lifecycle-") as work_dir:
-        try:
-            benchmark(options, Path(work_dir))
-        except BenchmarkFailed as failure:
-            print(f"\nBENCHMARK FAILED: {failure}\n{(failure.detail or '')[:4000]}", file=sys.stderr)
-            return 1
-    return 0
+    return run_in_work_dir(lambda work_dir: benchmark(options, work_dir), "ledger-lifecycle-")
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ import xml.etree.ElementTree as ElementTree
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -101,10 +101,10 @@ class Workload:
 
 
 def workloads(username: str, password: str, debit_accounts: tuple[str, ...],
-              credit_accounts: tuple[str, ...]) -> dict[str, Workload]:
-    get_balance = f"<l:GetBalance><l:book>{BOOK_CODE}</l:book><l:account>{{account}}</l:account></l:GetBalance>"
+              credit_accounts: tuple[str, ...], book: str = BOOK_CODE) -> dict[str, Workload]:
+    get_balance = f"<l:GetBalance><l:book>{book}</l:book><l:account>{{account}}</l:account></l:GetBalance>"
     post_entry = (
-        f"<l:PostEntry><l:book>{BOOK_CODE}</l:book><l:entry><l:reference>{{reference}}</l:reference>"
+        f"<l:PostEntry><l:book>{book}</l:book><l:entry><l:reference>{{reference}}</l:reference>"
         f"<l:effectiveDate>{EFFECTIVE_DATE}</l:effectiveDate><l:lines>"
         "<l:line><l:account>{debit}</l:account><l:side>DEBIT</l:side><l:amount>{amount}</l:amount></l:line>"
         "<l:line><l:account>{credit}</l:account><l:side>CREDIT</l:side><l:amount>{amount}</l:amount></l:line>"
@@ -323,15 +323,15 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-class LedgerServer:
-    def __init__(self, database_url: str, workers: int, log_path: Path, username: str, password: str,
-                 environment: dict[str, str] | None = None):
+class GunicornServer:
+    """A gunicorn on a free loopback port, its `command()` run with the environment of `ledger-service`
+    (service_environment), healthy once GET /healthz answers 200."""
+
+    def __init__(self, database_url: str, workers: int, log_path: Path, environment: dict[str, str] | None = None):
         self.database_url = database_url
         self.environment = environment
         self.workers = workers
         self.log_path = log_path
-        self.username = username
-        self.password = password
         self.port = free_port()
         self.process: subprocess.Popen | None = None
 
@@ -339,11 +339,14 @@ class LedgerServer:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
     def start(self) -> None:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [*LEDGER_SERVICE, "serve", "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers)],
-                env=service_environment(self.database_url, self.environment), stdout=log, stderr=subprocess.STDOUT)
+                self.command(), env=service_environment(self.database_url, self.environment), stdout=log,
+                stderr=subprocess.STDOUT)
         deadline = time.monotonic() + SERVER_START_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -373,6 +376,17 @@ class LedgerServer:
             self.process.kill()
             self.process.wait()
 
+
+class LedgerServer(GunicornServer):
+    def __init__(self, database_url: str, workers: int, log_path: Path, username: str, password: str,
+                 environment: dict[str, str] | None = None):
+        super().__init__(database_url, workers, log_path, environment)
+        self.username = username
+        self.password = password
+
+    def command(self) -> list[str]:
+        return [*LEDGER_SERVICE, "serve", "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers)]
+
     def call(self, body: str, timeout: float = REQUEST_TIMEOUT_SECONDS) -> ElementTree.Element:
         """One SOAP call as the benchmark's admin; the response body's operation element."""
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
@@ -389,8 +403,11 @@ class LedgerServer:
         return ElementTree.fromstring(content).find(f"{{{SOAP11_ENV}}}Body")[0]
 
 
+Server = TypeVar("Server", bound=GunicornServer)
+
+
 @contextlib.contextmanager
-def running(server: LedgerServer) -> Iterator[LedgerServer]:
+def running(server: Server) -> Iterator[Server]:
     try:
         server.start()
         yield server
