@@ -10,6 +10,7 @@ Every setting an operator may want to change is a LEDGER_* variable, read once h
 one line naming it.
 """
 from ledger_service import metrics, server
+from ledger_service.serving import memory
 
 settings = server.settings_or_exit()
 
@@ -58,6 +59,7 @@ control_socket_disable = not control_socket
 
 def on_starting(arbiter) -> None:
     metrics.empty_directory(settings.metrics_dir)
+    memory.configure_allocator()
 
 
 child_exit = metrics.child_exit

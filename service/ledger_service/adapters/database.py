@@ -14,10 +14,6 @@ from pathlib import Path
 from typing import Callable, Iterator, TypeVar
 
 import psycopg
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, inspect, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
@@ -201,7 +197,11 @@ class Database:
 
     # --- migrations ---
 
-    def _alembic_config(self) -> Config:
+    # Alembic is imported only where migrations are run or checked: a worker never needs its 8 MiB.
+
+    def _alembic_config(self):
+        from alembic.config import Config
+
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         config.set_main_option("sqlalchemy.url", _driver_url(self.url).replace("%", "%%"))
@@ -242,6 +242,8 @@ class Database:
         file = sqlite_file(self.url)
         if file is not None:
             file.parent.mkdir(parents=True, exist_ok=True)
+        from alembic import command
+
         with self.engine.begin() as connection:
             config = self._alembic_config()
             config.attributes["connection"] = connection
@@ -249,6 +251,9 @@ class Database:
 
     def schema_state(self) -> str:
         """'empty', 'current' or 'outdated'."""
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
         with self.engine.connect() as connection:
             if not inspect(connection).get_table_names():
                 return "empty"

@@ -34,7 +34,7 @@ from gunicorn.workers.base import Worker
 
 from ..soap.envelope import Limits
 from ..soap.environ_keys import HTTP_REFUSAL
-from . import application
+from . import application, memory
 from .requests import MAX_HEAD_BYTES, READ_SIZE, BufferBudget, HttpRefusal, LineLimits, Request, RequestReader, linger
 
 
@@ -171,6 +171,7 @@ class BufferingWorker(Worker):
                     keep_alive = await self._answer(writer, protocol, request, peer, local)
                 finally:
                     self.budget.give_back(len(request.body))
+                memory.trim_after(len(request.body))
                 self.nr += 1
                 if not keep_alive or not self.alive:
                     return
