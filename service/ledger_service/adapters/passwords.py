@@ -10,7 +10,7 @@ so of them (and of argon2 hashes made with other parameters), and the next succe
 password hashed anew (service_layer/authentication.py).
 
 Hashing is slow on purpose, so a worker remembers for a while which (client, password) pairs it has
-verified against which stored hash. It keeps only an HMAC of the password under a key that lives in
+verified against which stored hash, and hashes one password at a time. It keeps only an HMAC of the password under a key that lives in
 this process's memory, and a changed hash in the database invalidates the memory at once.
 """
 from __future__ import annotations
@@ -69,6 +69,9 @@ class PasswordHashes:
         self._unknown_client = hash_password(secrets.token_urlsafe(16))
         self._verified: OrderedDict[tuple[str, str], tuple[bytes, float]] = OrderedDict()
         self._lock = threading.Lock()
+        # One hash at a time in a worker: each takes 19 MiB, and the threads of a worker share one core's
+        # worth of the interpreter anyway; a burst of a new client's first calls then hashes once.
+        self._hashing = threading.Lock()
 
     def hash(self, password: str) -> str:
         return hash_password(password)
@@ -85,19 +88,26 @@ class PasswordHashes:
         """Whether `password` matches the `stored` hash. With no stored hash (no such client) the hash is
         computed all the same, so that the time taken does not tell which client names exist."""
         if stored is None:
-            _matches(password, self._unknown_client)
+            with self._hashing:
+                _matches(password, self._unknown_client)
             return False
         tag = hmac.new(self._key, password.encode(), hashlib.sha256).digest()
-        now = time.monotonic()
+        if self._remembers(name, stored, tag):
+            return True
+        with self._hashing:
+            # Another thread may have verified the same password while this one waited.
+            if self._remembers(name, stored, tag):
+                return True
+            if not _matches(password, stored):
+                return False
+            with self._lock:
+                self._verified[(name, stored)] = (tag, time.monotonic() + REMEMBER_SECONDS)
+                self._verified.move_to_end((name, stored))
+                while len(self._verified) > REMEMBER_AT_MOST:
+                    self._verified.popitem(last=False)
+        return True
+
+    def _remembers(self, name: str, stored: str, tag: bytes) -> bool:
         with self._lock:
             remembered = self._verified.get((name, stored))
-        if remembered and remembered[1] > now and hmac.compare_digest(remembered[0], tag):
-            return True
-        if not _matches(password, stored):
-            return False
-        with self._lock:
-            self._verified[(name, stored)] = (tag, now + REMEMBER_SECONDS)
-            self._verified.move_to_end((name, stored))
-            while len(self._verified) > REMEMBER_AT_MOST:
-                self._verified.popitem(last=False)
-        return True
+        return bool(remembered and remembered[1] > time.monotonic() and hmac.compare_digest(remembered[0], tag))
