@@ -9,13 +9,15 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import select, update
 
 from conftest import fault_code
 from ledger_service.adapters.orm import ClientRow
 from ledger_service.adapters.passwords import PasswordHashes, hash_password
 
-ARGON2ID_OWASP = "$argon2id$v=19$m=19456,t=2,p=1$"
+ARGON2ID_OWASP = "$argon2id$v=19$m=7168,t=5,p=1$"
 
 
 def scrypt_hash(password: str) -> str:
@@ -49,13 +51,18 @@ def test_a_new_client_is_stored_as_an_argon2id_hash(server):
     assert stored.startswith(ARGON2ID_OWASP) and password not in stored
 
 
-def test_an_scrypt_hash_lets_its_client_in_and_becomes_argon2id_at_the_next_login(server):
+@pytest.mark.parametrize("earlier", [
+    pytest.param(scrypt_hash, id="scrypt"),
+    pytest.param(PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1).hash, id="argon2id-19MiB"),
+])
+def test_an_earlier_release_s_hash_lets_its_client_in_and_is_replaced_at_the_next_login(server, earlier):
     book = server.new_book()
     name, password = server.add_client(password="from-an-earlier-release", grants={book.code: "reader"})
-    store_hash(server, name, scrypt_hash(password))
+    earlier_hash = earlier(password)
+    store_hash(server, name, earlier_hash)
 
     assert fault_code(server.zeep(name, "wrong").service.GetTrialBalance, book.code) == "AuthenticationFailed"
-    assert stored_hash(server, name).startswith("scrypt$")
+    assert stored_hash(server, name) == earlier_hash
 
     server.zeep(name, password).service.GetTrialBalance(book.code)
     rehashed = stored_hash(server, name)
@@ -68,7 +75,7 @@ def test_an_scrypt_hash_lets_its_client_in_and_becomes_argon2id_at_the_next_logi
 
 
 def test_a_burst_of_first_logins_in_one_worker_hashes_the_password_once():
-    """Each hash takes 19 MiB and a core: the threads of a worker that meet a password it has not yet
+    """Each hash takes its memory and a core: the threads of a worker that meet a password it has not yet
     verified wait for one hash instead of each computing their own."""
     stored = hash_password("burst-password-123456")
     alone, hashes = PasswordHashes(), PasswordHashes()

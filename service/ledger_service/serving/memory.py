@@ -1,7 +1,7 @@
 """What a long-lived worker asks of the C allocator (glibc's malloc) so that its memory follows its load.
 
 Two habits of glibc keep a worker's resident set at its largest moment long after it: freeing one large
-block (an argon2 hash's 19 MiB, a big envelope's tree) raises the size from which blocks are mapped on
+block (an argon2 hash's 7 MiB, a big envelope's tree) raises the size from which blocks are mapped on
 their own, so the next ones come from the heap and stay there; and the heap gives back only what is free
 at its very top. A fixed threshold (mallopt M_MMAP_THRESHOLD) keeps large blocks mapped and returned
 when freed, few arenas (M_ARENA_MAX) keep the request threads' free blocks in common, and a trim
