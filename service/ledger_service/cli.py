@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -27,6 +28,25 @@ def _serve(args, database: Database) -> int:
     from .server import run
 
     configure(args.settings.log_level or "INFO")  # what serve writes is the service's log, JSON like the workers'
+    # The schema is checked (a new SQLite file migrated) in a child process: the migration tooling it loads,
+    # about 9 MiB, then stays out of this process, which becomes gunicorn's master and forks every worker.
+    child = os.fork()
+    if child == 0:
+        try:
+            code = _prepare_schema(database)
+        except BaseException:
+            log.exception("the database schema could not be checked", extra={"database": database.location})
+            code = EXIT_FAILED
+        os._exit(code)
+    code = os.waitstatus_to_exitcode(os.waitpid(child, 0)[1])
+    if code != 0:
+        return code
+    database.dispose()
+    run(bind=args.bind, workers=args.workers)
+    return 0
+
+
+def _prepare_schema(database: Database) -> int:
     file = sqlite_file(database.url)
     state = "empty" if file is not None and not file.exists() else database.schema_state()
     if state == "empty":
@@ -36,8 +56,6 @@ def _serve(args, database: Database) -> int:
         log.error("the database schema is older than this release: run `ledger-service migrate` first",
                   extra={"database": database.location})
         return EXIT_FAILED
-    database.dispose()
-    run(bind=args.bind, workers=args.workers)
     return 0
 
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 import sys
 from pathlib import Path
 
 from gunicorn import glogging
+from gunicorn.app.base import Application
 
 from . import sweeper
 from .logs import JsonFormatter, configure
@@ -65,11 +65,24 @@ def post_worker_init(worker) -> None:
     gc.freeze()
 
 
+class _Gunicorn(Application):
+    def __init__(self, overrides: dict):
+        self.overrides = overrides
+        super().__init__()
+
+    def init(self, parser, opts, args):
+        return None
+
+    def load_config(self):
+        self.load_config_from_file(str(CONFIG))
+        for key, value in self.overrides.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        from gunicorn.util import import_app
+
+        return import_app(self.cfg.wsgi_app)
+
+
 def run(bind: str | None, workers: int | None) -> None:
-    """gunicorn in this process's place (the same pid, signals and all), from a fresh interpreter: the
-    workers it forks then hold what serving needs, not what the command line loaded before it (the
-    migrations' tooling, the administrative commands), about 10 MiB each."""
-    overrides = [*(["--bind", bind] if bind else []), *(["--workers", str(workers)] if workers else [])]
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execv(sys.executable, [sys.executable, "-m", "gunicorn", "--config", str(CONFIG), *overrides])
+    _Gunicorn({key: value for key, value in (("bind", bind), ("workers", workers)) if value is not None}).run()

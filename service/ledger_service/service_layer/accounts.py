@@ -39,9 +39,16 @@ def lock_accounts(context: Context, book: Book, codes: Iterable[str]) -> dict[st
     then (AccountStore.for_update says how). The clock is read again once the locks are held: a
     decision that depends on time (has a pending entry expired?) is then taken as late as it can be,
     after any transaction that was ahead of this one has committed."""
-    accounts = context.stores.accounts.for_update(book, codes, context.now)
+    return lock_accounts_asking(context, book, codes, None)[0]
+
+
+def lock_accounts_asking(context: Context, book: Book, codes: Iterable[str],
+                         reference: str | None) -> tuple[dict[str, Account], bool | None]:
+    """lock_accounts, and whether `reference` is an entry of the book already, asked as the accounts are
+    locked (None: unknown, an account being missing)."""
+    locked = context.stores.accounts.for_update(book, codes, context.now, reference)
     context.read_clock()
-    return accounts
+    return locked
 
 
 class Accounts:

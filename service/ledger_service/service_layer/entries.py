@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from datetime import date
 
+from ..domain.accounts import Account
 from ..domain.books import Book
 from ..domain.entries import (Entry, EntryAudit, EntryInput, EntryOutcome, apply_or_undo, apply_postings,
                               ensure_batch_size, ensure_replay, entry_not_found, prepare_postings)
 from ..domain.errors import LedgerError
 from ..domain.reversals import repeats_reversal, reversal_of
-from .accounts import lock_accounts
+from .accounts import lock_accounts, lock_accounts_asking
 from .authentication import Authentication, use_case
 from .context import Context, RequestContext
 from .journal import seal_queued
@@ -25,7 +26,12 @@ def find_entry(context: Context, book: Book, reference: str) -> Entry:
 def _post(context: Context, book: Book, entry: EntryInput, reverses: Entry | None = None) -> Entry:
     """Records a new entry, posted or pending (a reversal of `reverses`, when given): accounts locked in
     id order, every rule checked, balances moved or amounts reserved, rows written."""
-    accounts = lock_accounts(context, book, entry.account_codes)
+    return _record(context, book, entry, lock_accounts(context, book, entry.account_codes), reverses)
+
+
+def _record(context: Context, book: Book, entry: EntryInput, accounts: dict[str, Account],
+            reverses: Entry | None = None) -> Entry:
+    """_post, once the entry's accounts are locked."""
     postings = prepare_postings(book, entry, accounts)
     apply_postings(postings, pending=entry.pending)
     return context.stores.entries.add_entries(book.id, [NewEntry(entry, postings, reverses)], context.now,
@@ -80,11 +86,15 @@ class Entries:
     @use_case("PostEntry", write=True)
     def post_entry(self, context: Context, book: str, entry: EntryInput) -> Entry:
         found = context.book(book)
-        existing = context.stores.entries.entry(found.id, entry.reference, context.now)
-        if existing is not None:
-            ensure_replay(entry.reference, existing.fingerprint == entry.fingerprint, ("entry", "reference"))
-            return existing
-        return _post(context, found, entry)
+        # A retry is told from a new entry by the statement that locks the accounts: a new entry, nearly
+        # every call, then reads no more. A retry waits for the accounts' locks first, as a post does.
+        accounts, taken = lock_accounts_asking(context, found, entry.account_codes, entry.reference)
+        if taken is not False:
+            existing = context.stores.entries.entry(found.id, entry.reference, context.now)
+            if existing is not None:
+                ensure_replay(entry.reference, existing.fingerprint == entry.fingerprint, ("entry", "reference"))
+                return existing
+        return _record(context, found, entry, accounts)
 
     @use_case("PostEntries", write=True)
     def post_entries(self, context: Context, book: str, entries: list[EntryInput],

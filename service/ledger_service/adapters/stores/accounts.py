@@ -12,7 +12,7 @@ from ...domain.access import Audit
 from ...domain.accounts import Account, AccountStatus, AccountType, Side
 from ...domain.books import Book
 from ...domain.currencies import currency
-from ..orm import AccountRow, BookRow
+from ..orm import AccountRow, BookRow, EntryRow
 from .holds import HAS_LAPSED_HOLDS, LIVE_PENDING_CREDITS, LIVE_PENDING_DEBITS, release_lapsed
 from .journal import Source
 from .sql import HistoryStore, over_lists, utc
@@ -27,8 +27,12 @@ _LIVE_ACCOUNT_COLUMNS = _ACCOUNT_COLUMNS[:-2] + (LIVE_PENDING_DEBITS, LIVE_PENDI
 _ACCOUNT = select(*_LIVE_ACCOUNT_COLUMNS).where(AccountRow.book_id == bindparam("book_id"),
                                                AccountRow.code == bindparam("code"))
 _BOOK_ACCOUNTS = select(*_LIVE_ACCOUNT_COLUMNS).where(AccountRow.book_id == bindparam("book_id")).order_by(AccountRow.code)
+# Whether the book holds an entry with :reference (none when it is null).
+_REFERENCE_TAKEN = (select(EntryRow.id).where(EntryRow.book_id == bindparam("book_id"),
+                                              EntryRow.reference == bindparam("reference"))
+                    .exists().label("reference_taken"))
 _FOR_UPDATE = over_lists(lambda one_of: (
-    select(*_ACCOUNT_COLUMNS, HAS_LAPSED_HOLDS, BookRow.closed_through)
+    select(*_ACCOUNT_COLUMNS, HAS_LAPSED_HOLDS, _REFERENCE_TAKEN, BookRow.closed_through)
     .join(BookRow, BookRow.id == AccountRow.book_id)
     .where(AccountRow.book_id == bindparam("book_id"), one_of(AccountRow.code, "codes"))
     .order_by(AccountRow.id).with_for_update(of=AccountRow)
@@ -70,7 +74,8 @@ class SqlAccountStore(HistoryStore):
     def book_accounts(self, book_id: int, now: datetime) -> list[Account]:
         return [_account(row) for row in self._run(_BOOK_ACCOUNTS, {"book_id": book_id, "now": now})]
 
-    def for_update(self, book: Book, codes: Iterable[str], now: datetime) -> dict[str, Account]:
+    def for_update(self, book: Book, codes: Iterable[str], now: datetime,
+                   reference: str | None = None) -> tuple[dict[str, Account], bool | None]:
         """The accounts, locked in id order so that concurrent postings never wait on each other in a cycle,
         with the holds that have lapsed by `now` released; and their book locked for share (ClosePeriod
         waits until we commit), its closed-through date read as it stands once the lock is held.
@@ -79,8 +84,16 @@ class SqlAccountStore(HistoryStore):
         round trip on every posting. After a wait for the lock, PostgreSQL answers that subquery from
         the snapshot taken before the wait; a hold committed during the wait could only have lapsed
         meanwhile if the wait outlasted its timeout, and then this transaction still counts it as
-        reserved: stricter for one write, never looser, and the next one releases it."""
-        rows = self._run(self._for_update, {"book_id": book.id, "codes": sorted(codes), "now": now}).all()
+        reserved: stricter for one write, never looser, and the next one releases it.
+
+        With `reference`, the same statement also says whether the book holds an entry with it already
+        (None when an account is missing: no row carries the answer), so that a new entry, the common
+        case, costs no round trip for its look-up. The answer comes from the snapshot taken before any
+        wait for the locks: an entry with that reference committed during the wait is found by the
+        unique reference when this one is inserted, and the use case runs again and finds it."""
+        codes = sorted(set(codes))
+        rows = self._run(self._for_update, {"book_id": book.id, "codes": codes, "now": now,
+                                            "reference": reference}).all()
         if rows:
             book.closed_through = rows[0].closed_through
         accounts = {row.id: _account(row) for row in rows}
@@ -88,7 +101,8 @@ class SqlAccountStore(HistoryStore):
         for account_id, (debits, credits) in release_lapsed(self.connection, self.journal, lapsed, now).items():
             accounts[account_id].release(Side.DEBIT, debits)
             accounts[account_id].release(Side.CREDIT, credits)
-        return {account.code: account for account in accounts.values()}
+        taken = rows[0].reference_taken if rows and len(rows) == len(codes) else None
+        return {account.code: account for account in accounts.values()}, taken
 
     def add_account(self, book_id: int, account: Account, audit: Audit) -> int:
         account_id = self._run(insert(AccountRow).values(
