@@ -39,11 +39,11 @@ def lock_accounts(context: Context, book: Book, codes: Iterable[str]) -> dict[st
     then (AccountStore.for_update says how). The clock is read again once the locks are held: a
     decision that depends on time (has a pending entry expired?) is then taken as late as it can be,
     after any transaction that was ahead of this one has committed."""
-    return lock_accounts_asking(context, book, codes, None)[0]
+    return lock_accounts_seeing_reference(context, book, codes, None)[0]
 
 
-def lock_accounts_asking(context: Context, book: Book, codes: Iterable[str],
-                         reference: str | None) -> tuple[dict[str, Account], bool | None]:
+def lock_accounts_seeing_reference(context: Context, book: Book, codes: Iterable[str],
+                                   reference: str | None) -> tuple[dict[str, Account], bool | None]:
     """lock_accounts, and whether `reference` is an entry of the book already, asked as the accounts are
     locked (None: unknown, an account being missing)."""
     locked = context.stores.accounts.for_update(book, codes, context.now, reference)

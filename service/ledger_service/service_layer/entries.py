@@ -9,7 +9,7 @@ from ..domain.entries import (Entry, EntryAudit, EntryInput, EntryOutcome, apply
                               ensure_batch_size, ensure_replay, entry_not_found, prepare_postings)
 from ..domain.errors import LedgerError
 from ..domain.reversals import repeats_reversal, reversal_of
-from .accounts import lock_accounts, lock_accounts_asking
+from .accounts import lock_accounts, lock_accounts_seeing_reference
 from .authentication import Authentication, use_case
 from .context import Context, RequestContext
 from .journal import seal_queued
@@ -88,7 +88,7 @@ class Entries:
         found = context.book(book)
         # A retry is told from a new entry by the statement that locks the accounts: a new entry, nearly
         # every call, then reads no more. A retry waits for the accounts' locks first, as a post does.
-        accounts, taken = lock_accounts_asking(context, found, entry.account_codes, entry.reference)
+        accounts, taken = lock_accounts_seeing_reference(context, found, entry.account_codes, entry.reference)
         if taken is not False:
             existing = context.stores.entries.entry(found.id, entry.reference, context.now)
             if existing is not None:
