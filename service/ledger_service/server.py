@@ -57,9 +57,7 @@ def settings_or_exit() -> Settings:
 
 def post_worker_init(worker) -> None:
     app = worker.wsgi
-    # Where changes seal their own records there is no queue to seal.
-    seal_seconds = app.settings.journal_seal_seconds if app.database.queues_journal_records else 0
-    sweeper.start(app.ledger, app.settings.hold_sweep_seconds, seal_seconds)
+    sweeper.start(app.ledger, app.settings.hold_sweep_seconds, app.settings.journal_seal_seconds)
     # What the app holds from here on lives as long as the worker: keep it out of every future
     # collection's scan.
     gc.freeze()

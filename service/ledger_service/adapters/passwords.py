@@ -12,8 +12,9 @@ so of them (and of argon2 hashes made with other parameters, such as the 19 MiB 
 before), and the next successful login stores the password hashed anew (service_layer/authentication.py).
 
 Hashing is slow on purpose, so a worker remembers for a while which (client, password) pairs it has
-verified against which stored hash, and hashes one password at a time. It keeps only an HMAC of the password under a key that lives in
-this process's memory, and a changed hash in the database invalidates the memory at once.
+verified against which stored hash, and hashes one password at a time. It keeps only an HMAC of the
+password under a key that lives in this process's memory, and a changed hash in the database invalidates
+the memory at once.
 """
 from __future__ import annotations
 

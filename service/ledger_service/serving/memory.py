@@ -6,7 +6,7 @@ their own, so the next ones come from the heap and stay there; and the heap give
 at its very top. A fixed threshold (mallopt M_MMAP_THRESHOLD) keeps large blocks mapped and returned
 when freed, few arenas (M_ARENA_MAX) keep the request threads' free blocks in common, and a trim
 (malloc_trim) after a large request returns the free pages inside the heap.
-Elsewhere (musl, macOS) both are left as they are.
+Elsewhere (musl, macOS) the allocator is left as it is.
 """
 from __future__ import annotations
 
