@@ -32,6 +32,7 @@ class Figure:
     detail: str = ""
     entries: int = 0  # entries it wrote
     p99_ms: float | None = None  # of the latencies of its calls, where it made calls
+    seconds: float = 0.0  # that it took
 
 
 class Writer(Protocol):
@@ -69,8 +70,9 @@ def drain(batches: int, senders: int, connect: Callable, send: Callable) -> floa
     return time.perf_counter() - started
 
 
-def bare_singles(writer: Writer, connections: int, seconds: float, name: str) -> Figure:
-    """One transaction per entry from `connections` connections at once, for `seconds`."""
+def bare_singles(writer: Writer, connections: int, seconds: float, name: str, label: str) -> Figure:
+    """One transaction per entry from `connections` connections at once, for `seconds`; the references
+    start with `label`."""
     stop_at = time.monotonic() + seconds
     counts = [0] * connections
 
@@ -79,7 +81,7 @@ def bare_singles(writer: Writer, connections: int, seconds: float, name: str) ->
         with writer.connect() as connection:
             while time.monotonic() < stop_at:
                 counts[number] += 1
-                writer.post(connection, [(f"single-{number}-{counts[number]}", *writer.entry(chance, counts[number]))])
+                writer.post(connection, [(f"{label}-{number}-{counts[number]}", *writer.entry(chance, counts[number]))])
 
     started = time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(connections) as pool:
@@ -87,18 +89,21 @@ def bare_singles(writer: Writer, connections: int, seconds: float, name: str) ->
             future.result()
     elapsed = time.perf_counter() - started
     return Figure(name, sum(counts) / elapsed, "entries/s",
-                  f"{sum(counts)} entries from {connections} connections in {elapsed:.1f} s", sum(counts))
+                  f"{sum(counts)} entries from {connections} connections in {elapsed:.1f} s", sum(counts),
+                  seconds=elapsed)
 
 
-def bare_batches(writer: Writer, batches: int, connections: int, name: str) -> Figure:
-    """`batches` transactions of BATCH_SIZE entries, from `connections` connections at once."""
+def bare_batches(writer: Writer, batches: int, connections: int, name: str, label: str) -> Figure:
+    """`batches` transactions of BATCH_SIZE entries, from `connections` connections at once; the
+    references start with `label`."""
     def send(connection: psycopg.Connection, number: int) -> None:
         chance = random.Random(number)
-        writer.post(connection, [(f"batch-{number}-{n}", *writer.entry(chance, n)) for n in range(BATCH_SIZE)])
+        writer.post(connection, [(f"{label}-{number}-{n}", *writer.entry(chance, n)) for n in range(BATCH_SIZE)])
 
     elapsed = drain(batches, connections, writer.connect, send)
     return Figure(name, batches * BATCH_SIZE / elapsed, "entries/s",
-                  f"{batches} batches from {connections} connections in {elapsed:.1f} s", batches * BATCH_SIZE)
+                  f"{batches} batches from {connections} connections in {elapsed:.1f} s", batches * BATCH_SIZE,
+                  seconds=elapsed)
 
 
 # --- the minimal ledger ---

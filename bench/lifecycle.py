@@ -4,7 +4,7 @@ psycopg scripts and the same read answered by a bare Spyne application.
 
     .venv/bin/python bench/lifecycle.py [--batches N] [--duration SECONDS] [--postgres-url URL]
 
-What it measures, in this order, on two throwaway databases (the service's, and a minimal ledger's):
+What it measures, on two throwaway databases (the service's, and a minimal ledger's):
 
 1. the service: PostEntries batches of 1000 two-line entries (atomic), from `--batch-clients`
    concurrent clients; entries per second;
@@ -23,6 +23,13 @@ What it measures, in this order, on two throwaway databases (the service's, and 
 7. the peak resident memory of each gunicorn worker over the whole run (the kernel's VmHWM), and the
    peak of what Python allocates while the service's WSGI application answers one PostEntries batch in
    this process (tracemalloc: batch_allocation.py).
+
+Each of 1 to 6 is taken in `--rounds` turns, and each turn of a figure beside the turns of the figures it
+is compared with: in a round, the batches with both bare batches, the single posts on 4 + 4 accounts with
+the bare writer on the service's schema, those on 50 + 50 with the minimal writer, the two readers with
+bare Spyne, in this order in one round and in the opposite order in the next. A figure is what its
+turns did over the seconds they took. This machine's speed can change by half within minutes; taken
+this way, such a change falls on both sides of a ratio.
 
 Then it checks that every book balances and holds exactly the entries that were confirmed, and the
 minimal ledger likewise, prints the figures and the ratios the targets name, and drops the databases.
@@ -44,6 +51,7 @@ from collections import Counter, defaultdict
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
+from typing import Callable
 
 import psycopg
 from cryptography.fernet import Fernet
@@ -70,7 +78,6 @@ SECRET_KEY = "LEDGER_SECRET_KEY"
 # Readers of SPREAD_BOOK: one added while the server's LEDGER_SECRET_KEY was set (its secret kept for
 # PasswordDigest), one added without it; both send PasswordText.
 KEYED_READER, PLAIN_READER = "bench-reader-keyed", "bench-reader-plain"
-BALANCE_TURNS = 4
 KEYED, PLAIN = f"with {SECRET_KEY}", f"without {SECRET_KEY}"
 # The targets the issue names. Against the bare writers on the service's own schema: batches at half
 # their batch ceiling or better, single posts at 60% of their one-transaction-per-entry ceiling or
@@ -160,7 +167,8 @@ def check_batch(what: str, status: int, content: bytes) -> None:
         raise BenchmarkFailed(f"{what} failed with HTTP {status}", content[:2000].decode(errors="replace"))
 
 
-def post_batches(server: LedgerServer, batches: int, clients: int, run: str, book: str = SERVICE_BOOK) -> Figure:
+def post_batches(server: LedgerServer, batches: int, clients: int, run: str, confirmed: Confirmed,
+                 book: str = SERVICE_BOOK) -> Figure:
     """Sends `batches` PostEntries of BATCH_SIZE entries to `book` (opened by open_book) from `clients`
     keep-alive connections at once."""
     bodies = [batch_request(server, book, f"{run}-b{n}", n) for n in range(batches)]
@@ -172,8 +180,10 @@ def post_batches(server: LedgerServer, batches: int, clients: int, run: str, boo
 
     seconds = drain(batches, clients, lambda: http.client.HTTPConnection(
         "127.0.0.1", server.port, timeout=BATCH_TIMEOUT_SECONDS), send)
+    confirmed.add(book, batches * BATCH_SIZE)
     return Figure("service: PostEntries, 1000 entries a batch", batches * BATCH_SIZE / seconds, "entries/s",
-                  f"{batches} batches from {clients} clients in {seconds:.1f} s", batches * BATCH_SIZE)
+                  f"{batches} batches from {clients} clients in {seconds:.1f} s", batches * BATCH_SIZE,
+                  seconds=seconds)
 
 
 def service_workload(operation: str, book: str, per_side: int, client: tuple[str, str]) -> Workload:
@@ -190,7 +200,7 @@ def load(generator, base_url: str, workload: Workload, seconds: int, label: str)
 
 def rate(name: str, run: LoadRun, unit: str) -> Figure:
     return Figure(name, run.requests_per_second, unit, f"p50 {run.p50_ms:.1f} ms, p99 {run.p99_ms:.1f} ms",
-                  p99_ms=run.p99_ms)
+                  p99_ms=run.p99_ms, seconds=run.seconds)
 
 
 def show(figure: Figure) -> Figure:
@@ -198,42 +208,35 @@ def show(figure: Figure) -> Figure:
     return figure
 
 
-def post_singles(options: argparse.Namespace, generator, server: LedgerServer, book: str, per_side: int,
-                 confirmed: Confirmed) -> Figure:
-    """Single PostEntry calls to `book`, after a warm-up."""
+def post_singles(generator, server: LedgerServer, book: str, per_side: int, seconds: int, warmup: int,
+                 label: str, confirmed: Confirmed) -> Figure:
+    """Single PostEntry calls to `book` for `seconds`, after `warmup` seconds of them (none if 0)."""
     workload = service_workload("PostEntry", book, per_side, (server.username, server.password))
-    phases = ([("warm-up", options.warmup)] if options.warmup else []) + [("measurement", options.duration)]
-    for phase, seconds in phases:
-        run = load(generator, server.base_url, workload, seconds, f"{book}-PostEntry-{phase}")
-        confirmed.add_run(book, run)
-    name = f"service: PostEntry, 8 clients, {per_side} + {per_side} accounts"
-    return rate(name, run, "entries/s")
+    if warmup:
+        confirmed.add_run(book, load(generator, server.base_url, workload, warmup, f"{label}-warm-up"))
+    run = load(generator, server.base_url, workload, seconds, label)
+    confirmed.add_run(book, run)
+    return rate(f"service: PostEntry, 8 clients, {per_side} + {per_side} accounts", run, "entries/s")
 
 
-def read_balances(options: argparse.Namespace, generator, server: LedgerServer,
-                  readers: dict[str, tuple[str, str]]) -> dict[str, Figure]:
-    """GetBalance as each kind of reader, after a warm-up of each (every worker then knows both passwords),
-    in BALANCE_TURNS turns taken in alternation (A B A B), so that what the machine or the database does
-    meanwhile (autovacuum after the writes, say) falls on both kinds alike. A figure is the calls of all
-    its turns over their seconds, with the highest p99 of its turns."""
-    workloads = {kind: service_workload("GetBalance", SPREAD_BOOK, SPREAD_ACCOUNTS_PER_SIDE, client)
-                 for kind, client in readers.items()}
-    if options.warmup:
-        for kind, workload in workloads.items():
-            load(generator, server.base_url, workload, options.warmup, f"GetBalance-{kind}-warm-up")
-    turns: dict[str, list[LoadRun]] = {kind: [] for kind in workloads}
-    seconds = max(1, round(options.duration / BALANCE_TURNS))
-    for turn in range(BALANCE_TURNS):
-        for kind, workload in workloads.items():
-            turns[kind].append(load(generator, server.base_url, workload, seconds, f"GetBalance-{kind}-{turn}"))
-    figures = {}
-    for kind, runs in turns.items():
-        per_second = sum(run.responses for run in runs) / sum(run.seconds for run in runs)
-        p99 = max(run.p99_ms for run in runs)
-        figures[kind] = Figure(f"service: GetBalance, 8 clients, client added {kind}", per_second, "calls/s",
-                               "turns " + ", ".join(f"{run.requests_per_second:,.0f}" for run in runs)
-                               + f"/s; p99 {p99:.1f} ms", p99_ms=p99)
-    return figures
+def read_balances(generator, base_url: str, workload: Workload, seconds: int, warmup: int, label: str,
+                  name: str) -> Figure:
+    """GetBalance calls for `seconds`, after `warmup` seconds of them (every worker then knows the
+    client's password; none if 0)."""
+    if warmup:
+        load(generator, base_url, workload, warmup, f"{label}-warm-up")
+    return rate(name, load(generator, base_url, workload, seconds, label), "calls/s")
+
+
+def pooled(turns: list[Figure]) -> Figure:
+    """One figure of a measurement's turns: what they all did over the seconds they all took, with the
+    highest p99 of any turn."""
+    seconds = sum(turn.seconds for turn in turns)
+    p99s = [turn.p99_ms for turn in turns if turn.p99_ms is not None]
+    detail = "turns " + ", ".join(f"{turn.per_second:,.0f}" for turn in turns) + f" {turns[0].unit}"
+    return Figure(turns[0].name, sum(turn.per_second * turn.seconds for turn in turns) / seconds, turns[0].unit,
+                  detail + (f"; p99 {max(p99s):.1f} ms" if p99s else ""), sum(turn.entries for turn in turns),
+                  max(p99s) if p99s else None, seconds)
 
 
 def batch_allocation_mib(server: LedgerServer, confirmed: Confirmed) -> float:
@@ -364,52 +367,65 @@ def verdict(value: float, target: float, comparison: str = "≥") -> str:
 
 # --- the run ---
 
-def measure_service(options: argparse.Namespace, generator, server: LedgerServer, memory: WorkerMemory,
-                    readers: dict[str, tuple[str, str]], confirmed: Confirmed) -> dict[str, Figure]:
-    figures: dict[str, Figure] = {}
+def comparisons(options: argparse.Namespace, generator, server: LedgerServer, bare_spyne: BareSpyneServer,
+                readers: dict[str, tuple[str, str]], minimal: MinimalWriter,
+                confirmed: Confirmed) -> list[list[tuple[str, Callable[[int], Figure]]]]:
+    """The measurements, in the groups that the targets compare with each other: each a key and how to
+    take its turn of a round (0, 1, ...) of `options.rounds`, in `options.duration / options.rounds`
+    seconds (a single post or a read) or `options.batches / options.rounds` batches."""
+    seconds = max(1, round(options.duration / options.rounds))
+    batches = max(1, options.batches // options.rounds)
+    bare = BareWriter(server.database_url, BARE_BOOK)
 
-    def measured(key: str, figure: Figure) -> None:
-        memory.sample()
-        figures[key] = show(figure)
+    def warmup(turn: int) -> int:
+        return options.warmup if turn == 0 else 0
+
+    def reads(kind: str, client: tuple[str, str], base_url: str, name: str) -> Callable[[int], Figure]:
+        workload = service_workload("GetBalance", SPREAD_BOOK, SPREAD_ACCOUNTS_PER_SIDE, client)
+        return lambda turn: read_balances(generator, base_url, workload, seconds, warmup(turn),
+                                          f"GetBalance-{kind}-{turn}", name)
+
+    return [
+        [("batches", lambda turn: post_batches(server, batches, options.batch_clients, f"run{turn}", confirmed)),
+         ("bare batch", lambda turn: bare_batches(bare, batches, options.batch_clients,
+                                                  "bare psycopg, service's schema: one transaction per 1000 entries",
+                                                  f"batch{turn}")),
+         ("minimal batch", lambda turn: bare_batches(minimal, batches, options.batch_clients,
+                                                     "minimal psycopg ledger: one transaction per 1000 entries",
+                                                     f"batch{turn}"))],
+        [("singles", lambda turn: post_singles(generator, server, SERVICE_BOOK, ACCOUNTS_PER_SIDE, seconds,
+                                               warmup(turn), f"{SERVICE_BOOK}-PostEntry-{turn}", confirmed)),
+         ("bare single", lambda turn: bare_singles(bare, SINGLE_CLIENTS, seconds,
+                                                   "bare psycopg, service's schema: one transaction per entry",
+                                                   f"single{turn}"))],
+        [("spread", lambda turn: post_singles(generator, server, SPREAD_BOOK, SPREAD_ACCOUNTS_PER_SIDE, seconds,
+                                              warmup(turn), f"{SPREAD_BOOK}-PostEntry-{turn}", confirmed)),
+         ("minimal single", lambda turn: bare_singles(minimal, SINGLE_CLIENTS, seconds,
+                                                      "minimal psycopg ledger: one transaction per entry",
+                                                      f"single{turn}"))],
+        [*((kind, reads(kind, client, server.base_url, f"service: GetBalance, 8 clients, client added {kind}"))
+           for kind, client in readers.items()),
+         # The bare application ignores the Security header that the service's envelopes carry.
+         ("bare spyne", reads("bare-spyne", (server.username, server.password), bare_spyne.base_url,
+                              "bare Spyne + one SELECT: GetBalance, 8 clients"))],
+    ]
+
+
+def measure(options: argparse.Namespace, groups: list[list[tuple[str, Callable[[int], Figure]]]],
+            memory: WorkerMemory) -> dict[str, Figure]:
+    """Each measurement of `groups` in `options.rounds` turns. A round takes every group's turns one after
+    another, in the group's order in an even round and in the opposite order in an odd one (A B, B A):
+    the service's figure and the ceiling it is held to are taken minutes apart at most, and a change of
+    this machine's speed during a run falls on both sides of each ratio."""
+    turns: dict[str, list[Figure]] = defaultdict(list)
+    for turn in range(options.rounds):
+        print(f"round {turn + 1} of {options.rounds}", flush=True)
+        for group in groups:
+            for key, take in (group if turn % 2 == 0 else reversed(group)):
+                turns[key].append(show(take(turn)))
+                memory.sample()
         print(f"    peak worker memory so far: {memory.peak_mib:.1f} MiB", flush=True)
-
-    confirmed.add(SERVICE_BOOK, post_batches(server, 2, options.batch_clients, "warm").entries)
-    # A database in service has its planner statistics kept by autovacuum; one this new has none
-    # yet, and plans made for empty tables would scan the tables that the run fills.
-    with psycopg.connect(server.database_url, autocommit=True) as connection:
-        connection.execute("ANALYZE")
-    measured("batches", post_batches(server, options.batches, options.batch_clients, "run"))
-    confirmed.add(SERVICE_BOOK, figures["batches"].entries)
-    measured("singles", post_singles(options, generator, server, SERVICE_BOOK, ACCOUNTS_PER_SIDE, confirmed))
-    measured("spread", post_singles(options, generator, server, SPREAD_BOOK, SPREAD_ACCOUNTS_PER_SIDE, confirmed))
-    for kind, figure in read_balances(options, generator, server, readers).items():
-        measured(kind, figure)
-    return figures
-
-
-def measure_ceilings(options: argparse.Namespace, database_url: str, minimal: MinimalWriter) -> dict[str, Figure]:
-    figures = {}
-    for key, writer, schema in (("bare", BareWriter(database_url, BARE_BOOK), "bare psycopg, service's schema"),
-                                ("minimal", minimal, "minimal psycopg ledger")):
-        figures[f"{key} single"] = show(bare_singles(writer, SINGLE_CLIENTS, options.duration,
-                                                     f"{schema}: one transaction per entry"))
-        figures[f"{key} batch"] = show(bare_batches(writer, options.batches, options.batch_clients,
-                                                    f"{schema}: one transaction per 1000 entries"))
-    return figures
-
-
-def measure_bare_spyne(options: argparse.Namespace, generator, minimal_url: str, work_dir: Path,
-                       client: tuple[str, str]) -> Figure:
-    """GetBalance of the minimal ledger's accounts, from the bare Spyne application, in envelopes like the
-    service's (the Security header `client` fills is sent, and ignored)."""
-    log_dir = work_dir / "bare-spyne"
-    log_dir.mkdir()
-    workload = service_workload("GetBalance", SPREAD_BOOK, SPREAD_ACCOUNTS_PER_SIDE, client)
-    with running(BareSpyneServer(minimal_url, options.workers, log_dir / "server.log")) as bare:
-        if options.warmup:
-            load(generator, bare.base_url, workload, options.warmup, "bare-spyne-warm-up")
-        run = load(generator, bare.base_url, workload, options.duration, "bare-spyne-measurement")
-    return show(rate("bare Spyne + one SELECT: GetBalance, 8 clients", run, "calls/s"))
+    return {key: pooled(figures) for key, figures in turns.items()}
 
 
 def benchmark(options: argparse.Namespace, work_dir: Path) -> None:
@@ -417,6 +433,7 @@ def benchmark(options: argparse.Namespace, work_dir: Path) -> None:
                                                     connections=SINGLE_CLIENTS), work_dir)
     environment = {SECRET_KEY: Fernet.generate_key().decode()}
     confirmed = Confirmed()
+    (work_dir / "bare-spyne").mkdir()
     with serving(options.postgres_url, options.workers, work_dir, environment=environment) as server, \
             throwaway_database(options.postgres_url) as minimal_url:
         version = postgres_version(server.database_url)
@@ -429,10 +446,14 @@ def benchmark(options: argparse.Namespace, work_dir: Path) -> None:
         minimal = MinimalWriter(minimal_url, *accounts(SPREAD_ACCOUNTS_PER_SIDE), EFFECTIVE_DATE)
         print(f"server {server.base_url}, {options.workers} workers, {SECRET_KEY} set; PostgreSQL {version}; "
               f"generator: {generator.describe()}", flush=True)
-        figures = measure_service(options, generator, server, memory, readers, confirmed)
-        figures |= measure_ceilings(options, server.database_url, minimal)
-        figures["bare spyne"] = measure_bare_spyne(options, generator, minimal_url, work_dir,
-                                                   (server.username, server.password))
+        post_batches(server, 2, options.batch_clients, "warm", confirmed)
+        # A database in service has its planner statistics kept by autovacuum; one this new has none
+        # yet, and plans made for empty tables would scan the tables that the run fills.
+        with psycopg.connect(server.database_url, autocommit=True) as connection:
+            connection.execute("ANALYZE")
+        with running(BareSpyneServer(minimal_url, options.workers, work_dir / "bare-spyne" / "server.log")) as spyne:
+            figures = measure(options, comparisons(options, generator, server, spyne, readers, minimal, confirmed),
+                              memory)
         allocation = batch_allocation_mib(server, confirmed)
         memory.sample()
 
@@ -492,8 +513,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batches", type=int, default=20, help="PostEntries batches of 1000 entries measured")
     parser.add_argument("--batch-clients", type=int, default=2, help="concurrent batch senders (and bare connections)")
-    parser.add_argument("--duration", type=int, default=15, metavar="SECONDS",
-                        help="measurement of each load: single PostEntry, GetBalance, the bare single-entry writers")
+    parser.add_argument("--duration", type=int, default=16, metavar="SECONDS",
+                        help="measurement of each load, over all its turns: single PostEntry, GetBalance, the bare"
+                             " single-entry writers")
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="turns each measurement is taken in, its group's order reversed every other round")
     parser.add_argument("--warmup", type=int, default=3, metavar="SECONDS")
     parser.add_argument("--workers", type=int, default=4,
                         help="gunicorn workers of `ledger-service serve` and of the bare Spyne application")
