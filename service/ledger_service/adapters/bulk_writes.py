@@ -9,14 +9,12 @@ round trip, with the change's journal records queued (stores/journal.py) as its 
 """
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
-import psycopg
 from sqlalchemy import Connection, bindparam, insert, update
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.dialects import postgresql, sqlite
 
+from .driver import as_sqlalchemy_errors
 from .orm import AccountDayRow, AccountRow, EntryMetadataRow, EntryRow, HoldRow, LineRow, PendingLineRow
 
 ENTRY_COLUMNS = ("public_id", "reference", "effective_date", "description", "status", "fingerprint",
@@ -130,18 +128,6 @@ class Also:
 
     statement: str
     parameters: list
-
-
-@contextlib.contextmanager
-def as_sqlalchemy_errors(connection: Connection, statement: str):
-    """psycopg's errors, of a statement run on the connection's own psycopg connection, as SQLAlchemy
-    raises them for its own statements, so that the unit of work recognises a conflict to retry (a
-    reference two writers insert at once) or a lost connection."""
-    try:
-        yield
-    except psycopg.Error as error:
-        raise DBAPIError.instance(statement, None, error, psycopg.Error, dialect=connection.dialect,
-                                  connection_invalidated=connection.connection.driver_connection.closed) from error
 
 
 class PostgresBulkWrites(BulkWrites):

@@ -14,6 +14,7 @@ from ...domain.books import Book
 from ...domain.rate_limits import Bucket, RateLimit
 from ...service_layer.ports import FailedLoginBuckets, LoginSubjects
 from ..certificates import issued_by
+from ..driver import DriverSelect
 from ..orm import (BookRow, ClientCertificateRow, ClientRow, FailedLoginBucketRow, GrantRow, RateBucketRow,
                    SeenNonceRow, ServerSecretRow)
 from .sql import DIALECT_INSERT, SqlStore, utc
@@ -82,8 +83,8 @@ def _caller(client):
     )
 
 
-_CALLER = _caller(_BY_NAME)
-_CERTIFICATE_CALLER = _caller(_BY_CERTIFICATE)
+_CALLER = DriverSelect(_caller(_BY_NAME))
+_CERTIFICATE_CALLER = DriverSelect(_caller(_BY_CERTIFICATE))
 _CLIENT_SECRET = _login(_BY_NAME[:1], ClientRow.id, ClientRow.secret_ciphertext)
 
 
@@ -112,8 +113,8 @@ class SqlAccessStore(SqlStore):
         """As `caller`, for the client whose registered certificate's SHA-256 fingerprint is `sha256`."""
         return self._caller(_CERTIFICATE_CALLER, self._login_parameters(subjects, sha256=sha256, book_code=book_code))
 
-    def _caller(self, query, parameters: dict) -> tuple[Caller | None, FailedLoginBuckets]:
-        row = self._run(query, parameters).one()
+    def _caller(self, query: DriverSelect, parameters: dict) -> tuple[Caller | None, FailedLoginBuckets]:
+        row, = query.rows(self.connection, parameters)
         buckets = _failed_login_buckets(row)
         if row[0] is None:
             return None, buckets

@@ -12,6 +12,7 @@ from ...domain.access import Audit
 from ...domain.accounts import Account, AccountStatus, AccountType, Side
 from ...domain.books import Book
 from ...domain.currencies import currency
+from ..driver import DriverSelect
 from ..orm import AccountRow, BookRow, EntryRow
 from .holds import HAS_LAPSED_HOLDS, LIVE_PENDING_CREDITS, LIVE_PENDING_DEBITS, release_lapsed
 from .journal import Source
@@ -24,21 +25,21 @@ _ACCOUNT_COLUMNS = (
 )
 # What a read sees of an account at :now.
 _LIVE_ACCOUNT_COLUMNS = _ACCOUNT_COLUMNS[:-2] + (LIVE_PENDING_DEBITS, LIVE_PENDING_CREDITS)
-_ACCOUNT = select(*_LIVE_ACCOUNT_COLUMNS).where(AccountRow.book_id == bindparam("book_id"),
-                                               AccountRow.code == bindparam("code"))
+_ACCOUNT = DriverSelect(select(*_LIVE_ACCOUNT_COLUMNS).where(AccountRow.book_id == bindparam("book_id"),
+                                                            AccountRow.code == bindparam("code")))
 _BOOK_ACCOUNTS = select(*_LIVE_ACCOUNT_COLUMNS).where(AccountRow.book_id == bindparam("book_id")).order_by(AccountRow.code)
 # Whether the book holds an entry with :reference (none when it is null).
 _REFERENCE_TAKEN = (select(EntryRow.id).where(EntryRow.book_id == bindparam("book_id"),
                                               EntryRow.reference == bindparam("reference"))
                     .exists().label("reference_taken"))
-_FOR_UPDATE = over_lists(lambda one_of: (
+_FOR_UPDATE = {dialect: DriverSelect(statement) for dialect, statement in over_lists(lambda one_of: (
     select(*_ACCOUNT_COLUMNS, HAS_LAPSED_HOLDS, _REFERENCE_TAKEN, BookRow.closed_through)
     .join(BookRow, BookRow.id == AccountRow.book_id)
     .where(AccountRow.book_id == bindparam("book_id"), one_of(AccountRow.code, "codes"))
     .order_by(AccountRow.id).with_for_update(of=AccountRow)
     # SQLAlchemy writes one locking clause; SQLite takes none (a writer holds the whole database).
     .suffix_with("FOR SHARE OF books", dialect="postgresql")
-))
+)).items()}
 
 
 def _account(row) -> Account:
@@ -57,8 +58,8 @@ class SqlAccountStore(HistoryStore):
         self._for_update = _FOR_UPDATE[self.dialect]
 
     def account(self, book_id: int, code: str, now: datetime) -> Account | None:
-        row = self._run(_ACCOUNT, {"book_id": book_id, "code": code, "now": now}).first()
-        return _account(row) if row else None
+        rows = _ACCOUNT.rows(self.connection, {"book_id": book_id, "code": code, "now": now})
+        return _account(rows[0]) if rows else None
 
     def accounts(self, book_id: int, type: AccountType | None, code_prefix: str | None, after_code: str | None,
                  limit: int, now: datetime) -> list[Account]:
@@ -92,8 +93,8 @@ class SqlAccountStore(HistoryStore):
         wait for the locks: an entry with that reference committed during the wait is found by the
         unique reference when this one is inserted, and the use case runs again and finds it."""
         codes = sorted(set(codes))
-        rows = self._run(self._for_update, {"book_id": book.id, "codes": codes, "now": now,
-                                            "reference": reference}).all()
+        rows = self._for_update.rows(self.connection, {"book_id": book.id, "codes": codes, "now": now,
+                                                       "reference": reference})
         if rows:
             book.closed_through = rows[0].closed_through
         accounts = {row.id: _account(row) for row in rows}
