@@ -55,8 +55,7 @@ class DriverSelect:
     def _compile(self, connection: Connection):
         dialect = connection.dialect
         compiled = self.statement.compile(dialect=dialect)
-        converted = [column.name for column in self.statement.selected_columns
-                     if column.type.dialect_impl(dialect).result_processor(dialect, None) is not None]
+        converted = [column.name for column in self.statement.selected_columns if _converts(column.type, dialect)]
         if converted or compiled.post_compile_params:
             raise TypeError(f"SQLAlchemy converts or renders {', '.join(converted) or 'parameters'} of this "
                             "statement when it runs: let SQLAlchemy run it")
@@ -64,3 +63,11 @@ class DriverSelect:
                       if (convert := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None}
         self._compiled = compiled, converters
         return self._compiled
+
+
+def _converts(column_type, dialect) -> bool:
+    """Whether SQLAlchemy converts what psycopg reads of a column of this type."""
+    try:
+        return column_type.dialect_impl(dialect).result_processor(dialect, None) is not None
+    except TypeError:  # a conversion chosen by the column's type code, which only the result gives
+        return True
