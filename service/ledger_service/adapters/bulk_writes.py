@@ -2,14 +2,18 @@
 
 A posting writes its entries, then their lines (posted, or pending with a hold each) and metadata, the per-day
 totals and the accounts' running totals. On PostgreSQL each kind of row is written by one statement
-however many rows there are, its columns sent as arrays and unnested, so that the prepared statement is
-the same for one entry and for a thousand; and everything after the entries goes in one statement, one
-round trip, with the change's journal records queued (stores/journal.py) as its last part. Elsewhere
+however many rows there are, the rows sent as one JSON document that the statement reads as a record
+set, so that the prepared statement is the same for one entry and for a thousand (and the document is
+written by the json module's C encoder: psycopg writes an array parameter in Python, element by
+element); and everything after the entries goes in one statement, one round trip, with the change's
+journal records queued (stores/journal.py) as its last part. Elsewhere
 (SQLite, in-process) SQLAlchemy's executemany does the same work.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from datetime import date, datetime
 
 from sqlalchemy import Connection, bindparam, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -93,31 +97,46 @@ class BulkWrites:
                 self.connection.execute(statement, [dict(zip(columns, row)) for row in values])
 
 
-def _unnest(table: str, columns: tuple[str, ...], types: tuple[str, ...]) -> str:
-    arrays = ", ".join(f"%s::{kind}[]" for kind in types)
-    return f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"
+def record_set(columns: tuple[str, ...], types: tuple[str, ...]) -> str:
+    """The rows of a JSON document parameter (`as_json`), as a FROM item named v."""
+    return f"json_to_recordset(%s::json) AS v({', '.join(f'{column} {kind}' for column, kind in zip(columns, types))})"
 
 
+def _insert(table: str, columns: tuple[str, ...], types: tuple[str, ...]) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(columns)} FROM {record_set(columns, types)}"
+
+
+def _json_value(value):
+    """What json.dumps writes of a date or a timestamp: ISO 8601, as PostgreSQL reads it."""
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not a column value")
+
+
+def as_json(columns: tuple[str, ...], rows: list[tuple]) -> str:
+    """The rows as the JSON document a record set reads: an object per row, by column name. Amounts are
+    integers (minor units) and stay so; text is written as it is, never ASCII-escaped."""
+    return json.dumps([dict(zip(columns, row)) for row in rows], ensure_ascii=False, default=_json_value)
+
+
+_ENTRY_TYPES = ("varchar", "varchar", "date", "varchar", "varchar", "varchar", "timestamptz", "bigint")
 _POSTGRES_ENTRIES = (
     "INSERT INTO entries (book_id, recorded_at, client_id, request_id, " + ", ".join(ENTRY_COLUMNS) + ") "
-    "SELECT %(book_id)s, %(recorded_at)s, %(client_id)s, %(request_id)s, v.* FROM unnest("
-    "%(public_id)s::varchar[], %(reference)s::varchar[], %(effective_date)s::date[], %(description)s::varchar[], "
-    "%(status)s::varchar[], %(fingerprint)s::varchar[], %(pending_expires_at)s::timestamptz[], "
-    "%(reversal_of_id)s::bigint[]) AS v RETURNING id, public_id"
+    "SELECT %s, %s, %s, %s, " + ", ".join(ENTRY_COLUMNS) + " FROM " + record_set(ENTRY_COLUMNS, _ENTRY_TYPES)
+    + " RETURNING id, public_id"
 )
 _POSTGRES_ROWS = {
-    "lines": _unnest("lines", LINE_COLUMNS, ("bigint", "int", "bigint", "date", "varchar", "bigint", "varchar")),
-    "pending_lines": _unnest("pending_lines", PENDING_LINE_COLUMNS,
+    "lines": _insert("lines", LINE_COLUMNS, ("bigint", "int", "bigint", "date", "varchar", "bigint", "varchar")),
+    "pending_lines": _insert("pending_lines", PENDING_LINE_COLUMNS,
                              ("bigint", "int", "bigint", "varchar", "bigint", "varchar")),
-    "metadata": _unnest("entry_metadata", METADATA_COLUMNS, ("bigint", "varchar", "varchar")),
-    "holds": _unnest("holds", HOLD_COLUMNS, ("bigint", "int", "bigint", "varchar", "bigint", "timestamptz")),
-    "day_totals": _unnest("account_days", DAY_TOTAL_COLUMNS, ("bigint", "date", "bigint", "bigint"))
+    "metadata": _insert("entry_metadata", METADATA_COLUMNS, ("bigint", "varchar", "varchar")),
+    "holds": _insert("holds", HOLD_COLUMNS, ("bigint", "int", "bigint", "varchar", "bigint", "timestamptz")),
+    "day_totals": _insert("account_days", DAY_TOTAL_COLUMNS, ("bigint", "date", "bigint", "bigint"))
     + " ON CONFLICT (account_id, day) DO UPDATE SET debits = account_days.debits + excluded.debits,"
       " credits = account_days.credits + excluded.credits",
     "account_totals": "UPDATE accounts SET posted_debits = v.posted_debits, posted_credits = v.posted_credits,"
-                      " pending_debits = v.pending_debits, pending_credits = v.pending_credits"
-                      " FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[])"
-                      " AS v(" + ", ".join(ACCOUNT_TOTAL_COLUMNS) + ") WHERE accounts.id = v.account_id",
+                      " pending_debits = v.pending_debits, pending_credits = v.pending_credits FROM "
+                      + record_set(ACCOUNT_TOTAL_COLUMNS, ("bigint",) * 5) + " WHERE accounts.id = v.account_id",
 }
 
 
@@ -139,14 +158,15 @@ class PostgresBulkWrites(BulkWrites):
 
     def entries(self, shared: dict, rows: list[tuple]) -> dict[str, int]:
         with as_sqlalchemy_errors(self.connection, _POSTGRES_ENTRIES), self.driver.cursor() as cursor:
-            cursor.execute(_POSTGRES_ENTRIES, {**shared, **dict(zip(ENTRY_COLUMNS, map(list, zip(*rows))))})
+            cursor.execute(_POSTGRES_ENTRIES, [shared["book_id"], shared["recorded_at"], shared["client_id"],
+                                               shared["request_id"], as_json(ENTRY_COLUMNS, rows)])
             return {public_id: entry_id for entry_id, public_id in cursor.fetchall()}
 
     def rows(self, rows: Rows, also: Also | None = None) -> None:
         """Every kind of row in one statement, and `also`: each statement but the last in a WITH clause.
         None of them reads what another writes, so they can share the statement's one snapshot."""
-        writes = [(_POSTGRES_ROWS[kind], [list(column) for column in zip(*getattr(rows, kind))])
-                  for kind in _COLUMNS if getattr(rows, kind)]
+        writes = [(_POSTGRES_ROWS[kind], [as_json(columns, getattr(rows, kind))])
+                  for kind, columns in _COLUMNS.items() if getattr(rows, kind)]
         if also is not None:
             writes.append((also.statement, also.parameters))
         if not writes:

@@ -26,7 +26,7 @@ from ...domain.journal import JournalRecord, RecordKind
 from ...domain.journal_chain import GENESIS_HASH
 from ..orm import (AccountRow, BookRow, EntryRow, HoldRow, JournalHeadRow, JournalQueueRow, JournalRecordRow,
                    PendingOutcomeRow, PeriodCloseRow)
-from ..bulk_writes import Also, Rows, bulk_writes
+from ..bulk_writes import Also, Rows, as_json, bulk_writes, record_set
 from .lines import lines_of, metadata_of
 from .sql import SqlStore, utc
 
@@ -70,11 +70,11 @@ class UnrecordedChange:
 # On PostgreSQL the statement that writes a change's rows (bulk_writes.Rows) ends by queueing its
 # records, with no lock: writers of one book never wait for each other on its head, and a posting makes
 # no round trip more than it did before the journal. Sealing takes them out of the queue later.
+_QUEUE_COLUMNS = ("kind", "recorded_at", "before_sequence", "after_sequence", "entry_id", "account_id",
+                  "period_close_id")
 _POSTGRES_QUEUE = (
-    "INSERT INTO journal_queue (book_id, kind, recorded_at, before_sequence, after_sequence, entry_id, account_id,"
-    " period_close_id) SELECT %s, * FROM json_to_recordset(%s::json) AS queued(kind varchar,"
-    " recorded_at timestamptz, before_sequence text, after_sequence text, entry_id bigint, account_id bigint,"
-    " period_close_id bigint)")
+    f"INSERT INTO journal_queue (book_id, {', '.join(_QUEUE_COLUMNS)}) SELECT %s, {', '.join(_QUEUE_COLUMNS)} FROM "
+    + record_set(_QUEUE_COLUMNS, ("varchar", "timestamptz", "text", "text", "bigint", "bigint", "bigint")))
 
 _POSTGRES_RECORDS = (
     "INSERT INTO journal_records (book_id, sequence, kind, recorded_at, content, hash, entry_id, account_id,"
@@ -116,15 +116,12 @@ class SqlJournalStore(SqlStore):
 
     @staticmethod
     def _queued(book_id: int, records: Sequence[tuple[JournalRecord, Source]]) -> Also:
-        # The records as one JSON document: cheaper to send than a list for each column.
         queued = []
         for record, source in records:
             before, after = record.content_around_sequence()
-            queued.append({"kind": record.kind.value, "recorded_at": record.recorded_at.isoformat(),
-                           "before_sequence": before.decode("utf-8"), "after_sequence": after.decode("utf-8"),
-                           "entry_id": source.entry_id, "account_id": source.account_id,
-                           "period_close_id": source.period_close_id})
-        return Also(_POSTGRES_QUEUE, [book_id, json.dumps(queued, ensure_ascii=False)])
+            queued.append((record.kind.value, record.recorded_at, before.decode("utf-8"), after.decode("utf-8"),
+                           source.entry_id, source.account_id, source.period_close_id))
+        return Also(_POSTGRES_QUEUE, [book_id, as_json(_QUEUE_COLUMNS, queued)])
 
     def seal(self, book_id: int, records: Sequence[tuple[JournalRecord | _QueuedRecord, Source]]) -> None:
         """Seals the records onto the end of the book's chain, in order, under the lock of its head."""
