@@ -17,6 +17,7 @@ malformed forwarded header is. What the certificate proves is the authentication
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -91,7 +92,9 @@ def _scheme(value: str) -> str:
     return value.lower()
 
 
+@functools.lru_cache(maxsize=1024)
 def _ip(value: str) -> Address | None:
+    """The address `value` writes, as the peer or a proxy gives it (a request asks up to four times)."""
     try:
         address = ipaddress.ip_address(value)
     except ValueError:
