@@ -121,7 +121,7 @@ class SqlJournalStore(SqlStore):
             before, after = record.content_around_sequence()
             queued.append((record.kind.value, record.recorded_at, before.decode("utf-8"), after.decode("utf-8"),
                            source.entry_id, source.account_id, source.period_close_id))
-        return Also(_POSTGRES_QUEUE, [book_id, as_json(_QUEUE_COLUMNS, queued)])
+        return Also(_POSTGRES_QUEUE, [book_id, as_json(queued)])
 
     def seal(self, book_id: int, records: Sequence[tuple[JournalRecord | _QueuedRecord, Source]]) -> None:
         """Seals the records onto the end of the book's chain, in order, under the lock of its head."""
