@@ -19,6 +19,7 @@ the memory at once.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import secrets
@@ -59,6 +60,18 @@ def _matches(password: str, stored: str) -> bool:
         return False
 
 
+@functools.lru_cache(maxsize=REMEMBER_AT_MOST)
+def _outdated(stored: str) -> bool:
+    """Whether a stored hash is not made as passwords are hashed now (asked on every PasswordText call:
+    argon2 parses the hash's parameters each time)."""
+    if stored.startswith(SCRYPT_PREFIX):
+        return True
+    try:
+        return ARGON2.check_needs_rehash(stored)
+    except InvalidHashError:
+        return False
+
+
 def generate_password() -> str:
     return secrets.token_urlsafe(24)
 
@@ -80,12 +93,7 @@ class PasswordHashes:
         return hash_password(password)
 
     def needs_rehash(self, stored: str) -> bool:
-        if stored.startswith(SCRYPT_PREFIX):
-            return True
-        try:
-            return ARGON2.check_needs_rehash(stored)
-        except InvalidHashError:
-            return False
+        return _outdated(stored)
 
     def verify(self, name: str, password: str, stored: str | None) -> bool:
         """Whether `password` matches the `stored` hash. With no stored hash (no such client) the hash is
