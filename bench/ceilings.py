@@ -135,15 +135,18 @@ class MinimalWriter:
     accounts: ids 1.. for `debit_accounts`, then `credit_accounts` (their codes, as GetBalance of bare_spyne.py
     reads them). An entry debits a random debit account and credits a random credit account (amounts in
     minor units, a debit positive); its transaction locks both in id order, inserts the entry and its
-    two lines, and updates both balances."""
+    two lines, and updates both balances. Without `create`, the database holds that schema and those
+    accounts already."""
 
     def __init__(self, database_url: str, debit_accounts: tuple[str, ...], credit_accounts: tuple[str, ...],
-                 effective_date: date):
+                 effective_date: date, create: bool = True):
         self.url = database_url
         self.effective_date = effective_date
         codes = debit_accounts + credit_accounts
         self.debit_ids = range(1, len(debit_accounts) + 1)
         self.credit_ids = range(len(debit_accounts) + 1, len(codes) + 1)
+        if not create:
+            return
         with psycopg.connect(database_url) as connection:
             connection.execute(MINIMAL_SCHEMA)
             with connection.cursor() as cursor:

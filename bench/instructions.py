@@ -1,0 +1,207 @@
+"""Instructions a call, counted by valgrind (callgrind): the same figure on every run of the same code,
+whatever else the machine does, where lifecycle.py's rates move with its speed.
+
+    .venv/bin/python bench/instructions.py [--calls N] [--postgres-url URL]
+
+In this machine's Python, on PostgreSQL, one process per figure, run under callgrind with its count
+switched on for the measured calls only (after 100 unmeasured ones, or 2 batches, which build what
+later calls reuse), and with PYTHONHASHSEED fixed (a random one orders sets and dicts of strings
+differently in each process, and Spyne's instructions a call with them, by a tenth). The service's WSGI application (`ledger_service.wsgi.LedgerApplication`, as a worker builds it)
+answering PostEntry on 50 + 50 accounts, GetBalance, and PostEntries batches of 1000 entries on 4 + 4;
+bare_spyne.py's application answering the same GetBalance envelopes; and ceilings.py's minimal writer
+writing one entry a transaction, and 1000. Each figure is the process's user-space instructions a call
+(a batch's: an entry). What the kernel does for a round trip and what PostgreSQL does for a
+statement are not in them: lifecycle.py measures those with everything else, in rates.
+
+valgrind must be installed (`apt-get install valgrind`); the databases are throwaway ones, dropped at
+the end.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import secrets
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import lifecycle
+from batch_allocation import answer
+from ceilings import BATCH_SIZE, MinimalWriter
+from throughput import DEFAULT_POSTGRES_URL, SOAP_PATH, envelope, ledger_service, throwaway_database, workloads
+
+WARM_UP_CALLS = 100
+WARM_UP_BATCHES = 2
+COLLECTED = re.compile(r"Collected : (\d+)")
+# (what is measured, how many calls of it as a share of --calls, and what a figure counts)
+MEASUREMENTS = {
+    "post": ("service: PostEntry, 50 + 50 accounts", 1, "a call"),
+    "balance": ("service: GetBalance", 1, "a call"),
+    "bare-balance": ("bare Spyne + one SELECT: GetBalance", 1, "a call"),
+    "batch": ("service: PostEntries, 1000 entries a batch", 0.01, "an entry"),
+    "minimal-single": ("minimal psycopg ledger: one transaction per entry", 1, "an entry"),
+    "minimal-batch": ("minimal psycopg ledger: one transaction per 1000 entries", 0.01, "an entry"),
+}
+ADMIN = "bench-admin"
+
+
+def counted(calls: Callable[[], None]) -> None:
+    """Runs `calls` with callgrind's count switched on (this process runs under callgrind)."""
+    subprocess.run(["callgrind_control", "--instr=on", str(os.getpid())], check=True, capture_output=True)
+    try:
+        calls()
+    finally:
+        subprocess.run(["callgrind_control", "--instr=off", str(os.getpid())], check=True, capture_output=True)
+
+
+def service_calls(database_url: str, password: str, name: str, count: int, run: str) -> tuple[Callable, Callable]:
+    """(warm-up, measured) calls of the service's application in this process; the references they post
+    begin with `run`."""
+    from ledger_service.settings import Settings
+    from ledger_service.wsgi import LedgerApplication
+
+    application = LedgerApplication(Settings.from_environment({"LEDGER_DATABASE_URL": database_url}))
+
+    def send(bodies: list[bytes]) -> None:
+        for body in bodies:
+            status, content = answer(application, body)
+            if status != 200 or b"Fault>" in content:
+                raise RuntimeError(f"{name}: HTTP {status}: {content[:500]!r}")
+
+    if name == "batch":
+        bodies = [envelope(lifecycle.batch_body(lifecycle.SERVICE_BOOK, f"{run}-{n}", random.Random(n)), ADMIN,
+                           password).encode() for n in range(WARM_UP_BATCHES + count)]
+        warm_up, measured = bodies[:WARM_UP_BATCHES], bodies[WARM_UP_BATCHES:]
+    else:
+        operation = {"post": "PostEntry", "balance": "GetBalance"}[name]
+        workload = workloads(ADMIN, password, *lifecycle.accounts(lifecycle.SPREAD_ACCOUNTS_PER_SIDE),
+                             book=lifecycle.SPREAD_BOOK)[operation]
+        chance = random.Random(1)
+        bodies = [workload.body(f"{run}-{n}", n, chance) for n in range(WARM_UP_CALLS + count)]
+        warm_up, measured = bodies[:WARM_UP_CALLS], bodies[WARM_UP_CALLS:]
+    return lambda: send(warm_up), lambda: send(measured)
+
+
+def bare_spyne_calls(minimal_url: str, count: int) -> tuple[Callable, Callable]:
+    os.environ["LEDGER_DATABASE_URL"] = minimal_url
+    import bare_spyne
+    from ledger_service.serving.application import environ_of
+
+    workload = workloads(ADMIN, "unused", *lifecycle.accounts(lifecycle.SPREAD_ACCOUNTS_PER_SIDE),
+                         book=lifecycle.SPREAD_BOOK)["GetBalance"]
+    chance = random.Random(1)
+    bodies = [workload.body(None, n, chance) for n in range(WARM_UP_CALLS + count)]
+    headers = [(b"Host", b"127.0.0.1"), (b"Content-Type", b"text/xml; charset=utf-8")]
+
+    def send(bodies: list[bytes]) -> None:
+        for body in bodies:
+            statuses = []
+            environ = environ_of(b"POST", SOAP_PATH.encode(), b"1.1", headers, body, ("127.0.0.1", 40000),
+                                 ("127.0.0.1", 8000))
+            content = b"".join(bare_spyne.application(environ, lambda status, *_: statuses.append(status)))
+            if not statuses[0].startswith("200"):
+                raise RuntimeError(f"bare Spyne: {statuses[0]}: {content[:500]!r}")
+
+    return lambda: send(bodies[:WARM_UP_CALLS]), lambda: send(bodies[WARM_UP_CALLS:])
+
+
+def minimal_calls(minimal_url: str, name: str, count: int, run: str) -> tuple[Callable, Callable]:
+    writer = MinimalWriter(minimal_url, *lifecycle.accounts(lifecycle.SPREAD_ACCOUNTS_PER_SIDE),
+                           lifecycle.EFFECTIVE_DATE, create=False)
+    connection = writer.connect()
+    size = BATCH_SIZE if name == "minimal-batch" else 1
+    chance = random.Random(1)
+
+    def send(first: int, transactions: int) -> None:
+        for number in range(first, first + transactions):
+            writer.post(connection, [(f"{run}-{number}-{n}", *writer.entry(chance, n)) for n in range(size)])
+
+    warm_up = WARM_UP_BATCHES if size > 1 else WARM_UP_CALLS
+    return lambda: send(0, warm_up), lambda: send(warm_up, count)
+
+
+def measure(options: argparse.Namespace) -> None:
+    """In the child that callgrind runs: one measurement, its calls counted."""
+    name, count = options.measure, options.count
+    if name in ("post", "balance", "batch"):
+        warm_up, measured = service_calls(options.service_url, options.password, name, count, name)
+    elif name == "bare-balance":
+        warm_up, measured = bare_spyne_calls(options.minimal_url, count)
+    else:
+        warm_up, measured = minimal_calls(options.minimal_url, name, count, name)
+    warm_up()
+    counted(measured)
+
+
+def prepare(service_url: str, minimal_url: str) -> str:
+    """The service's database migrated, with its books, accounts and a system administrator (whose
+    password it returns); the minimal ledger's schema and accounts."""
+    password = secrets.token_urlsafe(18)
+    ledger_service(service_url, "migrate")
+    ledger_service(service_url, "clients", "add", ADMIN, "--system-admin", "--password-stdin", stdin=password + "\n")
+    from ledger_service.settings import Settings
+    from ledger_service.wsgi import LedgerApplication
+
+    application = LedgerApplication(Settings.from_environment({"LEDGER_DATABASE_URL": service_url}))
+
+    class InProcess:
+        def call(self, body: str) -> None:
+            status, content = answer(application, envelope(body, ADMIN, password).encode())
+            if status != 200 or b"Fault>" in content:
+                raise RuntimeError(f"set-up: HTTP {status}: {content[:500]!r}")
+
+    for book, per_side in ((lifecycle.SERVICE_BOOK, lifecycle.ACCOUNTS_PER_SIDE),
+                           (lifecycle.SPREAD_BOOK, lifecycle.SPREAD_ACCOUNTS_PER_SIDE)):
+        lifecycle.open_book(InProcess(), book, per_side)
+    application.database.dispose()
+    MinimalWriter(minimal_url, *lifecycle.accounts(lifecycle.SPREAD_ACCOUNTS_PER_SIDE), lifecycle.EFFECTIVE_DATE)
+    return password
+
+
+def instructions(name: str, count: int, service_url: str, minimal_url: str, password: str, work_dir: Path) -> float:
+    """Runs measurement `name` under callgrind; its instructions a call (a batch's: an entry)."""
+    completed = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={work_dir}/{name}.%p",
+         sys.executable, __file__, f"--measure={name}", f"--count={count}", f"--service-url={service_url}",
+         f"--minimal-url={minimal_url}", f"--password={password}"],
+        capture_output=True, text=True, cwd=Path(__file__).resolve().parent, env={**os.environ, "PYTHONHASHSEED": "0"})
+    collected = COLLECTED.findall(completed.stderr)
+    if completed.returncode != 0 or not collected:
+        raise RuntimeError(f"{name} failed under valgrind (exit {completed.returncode}):\n{completed.stderr[-3000:]}")
+    return int(collected[-1]) / (count * (BATCH_SIZE if name.endswith("batch") else 1))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=300, help="single calls measured (batches: a hundredth)")
+    parser.add_argument("--postgres-url", default=os.environ.get("LEDGER_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL))
+    for internal in ("--measure", "--count", "--service-url", "--minimal-url", "--password"):
+        parser.add_argument(internal, help=argparse.SUPPRESS)
+    options = parser.parse_args(argv)
+    if options.measure:
+        options.count = int(options.count)
+        measure(options)
+        return 0
+    figures = {}
+    with throwaway_database(options.postgres_url) as service_url, \
+            throwaway_database(options.postgres_url) as minimal_url, \
+            tempfile.TemporaryDirectory(prefix="ledger-instructions-") as work_dir:
+        password = prepare(service_url, minimal_url)
+        for name, (label, share, unit) in MEASUREMENTS.items():
+            count = max(1, round(options.calls * share))
+            figures[name] = instructions(name, count, service_url, minimal_url, password, Path(work_dir))
+            print(f"  {label}: {figures[name]:,.0f} instructions {unit}", flush=True)
+    print()
+    for label, service, ceiling in (("GetBalance, bare Spyne's / the service's", "balance", "bare-balance"),
+                                    ("a posted entry, the minimal writer's / PostEntry's", "post", "minimal-single"),
+                                    ("a batched entry, the minimal batch's / PostEntries'", "batch", "minimal-batch")):
+        print(f"  {label}: {figures[ceiling] / figures[service]:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
