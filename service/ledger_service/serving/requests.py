@@ -95,13 +95,24 @@ class RequestReader:
         self.budget = budget
         self.line_limits = line_limits
         self.keepalive = keepalive
+        self.stopping = False
+        # The waits of kept-alive connections for their next request.
+        self._idle: set[asyncio.Timeout] = set()
 
-    async def read(self, reader, writer, protocol: h11.Connection, pending: bytes,
-                   stopping: asyncio.Event) -> tuple[Request | None, bytes]:
+    def stop(self) -> None:
+        """The worker is stopping: an idle connection waits STOP_IDLE_SECONDS more for its next request."""
+        if self.stopping:
+            return
+        self.stopping = True
+        deadline = asyncio.get_running_loop().time() + STOP_IDLE_SECONDS
+        for idle in self._idle:
+            idle.reschedule(deadline)
+
+    async def read(self, reader, writer, protocol: h11.Connection, pending: bytes) -> tuple[Request | None, bytes]:
         """The next request, whole, and what arrived after it; (None, b"") when the client closed the
         connection or left it idle."""
         if not pending:
-            pending = await self._first_bytes(reader, stopping)
+            pending = await self._first_bytes(reader)
             if not pending:
                 return None, b""
         started = time.monotonic()
@@ -124,20 +135,19 @@ class RequestReader:
         leftover, _ = protocol.trailing_data
         return Request(request, body, started), bytes(leftover)
 
-    async def _first_bytes(self, reader, stopping: asyncio.Event) -> bytes:
+    async def _first_bytes(self, reader) -> bytes:
         """The first bytes of the next request on a kept-alive connection, or b"" once it has been idle
         for the keep-alive time. Once the worker is stopping, a request already on its way is still
         awaited for STOP_IDLE_SECONDS, then the connection is let go (gunicorn's gthread lingers too)."""
-        reading = asyncio.ensure_future(reader.read(READ_SIZE))
-        stopped = asyncio.ensure_future(stopping.wait())
         try:
-            await asyncio.wait({reading, stopped}, timeout=self.keepalive, return_when=asyncio.FIRST_COMPLETED)
-            if not reading.done() and stopped.done():
-                await asyncio.wait({reading}, timeout=STOP_IDLE_SECONDS)
-            return reading.result() if reading.done() else b""
-        finally:
-            reading.cancel()
-            stopped.cancel()
+            async with asyncio.timeout(STOP_IDLE_SECONDS if self.stopping else self.keepalive) as idle:
+                self._idle.add(idle)
+                try:
+                    return await reader.read(READ_SIZE)
+                finally:
+                    self._idle.discard(idle)
+        except TimeoutError:
+            return b""
 
     async def _read_head(self, reader, received: bytes, deadline: float) -> bytes:
         """The request's header section and whatever followed it, once the section is complete and
@@ -178,7 +188,8 @@ class RequestReader:
     async def _read_before(self, reader, deadline: float) -> bytes:
         """The next bytes the client sends, if they come before the request's deadline."""
         try:
-            data = await asyncio.wait_for(reader.read(READ_SIZE), timeout=max(0.0, deadline - time.monotonic()))
+            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                data = await reader.read(READ_SIZE)
         except TimeoutError:
             raise HttpRefusal("408 Request Timeout", "the request did not arrive in full within "
                               f"{self.limits.body_timeout_seconds:g} seconds") from None

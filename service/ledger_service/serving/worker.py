@@ -69,7 +69,7 @@ class BufferingWorker(Worker):
     def handle_exit(self, sig, frame):
         self.alive = False
         if self.loop is not None:
-            self.loop.call_soon_threadsafe(self.stopping.set)
+            self.loop.call_soon_threadsafe(self._stop)
 
     # --- the worker's life ---
 
@@ -93,10 +93,14 @@ class BufferingWorker(Worker):
             except TimeoutError:
                 pass
         self.alive = False
-        self.stopping.set()
+        self._stop()
         self._pause_accepting()
         await self._finish_connections()
         self.pool.shutdown(wait=True)
+
+    def _stop(self) -> None:
+        self.stopping.set()
+        self.requests.stop()
 
     async def _finish_connections(self) -> None:
         """Lets the open connections finish what they began, within the graceful timeout. An idle one
@@ -160,7 +164,7 @@ class BufferingWorker(Worker):
             while True:
                 protocol = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
                 try:
-                    request, pending = await self.requests.read(reader, writer, protocol, pending, self.stopping)
+                    request, pending = await self.requests.read(reader, writer, protocol, pending)
                 except HttpRefusal as refusal:
                     await self._answer_refusal(writer, protocol, refusal, peer, local)
                     await linger(reader, writer)
@@ -216,7 +220,8 @@ class BufferingWorker(Worker):
             writer.write(protocol.send(h11.Data(data=body)))
         writer.write(protocol.send(h11.EndOfMessage()))
         # A client that does not read what it asked for is dropped like one that does not send.
-        await asyncio.wait_for(writer.drain(), timeout=self.limits.body_timeout_seconds)
+        async with asyncio.timeout(self.limits.body_timeout_seconds):
+            await writer.drain()
 
     def _log_access(self, status: str, environ: dict, started: float) -> None:
         self.log.access(_Logged(int(status[:3])), None, environ, timedelta(seconds=time.monotonic() - started))
