@@ -152,7 +152,7 @@ class Also:
 
 
 class PostgresBulkWrites(BulkWrites):
-    """One statement per kind of row, columns as arrays, on the transaction's own psycopg connection."""
+    """One statement per kind of row, the rows as a JSON document, on the transaction's own psycopg connection."""
 
     def __init__(self, connection: Connection):
         super().__init__(connection)
