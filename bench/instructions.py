@@ -38,14 +38,15 @@ from throughput import DEFAULT_POSTGRES_URL, SOAP_PATH, envelope, ledger_service
 WARM_UP_CALLS = 100
 WARM_UP_BATCHES = 2
 COLLECTED = re.compile(r"Collected : (\d+)")
-# (what is measured, how many calls of it as a share of --calls, and what a figure counts)
+# (what is measured, how many calls of it as a share of --calls, what a figure counts, and how many of
+# those a call is)
 MEASUREMENTS = {
-    "post": ("service: PostEntry, 50 + 50 accounts", 1, "a call"),
-    "balance": ("service: GetBalance", 1, "a call"),
-    "bare-balance": ("bare Spyne + one SELECT: GetBalance", 1, "a call"),
-    "batch": ("service: PostEntries, 1000 entries a batch", 0.01, "an entry"),
-    "minimal-single": ("minimal psycopg ledger: one transaction per entry", 1, "an entry"),
-    "minimal-batch": ("minimal psycopg ledger: one transaction per 1000 entries", 0.01, "an entry"),
+    "post": ("service: PostEntry, 50 + 50 accounts", 1, "a call", 1),
+    "balance": ("service: GetBalance", 1, "a call", 1),
+    "bare-balance": ("bare Spyne + one SELECT: GetBalance", 1, "a call", 1),
+    "batch": ("service: PostEntries, 1000 entries a batch", 0.01, "an entry", BATCH_SIZE),
+    "minimal-single": ("minimal psycopg ledger: one transaction per entry", 1, "an entry", 1),
+    "minimal-batch": ("minimal psycopg ledger: one transaction per 1000 entries", 0.01, "an entry", BATCH_SIZE),
 }
 ADMIN = "bench-admin"
 
@@ -64,22 +65,34 @@ def counted(calls: Callable[[], None]) -> None:
         gc.enable()
 
 
-def service_calls(database_url: str, password: str, name: str, count: int, run: str) -> tuple[Callable, Callable]:
-    """(warm-up, measured) calls of the service's application in this process; the references they post
-    begin with `run`."""
-    from ledger_service.settings import Settings
-    from ledger_service.wsgi import LedgerApplication
+class InProcessService:
+    """The service's WSGI application in this process, as a worker builds it, called as ADMIN."""
 
-    application = LedgerApplication(Settings.from_environment({"LEDGER_DATABASE_URL": database_url}))
+    def __init__(self, database_url: str, password: str):
+        from ledger_service.settings import Settings
+        from ledger_service.wsgi import LedgerApplication
 
-    def send(bodies: list[bytes]) -> None:
-        for body in bodies:
-            status, content = answer(application, body)
+        self.application = LedgerApplication(Settings.from_environment({"LEDGER_DATABASE_URL": database_url}))
+        self.password = password
+
+    def send(self, requests: list[bytes]) -> None:
+        """Raises unless the application answers each whole request envelope with a success."""
+        for request in requests:
+            status, content = answer(self.application, request)
             if status != 200 or b"Fault>" in content:
-                raise RuntimeError(f"{name}: HTTP {status}: {content[:500]!r}")
+                raise RuntimeError(f"HTTP {status}: {content[:500]!r}")
 
+    def call(self, body: str) -> None:
+        """The operation `body` (lifecycle.open_book's calls)."""
+        self.send([envelope(body, ADMIN, self.password).encode()])
+
+
+def service_calls(database_url: str, password: str, name: str, count: int) -> tuple[Callable, Callable]:
+    """(warm-up, measured) calls of the service's application in this process; the references they post
+    begin with `name`."""
+    service = InProcessService(database_url, password)
     if name == "batch":
-        bodies = [envelope(lifecycle.batch_body(lifecycle.SERVICE_BOOK, f"{run}-{n}", random.Random(n)), ADMIN,
+        bodies = [envelope(lifecycle.batch_body(lifecycle.SERVICE_BOOK, f"{name}-{n}", random.Random(n)), ADMIN,
                            password).encode() for n in range(WARM_UP_BATCHES + count)]
         warm_up, measured = bodies[:WARM_UP_BATCHES], bodies[WARM_UP_BATCHES:]
     else:
@@ -87,9 +100,9 @@ def service_calls(database_url: str, password: str, name: str, count: int, run: 
         workload = workloads(ADMIN, password, *lifecycle.accounts(lifecycle.SPREAD_ACCOUNTS_PER_SIDE),
                              book=lifecycle.SPREAD_BOOK)[operation]
         chance = random.Random(1)
-        bodies = [workload.body(f"{run}-{n}", n, chance) for n in range(WARM_UP_CALLS + count)]
+        bodies = [workload.body(f"{name}-{n}", n, chance) for n in range(WARM_UP_CALLS + count)]
         warm_up, measured = bodies[:WARM_UP_CALLS], bodies[WARM_UP_CALLS:]
-    return lambda: send(warm_up), lambda: send(measured)
+    return lambda: service.send(warm_up), lambda: service.send(measured)
 
 
 def bare_spyne_calls(minimal_url: str, count: int) -> tuple[Callable, Callable]:
@@ -115,16 +128,16 @@ def bare_spyne_calls(minimal_url: str, count: int) -> tuple[Callable, Callable]:
     return lambda: send(bodies[:WARM_UP_CALLS]), lambda: send(bodies[WARM_UP_CALLS:])
 
 
-def minimal_calls(minimal_url: str, name: str, count: int, run: str) -> tuple[Callable, Callable]:
+def minimal_calls(minimal_url: str, name: str, count: int) -> tuple[Callable, Callable]:
     writer = MinimalWriter(minimal_url, *lifecycle.accounts(lifecycle.SPREAD_ACCOUNTS_PER_SIDE),
                            lifecycle.EFFECTIVE_DATE, create=False)
     connection = writer.connect()
-    size = BATCH_SIZE if name == "minimal-batch" else 1
+    size = MEASUREMENTS[name][3]
     chance = random.Random(1)
 
     def send(first: int, transactions: int) -> None:
         for number in range(first, first + transactions):
-            writer.post(connection, [(f"{run}-{number}-{n}", *writer.entry(chance, n)) for n in range(size)])
+            writer.post(connection, [(f"{name}-{number}-{n}", *writer.entry(chance, n)) for n in range(size)])
 
     warm_up = WARM_UP_BATCHES if size > 1 else WARM_UP_CALLS
     return lambda: send(0, warm_up), lambda: send(warm_up, count)
@@ -134,11 +147,11 @@ def measure(options: argparse.Namespace) -> None:
     """In the child that callgrind runs: one measurement, its calls counted."""
     name, count = options.measure, options.count
     if name in ("post", "balance", "batch"):
-        warm_up, measured = service_calls(options.service_url, options.password, name, count, name)
+        warm_up, measured = service_calls(options.service_url, options.password, name, count)
     elif name == "bare-balance":
         warm_up, measured = bare_spyne_calls(options.minimal_url, count)
     else:
-        warm_up, measured = minimal_calls(options.minimal_url, name, count, name)
+        warm_up, measured = minimal_calls(options.minimal_url, name, count)
     warm_up()
     counted(measured)
 
@@ -149,21 +162,11 @@ def prepare(service_url: str, minimal_url: str) -> str:
     password = secrets.token_urlsafe(18)
     ledger_service(service_url, "migrate")
     ledger_service(service_url, "clients", "add", ADMIN, "--system-admin", "--password-stdin", stdin=password + "\n")
-    from ledger_service.settings import Settings
-    from ledger_service.wsgi import LedgerApplication
-
-    application = LedgerApplication(Settings.from_environment({"LEDGER_DATABASE_URL": service_url}))
-
-    class InProcess:
-        def call(self, body: str) -> None:
-            status, content = answer(application, envelope(body, ADMIN, password).encode())
-            if status != 200 or b"Fault>" in content:
-                raise RuntimeError(f"set-up: HTTP {status}: {content[:500]!r}")
-
+    service = InProcessService(service_url, password)
     for book, per_side in ((lifecycle.SERVICE_BOOK, lifecycle.ACCOUNTS_PER_SIDE),
                            (lifecycle.SPREAD_BOOK, lifecycle.SPREAD_ACCOUNTS_PER_SIDE)):
-        lifecycle.open_book(InProcess(), book, per_side)
-    application.database.dispose()
+        lifecycle.open_book(service, book, per_side)
+    service.application.database.dispose()
     MinimalWriter(minimal_url, *lifecycle.accounts(lifecycle.SPREAD_ACCOUNTS_PER_SIDE), lifecycle.EFFECTIVE_DATE)
     return password
 
@@ -178,7 +181,7 @@ def instructions(name: str, count: int, service_url: str, minimal_url: str, pass
     collected = COLLECTED.findall(completed.stderr)
     if completed.returncode != 0 or not collected:
         raise RuntimeError(f"{name} failed under valgrind (exit {completed.returncode}):\n{completed.stderr[-3000:]}")
-    return int(collected[-1]) / (count * (BATCH_SIZE if name.endswith("batch") else 1))
+    return int(collected[-1]) / (count * MEASUREMENTS[name][3])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -197,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
             throwaway_database(options.postgres_url) as minimal_url, \
             tempfile.TemporaryDirectory(prefix="ledger-instructions-") as work_dir:
         password = prepare(service_url, minimal_url)
-        for name, (label, share, unit) in MEASUREMENTS.items():
+        for name, (label, share, unit, _) in MEASUREMENTS.items():
             count = max(1, round(options.calls * share))
             figures[name] = instructions(name, count, service_url, minimal_url, password, Path(work_dir))
             print(f"  {label}: {figures[name]:,.0f} instructions {unit}", flush=True)

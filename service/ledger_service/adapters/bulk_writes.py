@@ -114,10 +114,10 @@ def _json_value(value):
     raise TypeError(f"{type(value).__name__} is not a column value")
 
 
-def as_json(rows: list[tuple]) -> str:
-    """The rows as the JSON document a record set reads: an array per row, its values in the record
-    set's column order (the tuples as they are: nothing more is built for a batch's thousands of
-    rows). Amounts are integers (minor units) and stay so; text is written as it is."""
+def as_json(rows: list) -> str:
+    """The rows as one JSON document: for a record set, an array per row, its values in the record set's
+    column order (the tuples as they are: nothing more is built for a batch's thousands of rows).
+    Amounts are integers (minor units) and stay so; text is written as it is."""
     return json.dumps(rows, ensure_ascii=False, default=_json_value)
 
 
@@ -167,7 +167,7 @@ class PostgresBulkWrites(BulkWrites):
     def rows(self, rows: Rows, also: Also | None = None) -> None:
         """Every kind of row in one statement, and `also`: each statement but the last in a WITH clause.
         None of them reads what another writes, so they can share the statement's one snapshot."""
-        writes = [(_POSTGRES_ROWS[kind], [as_json(getattr(rows, kind))]) for kind in _COLUMNS if getattr(rows, kind)]
+        writes = [(_POSTGRES_ROWS[kind], [as_json(values)]) for kind in _COLUMNS if (values := getattr(rows, kind))]
         if also is not None:
             writes.append((also.statement, also.parameters))
         if not writes:

@@ -8,7 +8,6 @@ writer holds the whole database already, and seals its records itself.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable, NamedTuple, Sequence
@@ -137,8 +136,7 @@ class SqlJournalStore(SqlStore):
                      period_close_id=source.period_close_id) for s, (_, source) in zip(sealed, records)]
         if self.dialect == "postgresql":
             # One statement for them all (an executemany is a statement a record).
-            self.connection.exec_driver_sql(_POSTGRES_RECORDS, (book_id, json.dumps(
-                [{**row, "recorded_at": row["recorded_at"].isoformat()} for row in rows], ensure_ascii=False)))
+            self.connection.exec_driver_sql(_POSTGRES_RECORDS, (book_id, as_json(rows)))
         else:
             self._run(insert(JournalRecordRow), [dict(book_id=book_id, **row) for row in rows])
         last = sealed[-1]
