@@ -1,7 +1,7 @@
 """Instructions a call, counted by valgrind (callgrind): the same figure on every run of the same code,
 whatever else the machine does, where lifecycle.py's rates move with its speed.
 
-    .venv/bin/python bench/instructions.py [--calls N] [--postgres-url URL]
+    .venv/bin/python bench/instructions.py [--calls N] [--only NAME ...] [--postgres-url URL]
 
 In this machine's Python, on PostgreSQL, one process per figure, run under callgrind with its count
 switched on for the measured calls only (after 100 unmeasured ones, or 2 batches, which build what
@@ -47,8 +47,26 @@ MEASUREMENTS = {
     "batch": ("service: PostEntries, 1000 entries a batch", 0.01, "an entry", BATCH_SIZE),
     "minimal-single": ("minimal psycopg ledger: one transaction per entry", 1, "an entry", 1),
     "minimal-batch": ("minimal psycopg ledger: one transaction per 1000 entries", 0.01, "an entry", BATCH_SIZE),
+    "http-layer": ("the service's gunicorn worker, answering at once: a request", 1, "a request", 1),
 }
 ADMIN = "bench-admin"
+# The HTTP layer's client: in its own process, which callgrind does not follow (its instructions are not
+# counted), CONNECTIONS kept-alive connections in turn-taking threads, as a SOAP client pool would.
+HTTP_CONNECTIONS = 4
+HTTP_CLIENT = """
+import http.client, sys, threading
+port, requests, body = int(sys.argv[1]), int(sys.argv[2]), sys.stdin.buffer.read()
+def send():
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+    for _ in range(requests):
+        connection.request("POST", "/v1/soap11", body, {"Content-Type": "text/xml; charset=utf-8"})
+        response = connection.getresponse()
+        if response.status != 200 or not response.read():
+            sys.exit(f"HTTP {response.status}")
+threads = [threading.Thread(target=send) for _ in range(%d)]
+for thread in threads: thread.start()
+for thread in threads: thread.join()
+""" % HTTP_CONNECTIONS
 
 
 def counted(calls: Callable[[], None]) -> None:
@@ -143,10 +161,57 @@ def minimal_calls(minimal_url: str, name: str, count: int) -> tuple[Callable, Ca
     return lambda: send(0, warm_up), lambda: send(warm_up, count)
 
 
+class _AnswersAtOnce:
+    """A WSGI application that answers every request with the same few hundred bytes: what is left of a
+    request's cost is the worker's (reading, handing to a thread, writing, the access log)."""
+
+    def __init__(self):
+        from ledger_service.soap.envelope import Limits
+
+        self.limits = Limits()  # the worker reads its own from the application, as from the service's
+
+    def __call__(self, environ, start_response):
+        environ["wsgi.input"].read()
+        answer = b"<answer>" + b"0" * 400 + b"</answer>"
+        start_response("200 OK", [("Content-Type", "text/xml; charset=utf-8"), ("Content-Length", str(len(answer)))])
+        return [answer]
+
+
+def http_layer_calls(count: int) -> tuple[Callable, Callable]:
+    """(warm-up, measured) requests to the service's worker class (serving/worker.py) in this process, in
+    its own loop thread here rather than forked by a gunicorn master, which callgrind could not switch."""
+    import socket
+    import threading
+
+    from gunicorn.config import Config
+
+    from ledger_service.server import JsonAccessLog
+    from ledger_service.serving.worker import BufferingWorker
+
+    config = Config()
+    config.set("threads", 4)
+    listener = socket.create_server(("127.0.0.1", 0))
+    worker = BufferingWorker(0, os.getppid(), [listener], None, 300, config, JsonAccessLog(config))
+    worker.wsgi = _AnswersAtOnce()
+    threading.Thread(target=worker.run, daemon=True).start()  # until the process ends
+    port = listener.getsockname()[1]
+    workload = workloads(ADMIN, "unused", *lifecycle.accounts(lifecycle.SPREAD_ACCOUNTS_PER_SIDE),
+                         book=lifecycle.SPREAD_BOOK)["GetBalance"]
+    body = workload.body(None, 0, random.Random(1))
+
+    def send(requests: int) -> None:
+        subprocess.run([sys.executable, "-c", HTTP_CLIENT, str(port), str(requests // HTTP_CONNECTIONS)], input=body,
+                       check=True)
+
+    return lambda: send(WARM_UP_CALLS), lambda: send(count)
+
+
 def measure(options: argparse.Namespace) -> None:
     """In the child that callgrind runs: one measurement, its calls counted."""
     name, count = options.measure, options.count
-    if name in ("post", "balance", "batch"):
+    if name == "http-layer":
+        warm_up, measured = http_layer_calls(count)
+    elif name in ("post", "balance", "batch"):
         warm_up, measured = service_calls(options.service_url, options.password, name, count)
     elif name == "bare-balance":
         warm_up, measured = bare_spyne_calls(options.minimal_url, count)
@@ -188,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=300, help="single calls measured (batches: a hundredth)")
     parser.add_argument("--postgres-url", default=os.environ.get("LEDGER_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL))
+    parser.add_argument("--only", choices=MEASUREMENTS, action="append", help="this measurement only (repeatable)")
     for internal in ("--measure", "--count", "--service-url", "--minimal-url", "--password"):
         parser.add_argument(internal, help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
@@ -201,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
             tempfile.TemporaryDirectory(prefix="ledger-instructions-") as work_dir:
         password = prepare(service_url, minimal_url)
         for name, (label, share, unit, _) in MEASUREMENTS.items():
+            if options.only and name not in options.only:
+                continue
             count = max(1, round(options.calls * share))
             figures[name] = instructions(name, count, service_url, minimal_url, password, Path(work_dir))
             print(f"  {label}: {figures[name]:,.0f} instructions {unit}", flush=True)
@@ -208,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     for label, service, ceiling in (("GetBalance, bare Spyne's / the service's", "balance", "bare-balance"),
                                     ("a posted entry, the minimal writer's / PostEntry's", "post", "minimal-single"),
                                     ("a batched entry, the minimal batch's / PostEntries'", "batch", "minimal-batch")):
-        print(f"  {label}: {figures[ceiling] / figures[service]:.2f}")
+        if service in figures and ceiling in figures:
+            print(f"  {label}: {figures[ceiling] / figures[service]:.2f}")
     return 0
 
 

@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import threading
@@ -232,6 +233,54 @@ def test_a_client_that_expects_100_continue_is_told_to_send_its_body_or_refused_
         status, headers, answer = _read_response(sock)  # at once, with no 100 Continue before it
     assert check_soap_answer(status, headers["content-type"], answer, version, fault_status=413) == (
         "fault", "MalformedRequest")
+
+
+# --- how answers are framed (serving/responses.py writes them by hand) ---
+
+def _answers_on_one_connection(sock: socket.socket, count: int) -> list[tuple[int, dict, bytes]]:
+    return [_read_response(sock) for _ in range(count)]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_kept_alive_connection_answers_requests_in_turn_and_pipelined(edge_server, version):
+    body = envelope(version, get_balance("B"))
+    request = head(edge_server, version, framing=b"Content-Length: %d\r\n" % len(body)) + body
+    with socket.create_connection(("127.0.0.1", edge_server.port), timeout=30) as sock:
+        sock.sendall(request)
+        first = _read_response(sock)
+        sock.sendall(request * 3)  # pipelined: each answered in its turn, framed by its own length
+        answers = [first, *_answers_on_one_connection(sock, 3)]
+    for status, headers, answer in answers:
+        assert check_soap_answer(status, headers["content-type"], answer, version) == ("fault", "BookNotFound")
+        assert "connection" not in headers and "transfer-encoding" not in headers
+        assert headers["date"].endswith(" GMT")
+    assert len({answer for _, _, answer in answers}) == 1
+
+
+@pytest.mark.parametrize("closing", [b"GET /healthz HTTP/1.0\r\nHost: x\r\n\r\n",
+                                     b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"],
+                         ids=["HTTP/1.0", "Connection: close"])
+def test_a_request_that_does_not_keep_its_connection_is_answered_then_closed(edge_server, closing):
+    with socket.create_connection(("127.0.0.1", edge_server.port), timeout=30) as sock:
+        sock.sendall(closing)
+        status, headers, answer = _read_response(sock)
+        assert (status, headers["connection"], json.loads(answer)["status"]) == (200, "close", "ok")
+        assert sock.recv(1) == b""
+
+
+def test_a_head_request_gets_the_length_of_the_body_it_does_not_get(edge_server):
+    with socket.create_connection(("127.0.0.1", edge_server.port), timeout=30) as sock:
+        sock.sendall(b"HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        while not data.endswith(b"}"):
+            piece = sock.recv(65536)
+            assert piece, data
+            data += piece
+    head_answer, get_answer = data.split(b"HTTP/1.1 ")[1:]
+    assert head_answer.startswith(b"200 ") and head_answer.endswith(b"\r\n\r\n")  # no body before the next
+    get_body = get_answer.partition(b"\r\n\r\n")[2]
+    assert json.loads(get_body)["status"] == "ok"
+    assert f"Content-Length: {len(get_body)}\r\n".encode() in head_answer
 
 
 def test_a_stopping_server_answers_a_request_already_on_its_way_and_lets_idle_connections_go(request,

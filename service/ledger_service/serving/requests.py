@@ -17,6 +17,7 @@ import h11
 
 from ..domain.errors import FaultCode, LedgerError
 from ..soap.envelope import Limits
+from .responses import CONTINUE
 
 READ_SIZE = 65536
 # The whole header section, request line included; gunicorn's limit_request_line,
@@ -128,7 +129,7 @@ class RequestReader:
             if declared is not None and declared > self.limits.max_body_bytes:
                 raise self._too_large()
             if protocol.they_are_waiting_for_100_continue:
-                writer.write(protocol.send(h11.InformationalResponse(status_code=100, headers=[])))
+                writer.write(CONTINUE)
             body = await self._read_body(reader, protocol, deadline)
         except HttpRefusal as refusal:
             raise refusal.read_from(head) from None

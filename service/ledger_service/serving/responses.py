@@ -1,0 +1,51 @@
+"""Writing one HTTP/1.1 response, whole, as the bytes to send (serving/worker.py sends them).
+
+The application's answer is always complete before it is written (serving/application.py), so every
+response is framed by a Content-Length computed here from its body, never by chunks or by closing; the
+application's own framing headers are replaced. h11 still reads the requests (serving/requests.py);
+writing through its state machine too cost the worker a quarter of its instructions a request
+(bench/README.md, "HTTP layer"), for bytes these are equal to but for the order of the headers.
+"""
+from __future__ import annotations
+
+import time
+from email.utils import formatdate
+
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_FRAMING = frozenset({"content-length", "transfer-encoding", "connection"})
+_FORBIDDEN_IN_FIELDS = ("\r", "\n", "\0")
+
+
+class _HttpDate:
+    """The Date header's value, formatted once a second rather than once a response."""
+
+    def __init__(self):
+        self._second = -1
+        self._text = ""
+
+    def now(self) -> str:
+        second = int(time.time())
+        if second != self._second:
+            self._text, self._second = formatdate(second, usegmt=True), second
+        return self._text
+
+
+_date = _HttpDate()
+
+
+def response(status: str, headers: list[tuple[str, str]], body: bytes, *, keep_alive: bool,
+             head_only: bool = False) -> bytes:
+    """The response's bytes: `status` as "200 OK", the application's `headers`, `body` (left out for a
+    HEAD request, `head_only`, its length still given); `Connection: close` unless `keep_alive`."""
+    lines = [f"HTTP/1.1 {status}", f"Date: {_date.now()}"]
+    for name, value in headers:
+        if name.lower() in _FRAMING:
+            continue
+        if any(character in name or character in value for character in _FORBIDDEN_IN_FIELDS):
+            raise ValueError(f"the application answered with a header that would split the response: {name!r}")
+        lines.append(f"{name}: {value}")
+    lines.append(f"Content-Length: {len(body)}")
+    if not keep_alive:
+        lines.append("Connection: close")
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return head if head_only else head + body
