@@ -9,8 +9,9 @@ later calls reuse), and with PYTHONHASHSEED fixed (a random one orders sets and 
 differently in each process, and Spyne's instructions a call with them, by a tenth). The service's WSGI application (`ledger_service.wsgi.LedgerApplication`, as a worker builds it)
 answering PostEntry on 50 + 50 accounts, GetBalance, and PostEntries batches of 1000 entries on 4 + 4;
 bare_spyne.py's application answering the same GetBalance envelopes; and ceilings.py's minimal writer
-writing one entry a transaction, and 1000. Each figure is the process's user-space instructions a call
-(a batch's: an entry). What the kernel does for a round trip and what PostgreSQL does for a
+writing one entry a transaction, and 1000; and the HTTP layer alone: the service's gunicorn worker, and
+gunicorn's sync worker that serves bare_spyne.py, serving an application that answers at once. Each
+figure is the process's user-space instructions a call (a batch's: an entry). What the kernel does for a round trip and what PostgreSQL does for a
 statement are not in them: lifecycle.py measures those with everything else, in rates.
 
 valgrind must be installed (`apt-get install valgrind`); the databases are throwaway ones, dropped at
@@ -48,6 +49,7 @@ MEASUREMENTS = {
     "minimal-single": ("minimal psycopg ledger: one transaction per entry", 1, "an entry", 1),
     "minimal-batch": ("minimal psycopg ledger: one transaction per 1000 entries", 0.01, "an entry", BATCH_SIZE),
     "http-layer": ("the service's gunicorn worker, answering at once: a request", 1, "a request", 1),
+    "http-layer-sync": ("gunicorn's sync worker (bare Spyne's), answering at once: a request", 1, "a request", 1),
 }
 ADMIN = "bench-admin"
 # The HTTP layer's client: in its own process, which callgrind does not follow (its instructions are not
@@ -56,16 +58,21 @@ HTTP_CONNECTIONS = 4
 HTTP_CLIENT = """
 import http.client, sys, threading
 port, requests, body = int(sys.argv[1]), int(sys.argv[2]), sys.stdin.buffer.read()
+failures = []
 def send():
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
-    for _ in range(requests):
-        connection.request("POST", "/v1/soap11", body, {"Content-Type": "text/xml; charset=utf-8"})
-        response = connection.getresponse()
-        if response.status != 200 or not response.read():
-            sys.exit(f"HTTP {response.status}")
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+        for _ in range(requests):
+            connection.request("POST", "/v1/soap11", body, {"Content-Type": "text/xml; charset=utf-8"})
+            response = connection.getresponse()
+            if response.status != 200 or not response.read():
+                raise RuntimeError(f"HTTP {response.status}")
+    except Exception as failure:
+        failures.append(repr(failure))
 threads = [threading.Thread(target=send) for _ in range(%d)]
 for thread in threads: thread.start()
 for thread in threads: thread.join()
+sys.exit("; ".join(failures) or None)
 """ % HTTP_CONNECTIONS
 
 
@@ -177,13 +184,17 @@ class _AnswersAtOnce:
         return [answer]
 
 
-def http_layer_calls(count: int) -> tuple[Callable, Callable]:
-    """(warm-up, measured) requests to the service's worker class (serving/worker.py) in this process, in
-    its own loop thread here rather than forked by a gunicorn master, which callgrind could not switch."""
+def http_layer_calls(name: str, count: int) -> tuple[Callable, Callable]:
+    """(warm-up, measured) requests to the service's worker class (serving/worker.py), or to gunicorn's
+    sync worker which serves bare_spyne.py (one request a connection, in the thread that accepted it),
+    in this process, in a thread of its own rather than forked by a gunicorn master, which callgrind
+    could not switch."""
     import socket
     import threading
 
     from gunicorn.config import Config
+
+    from gunicorn.workers.sync import SyncWorker
 
     from ledger_service.server import JsonAccessLog
     from ledger_service.serving.worker import BufferingWorker
@@ -191,8 +202,13 @@ def http_layer_calls(count: int) -> tuple[Callable, Callable]:
     config = Config()
     config.set("threads", 4)
     listener = socket.create_server(("127.0.0.1", 0))
-    worker = BufferingWorker(0, os.getppid(), [listener], None, 300, config, JsonAccessLog(config))
+    worker_class = SyncWorker if name == "http-layer-sync" else BufferingWorker
+    worker = worker_class(0, os.getppid(), [listener], None, 300, config, JsonAccessLog(config))
     worker.wsgi = _AnswersAtOnce()
+    if worker_class is SyncWorker:
+        # What gunicorn's init_process (which needs the main thread, for its signals) gives it first.
+        worker.PIPE = os.pipe()
+        worker.wait_fds = [listener, worker.PIPE[0]]
     threading.Thread(target=worker.run, daemon=True).start()  # until the process ends
     port = listener.getsockname()[1]
     workload = workloads(ADMIN, "unused", *lifecycle.accounts(lifecycle.SPREAD_ACCOUNTS_PER_SIDE),
@@ -209,8 +225,8 @@ def http_layer_calls(count: int) -> tuple[Callable, Callable]:
 def measure(options: argparse.Namespace) -> None:
     """In the child that callgrind runs: one measurement, its calls counted."""
     name, count = options.measure, options.count
-    if name == "http-layer":
-        warm_up, measured = http_layer_calls(count)
+    if name.startswith("http-layer"):
+        warm_up, measured = http_layer_calls(name, count)
     elif name in ("post", "balance", "batch"):
         warm_up, measured = service_calls(options.service_url, options.password, name, count)
     elif name == "bare-balance":
@@ -275,7 +291,9 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for label, service, ceiling in (("GetBalance, bare Spyne's / the service's", "balance", "bare-balance"),
                                     ("a posted entry, the minimal writer's / PostEntry's", "post", "minimal-single"),
-                                    ("a batched entry, the minimal batch's / PostEntries'", "batch", "minimal-batch")):
+                                    ("a batched entry, the minimal batch's / PostEntries'", "batch", "minimal-batch"),
+                                    ("a request, gunicorn's sync worker's / the service's worker's", "http-layer",
+                                     "http-layer-sync")):
         if service in figures and ceiling in figures:
             print(f"  {label}: {figures[ceiling] / figures[service]:.2f}")
     return 0
