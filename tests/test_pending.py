@@ -290,7 +290,9 @@ def test_history_keeps_every_pending_entry_as_it_was_submitted(server):
     outcomes = sql(server, "SELECT e.reference, o.status, o.reason FROM pending_outcomes o JOIN entries e"
                            " ON e.id = o.entry_id JOIN books b ON b.id = e.book_id WHERE b.code = :book"
                            " ORDER BY e.reference", book=book.code)
-    assert outcomes == [("C", "POSTED", None), ("V", "VOIDED", "no")]
+    assert [outcome for outcome in outcomes if outcome[0] != "X"] == [("C", "POSTED", None), ("V", "VOIDED", "no")]
+    # X lapsed on its own: the hold sweeper records that when its pass comes round, perhaps before this.
+    assert [outcome for outcome in outcomes if outcome[0] == "X"] in ([], [("X", "EXPIRED", None)])
     assert {e: book.service.GetEntry(book.code, e).status for e in "CVX"} == {
         "C": "POSTED", "V": "VOIDED", "X": "EXPIRED"}
 
