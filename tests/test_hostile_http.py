@@ -237,10 +237,6 @@ def test_a_client_that_expects_100_continue_is_told_to_send_its_body_or_refused_
 
 # --- how answers are framed (serving/responses.py writes them by hand) ---
 
-def _answers_on_one_connection(sock: socket.socket, count: int) -> list[tuple[int, dict, bytes]]:
-    return [_read_response(sock) for _ in range(count)]
-
-
 @pytest.mark.parametrize("version", VERSIONS)
 def test_a_kept_alive_connection_answers_requests_in_turn_and_pipelined(edge_server, version):
     body = envelope(version, get_balance("B"))
@@ -249,7 +245,7 @@ def test_a_kept_alive_connection_answers_requests_in_turn_and_pipelined(edge_ser
         sock.sendall(request)
         first = _read_response(sock)
         sock.sendall(request * 3)  # pipelined: each answered in its turn, framed by its own length
-        answers = [first, *_answers_on_one_connection(sock, 3)]
+        answers = [first, *(_read_response(sock) for _ in range(3))]
     for status, headers, answer in answers:
         assert check_soap_answer(status, headers["content-type"], answer, version) == ("fault", "BookNotFound")
         assert "connection" not in headers and "transfer-encoding" not in headers

@@ -11,34 +11,24 @@ from __future__ import annotations
 
 import time
 from email.utils import formatdate
+from functools import lru_cache
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _FRAMING = frozenset({"content-length", "transfer-encoding", "connection"})
 _FORBIDDEN_IN_FIELDS = ("\r", "\n", "\0")
 
 
-class _HttpDate:
+@lru_cache(maxsize=1)
+def _http_date(second: int) -> str:
     """The Date header's value, formatted once a second rather than once a response."""
-
-    def __init__(self):
-        self._second = -1
-        self._text = ""
-
-    def now(self) -> str:
-        second = int(time.time())
-        if second != self._second:
-            self._text, self._second = formatdate(second, usegmt=True), second
-        return self._text
-
-
-_date = _HttpDate()
+    return formatdate(second, usegmt=True)
 
 
 def response(status: str, headers: list[tuple[str, str]], body: bytes, *, keep_alive: bool,
              head_only: bool = False) -> bytes:
     """The response's bytes: `status` as "200 OK", the application's `headers`, `body` (left out for a
     HEAD request, `head_only`, its length still given); `Connection: close` unless `keep_alive`."""
-    lines = [f"HTTP/1.1 {status}", f"Date: {_date.now()}"]
+    lines = [f"HTTP/1.1 {status}", f"Date: {_http_date(int(time.time()))}"]
     for name, value in headers:
         if name.lower() in _FRAMING:
             continue
