@@ -61,12 +61,16 @@ def race_to_settle(service, rival, book: str, reference: str) -> str:
 
     def void():
         start.wait(30)
-        voided.append(settle(rival.VoidPending, book, reference, "raced"))
+        try:
+            voided.append(settle(rival.VoidPending, book, reference, "raced"))
+        except Exception as error:  # shown by the assertion below: lost with this thread otherwise
+            voided.append(error)
     voiding = threading.Thread(target=void)
     voiding.start()
     start.wait(30)
     committed = settle(service.CommitPending, book, reference)
     voiding.join(60)
+    assert not voiding.is_alive(), f"VoidPending of {reference} unanswered after 60 s"
     assert voided == [not committed], (reference, committed, voided)
     return "PendingCommitted" if committed else "PendingVoided"
 
