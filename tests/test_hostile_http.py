@@ -73,18 +73,32 @@ HTTP_REFUSALS = {
                                                                 for n in range(9))), 431),
     "an unknown transfer coding": (lambda s, v: head(s, v, framing=b"Transfer-Encoding: xchunked\r\n"), 501),
     "two transfer codings": (lambda s, v: head(s, v, framing=b"Transfer-Encoding: gzip, chunked\r\n"), 501),
+    "two Transfer-Encoding fields": (lambda s, v: head(
+        s, v, framing=b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n") + b"0\r\n\r\n", 501),
     "both Content-Length and Transfer-Encoding": (lambda s, v: head(
         s, v, framing=b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n") + b"0\r\n\r\n", 400),
     "two different Content-Lengths": (lambda s, v: head(s, v, framing=b"Content-Length: 5\r\nContent-Length: 6\r\n"),
                                       400),
     "a non-numeric Content-Length": (lambda s, v: head(s, v, framing=b"Content-Length: 5x\r\n"), 400),
+    "Content-Length twice, the same": (lambda s, v: head(s, v, framing=b"Content-Length: 4\r\nContent-Length: 4\r\n")
+                                       + b"<x/>", 400),
+    "a control character in a header value": (lambda s, v: head(s, v, b"X-Bad: a\x01b\r\n"), 400),
+    "two spaces in the request line": (lambda s, v: head(s, v).replace(b"POST ", b"POST  ", 1), 400),
+    "a method no HTTP registry knows": (lambda s, v: head(s, v).replace(b"POST ", b"BREW ", 1), 400),
     "an obsolete folded header line": (lambda s, v: head(s, v, b"X-Folded: a\r\n  b\r\n"), 400),
     "a header name with a space": (lambda s, v: head(s, v, b"X Bad: v\r\n"), 400),
     "no Host": (lambda s, v: head(s, v).replace(b"Host: 127.0.0.1:%d\r\n" % s.port, b""), 400),
+    "two Host fields": (lambda s, v: head(s, v, b"Host: elsewhere\r\n"), 400),
     "an unsupported HTTP version": (lambda s, v: head(s, v).replace(b"HTTP/1.1", b"HTTP/2.7", 1), 505),
     "a declared body cut short": (lambda s, v: head(s, v, framing=b"Content-Length: 1000\r\n") + b"<x/>", 400),
     "a chunk size that is not hex": (lambda s, v: head(s, v, framing=b"Transfer-Encoding: chunked\r\n")
                                      + b"zz\r\n<x/>\r\n0\r\n\r\n", 400),
+    "a space after the chunk size": (lambda s, v: head(s, v, framing=b"Transfer-Encoding: chunked\r\n")
+                                     + b"4 \r\n<x/>\r\n0\r\n\r\n", 400),
+    "chunk framing far larger than its data": (lambda s, v: head(s, v, framing=b"Transfer-Encoding: chunked\r\n")
+                                               + b"1;x=%s\r\n<\r\n" % (b"y" * 4000) * 10 + b"0\r\n\r\n", 400),
+    "a trailer without end": (lambda s, v: head(s, v, framing=b"Transfer-Encoding: chunked\r\n")
+                              + b"4\r\n<x/>\r\n0\r\nX-Trailer: " + b"t" * 40000 + b"\r\n\r\n", 400),
 }
 
 
@@ -250,6 +264,22 @@ def test_a_kept_alive_connection_answers_requests_in_turn_and_pipelined(edge_ser
         assert check_soap_answer(status, headers["content-type"], answer, version) == ("fault", "BookNotFound")
         assert "connection" not in headers and "transfer-encoding" not in headers
         assert headers["date"].endswith(" GMT")
+    assert len({answer for _, _, answer in answers}) == 1
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_chunked_request_is_read_to_its_end_and_the_one_pipelined_after_it_answered(edge_server, version):
+    body = envelope(version, get_balance("B"))
+    middle = len(body) // 2
+    chunked = (head(edge_server, version, framing=b"Transfer-Encoding: chunked\r\n")
+               + b"%x;part=one\r\n%s\r\n%x\r\n%s\r\n0\r\nX-Checksum: none\r\n\r\n"
+               % (middle, body[:middle], len(body) - middle, body[middle:]))
+    sized = head(edge_server, version, framing=b"Content-Length: %d\r\n" % len(body)) + body
+    with socket.create_connection(("127.0.0.1", edge_server.port), timeout=30) as sock:
+        sock.sendall(chunked + sized + chunked)
+        answers = [_read_response(sock) for _ in range(3)]
+    for status, headers, answer in answers:
+        assert check_soap_answer(status, headers["content-type"], answer, version) == ("fault", "BookNotFound")
     assert len({answer for _, _, answer in answers}) == 1
 
 

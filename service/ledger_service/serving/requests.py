@@ -1,9 +1,15 @@
 """Reading one HTTP/1.1 request whole, within its deadline and its limits, without a thread
 (serving/worker.py runs this in its event loop): what the HTTP layer refuses is an HttpRefusal.
 
-h11 parses HTTP/1.1. This module is strict where h11 is lenient, because a proxy in front may read
-the same bytes differently (request smuggling): a line ending without CR, an obsolete folded header
-line, and a request with both Content-Length and Transfer-Encoding are refused.
+llhttp (through httptools) parses the request line, the header fields and chunked bodies. This module
+is strict where llhttp is lenient, because a proxy in front may read the same bytes differently
+(request smuggling): a line ending without CR, an obsolete folded header line, a request with both
+Content-Length and Transfer-Encoding, a transfer coding other than chunked alone, an HTTP/1.1 request
+without exactly one Host, and an HTTP version other than 1.0 and 1.1 are refused. Those checks read
+the header section before llhttp does, so this module frames each message itself and never lets the
+parser see a byte of the next pipelined request before its own head is checked: the header section is
+fed up to its empty line, a Content-Length body is cut at its length without the parser, and a chunked
+body is fed a line at a time (such a message can only end at the end of a line).
 """
 from __future__ import annotations
 
@@ -11,9 +17,8 @@ import asyncio
 import re
 import time
 from dataclasses import dataclass
-from http import HTTPStatus
 
-import h11
+import httptools
 
 from ..domain.errors import FaultCode, LedgerError
 from ..soap.envelope import Limits
@@ -29,7 +34,10 @@ LINGER_SECONDS = 30.0
 LINGER_IDLE_SECONDS = 5.0
 LINGER_BYTES = 32 * 1024 * 1024
 STOP_IDLE_SECONDS = 1.0
+# What a refusal's answer may take from a request line, however malformed the rest.
 _REQUEST_LINE = re.compile(rb"\s*([!-~]+) +([!-~]+)")
+# RFC 9112's request-line: method SP request-target SP HTTP-version (llhttp takes several spaces).
+_STRICT_REQUEST_LINE = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+) ([!-~]+) HTTP/([0-9]\.[0-9])")
 
 
 @dataclass(frozen=True)
@@ -63,9 +71,15 @@ class HttpRefusal(Exception):
 
 @dataclass
 class Request:
-    event: h11.Request
+    method: bytes
+    target: bytes
+    http_version: bytes
+    headers: list[tuple[bytes, bytes]]  # names in lower case, values without surrounding whitespace
     body: bytes
     started: float
+    # The client lets the connection serve another request: HTTP/1.1, no `Connection: close`, no
+    # protocol switch proposed (Upgrade, CONNECT), as h11 and gunicorn decide it.
+    keeps_connection: bool
 
 
 class BufferBudget:
@@ -109,7 +123,7 @@ class RequestReader:
         for idle in self._idle:
             idle.reschedule(deadline)
 
-    async def read(self, reader, writer, protocol: h11.Connection, pending: bytes) -> tuple[Request | None, bytes]:
+    async def read(self, reader, writer, pending: bytes) -> tuple[Request | None, bytes]:
         """The next request, whole, and what arrived after it; (None, b"") when the client closed the
         connection or left it idle."""
         if not pending:
@@ -120,21 +134,27 @@ class RequestReader:
         deadline = started + self.limits.body_timeout_seconds
         head = pending
         try:
-            head = await self._read_head(reader, pending, deadline)
-            protocol.receive_data(head)
-            request = _next_event(protocol)
-            _ensure_http_1(request)
-            _ensure_unambiguous_framing(request)
-            declared = _content_length(request)
+            head, end = await self._read_head(reader, pending, deadline)
+            message = _Message()
+            parser = httptools.HttpRequestParser(message)
+            _feed(parser, memoryview(head)[:end])
+            method, target, version = _STRICT_REQUEST_LINE.match(head).groups()
+            _ensure_one_host(version, message.headers)
+            declared = _content_length(message.headers)
             if declared is not None and declared > self.limits.max_body_bytes:
                 raise self._too_large()
-            if protocol.they_are_waiting_for_100_continue:
+            chunked = any(name == b"transfer-encoding" for name, _ in message.headers)
+            received = head[end:]
+            if (chunked or declared) and not received and version == b"1.1" and _expects_continue(message.headers):
                 writer.write(CONTINUE)
-            body = await self._read_body(reader, protocol, deadline)
+            if chunked:
+                body, leftover = await self._read_chunked(reader, parser, message, received, deadline)
+            else:
+                body, leftover = await self._read_sized(reader, declared or 0, received, deadline)
         except HttpRefusal as refusal:
             raise refusal.read_from(head) from None
-        leftover, _ = protocol.trailing_data
-        return Request(request, body, started), bytes(leftover)
+        return Request(method, target, version, message.headers, body, started,
+                       _keeps_connection(method, version, message.headers)), leftover
 
     async def _first_bytes(self, reader) -> bytes:
         """The first bytes of the next request on a kept-alive connection, or b"" once it has been idle
@@ -150,9 +170,9 @@ class RequestReader:
         except TimeoutError:
             return b""
 
-    async def _read_head(self, reader, received: bytes, deadline: float) -> bytes:
+    async def _read_head(self, reader, received: bytes, deadline: float) -> tuple[bytes, int]:
         """The request's header section and whatever followed it, once the section is complete and
-        strictly well-formed."""
+        strictly well-formed; and where the section ends."""
         buffer = bytearray(received)
         while True:
             end = _end_of_head(buffer)
@@ -162,28 +182,55 @@ class RequestReader:
                                   ).read_from(bytes(buffer))
             if end is not None:
                 _ensure_strict_head(bytes(buffer[:end]), self.line_limits)
-                return bytes(buffer)
+                return bytes(buffer), end
             try:
                 buffer += await self._read_before(reader, deadline)
             except HttpRefusal as refusal:
                 raise refusal.read_from(bytes(buffer)) from None
 
-    async def _read_body(self, reader, protocol: h11.Connection, deadline: float) -> bytes:
+    async def _read_sized(self, reader, length: int, received: bytes, deadline: float) -> tuple[bytes, bytes]:
+        """A body of `length` bytes (Content-Length), the first of them in `received`, and what
+        followed it."""
         body = bytearray()
         try:
             while True:
-                event = _next_event(protocol)
-                if event is h11.NEED_DATA:
-                    protocol.receive_data(await self._read_before(reader, deadline))
-                elif isinstance(event, h11.Data):
-                    if len(body) + len(event.data) > self.limits.max_body_bytes:
-                        raise self._too_large()
-                    self.budget.take(len(event.data))
-                    body += event.data
-                elif isinstance(event, h11.EndOfMessage):
-                    return bytes(body)
+                piece = received[:length - len(body)]
+                self.budget.take(len(piece))
+                body += piece
+                if len(body) == length:
+                    return bytes(body), received[len(piece):]
+                received = await self._read_before(reader, deadline)
         except BaseException:
             self.budget.give_back(len(body))
+            raise
+
+    async def _read_chunked(self, reader, parser, message: "_Message", received: bytes,
+                            deadline: float) -> tuple[bytes, bytes]:
+        """A chunked body, decoded by llhttp, and what followed it. Fed a line at a time: the message
+        ends at the end of its last line, so the parser stops exactly there. Its framing (chunk sizes,
+        extensions, trailers) may not outweigh its data beyond MAX_HEAD_BYTES: llhttp holds a
+        trailer's value whole, and a client could otherwise send framing without end."""
+        held = framing = 0
+        try:
+            while True:
+                view, start = memoryview(received), 0
+                while start < len(view):
+                    end = received.find(b"\n", start) + 1 or len(view)
+                    _feed(parser, view[start:end])
+                    framing += end - start - (len(message.body) - held)
+                    start = end
+                    if len(message.body) > self.limits.max_body_bytes:
+                        raise self._too_large()
+                    if framing > MAX_HEAD_BYTES + len(message.body):
+                        raise HttpRefusal("400 Bad Request", "the chunked body's framing (chunk sizes, extensions "
+                                          "and trailers) is far larger than its data")
+                    self.budget.take(len(message.body) - held)
+                    held = len(message.body)
+                    if message.complete:
+                        return bytes(message.body), received[start:]
+                received = await self._read_before(reader, deadline)
+        except BaseException:
+            self.budget.give_back(held)
             raise
 
     async def _read_before(self, reader, deadline: float) -> bytes:
@@ -203,21 +250,44 @@ class RequestReader:
         return HttpRefusal("413 Content Too Large", f"request body is larger than {self.limits.max_body_bytes} bytes")
 
 
-def _next_event(protocol: h11.Connection):
+class _Message:
+    """What llhttp reports of one request (httptools' callbacks): its header fields, its chunked
+    body decoded, and whether it is complete. Trailer fields are read and dropped, as h11 and
+    gunicorn drop them."""
+
+    def __init__(self):
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.body = bytearray()
+        self.in_body = self.complete = False
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if not self.in_body:
+            self.headers.append((name.lower(), value.strip(b" \t")))
+
+    def on_headers_complete(self) -> None:
+        self.in_body = True
+
+    def on_body(self, data: bytes) -> None:
+        self.body += data
+
+    def on_message_complete(self) -> None:
+        self.complete = True
+
+
+def _feed(parser, data) -> None:
     try:
-        return protocol.next_event()
-    except h11.RemoteProtocolError as error:
-        # h11's message ends with the offending bytes, which the answer has no need to echo.
-        reason = re.sub(r": (bytearray\(|b['\"]).*", "", str(error), flags=re.DOTALL)
-        raise HttpRefusal(_status_line(error.error_status_hint), f"the request's HTTP is not valid: {reason}") from None
-
-
-def _status_line(code: int) -> str:
-    return f"{code} {HTTPStatus(code).phrase}"
+        parser.feed_data(data)
+    except httptools.HttpParserUpgrade:
+        # Upgrade or CONNECT: llhttp stops after the head; the request is answered as any other (its
+        # body framed here all the same), then its connection closed (Request.keeps_connection).
+        pass
+    except httptools.HttpParserError as error:
+        raise HttpRefusal("400 Bad Request", f"the request's HTTP is not valid: {error}") from None
 
 
 def _end_of_head(buffer: bytearray) -> int | None:
-    """Where the header section ends (its empty line included), as h11 sees it (a bare LF counts)."""
+    """Where the header section ends (its empty line included); a bare LF counts, so that such a section
+    is found, and refused."""
     match = re.search(rb"\n\r?\n", buffer)
     return match.end() if match else None
 
@@ -238,26 +308,51 @@ def _ensure_strict_head(head: bytes, cfg: LineLimits) -> None:
                               f"a header field is longer than {cfg.limit_request_field_size} bytes")
         if field[:1] in (b" ", b"\t"):
             raise HttpRefusal("400 Bad Request", "obsolete line folding is not accepted in header fields")
+    _ensure_http_1(request_line)
+    _ensure_unambiguous_framing([field.partition(b":") for field in fields])
 
 
-def _ensure_http_1(request: h11.Request) -> None:
-    """h11 reads any HTTP/d.d request line; only 1.0 and 1.1 frame their messages as it does."""
-    if request.http_version not in (b"1.0", b"1.1"):
+def _ensure_http_1(request_line: bytes) -> None:
+    """Only HTTP/1.0 and 1.1 frame their messages as this module does."""
+    line = _STRICT_REQUEST_LINE.fullmatch(request_line)
+    if line is None:
+        raise HttpRefusal("400 Bad Request", "the request line must be: method, one space, target, one space, "
+                          "HTTP version")
+    if line[3] not in (b"1.0", b"1.1"):
         raise HttpRefusal("505 HTTP Version Not Supported",
-                          f"HTTP/{request.http_version.decode()} is not spoken here; send HTTP/1.1")
+                          f"HTTP/{line[3].decode()} is not spoken here; send HTTP/1.1")
 
 
-def _ensure_unambiguous_framing(request: h11.Request) -> None:
-    names = {name for name, _ in request.headers}
-    if b"transfer-encoding" in names and b"content-length" in names:
+def _ensure_unambiguous_framing(fields: list[tuple[bytes, bytes, bytes]]) -> None:
+    codings = [value.strip(b" \t").lower() for name, _, value in fields if name.lower() == b"transfer-encoding"]
+    if codings and any(name.lower() == b"content-length" for name, _, _ in fields):
         raise HttpRefusal("400 Bad Request", "a request must not carry both Content-Length and Transfer-Encoding")
+    if codings and codings != [b"chunked"]:
+        raise HttpRefusal("501 Not Implemented", "only Transfer-Encoding: chunked, alone, is supported")
 
 
-def _content_length(request: h11.Request) -> int | None:
-    for name, value in request.headers:
+def _ensure_one_host(version: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    hosts = sum(name == b"host" for name, _ in headers)
+    if hosts > 1 or (hosts == 0 and version == b"1.1"):
+        raise HttpRefusal("400 Bad Request", "an HTTP/1.1 request must carry exactly one Host header field")
+
+
+def _content_length(headers: list[tuple[bytes, bytes]]) -> int | None:
+    for name, value in headers:
         if name == b"content-length":
-            return int(value)
+            return int(value)  # llhttp has refused any but digits, and a second one
     return None
+
+
+def _expects_continue(headers: list[tuple[bytes, bytes]]) -> bool:
+    return any(name == b"expect" and value.lower() == b"100-continue" for name, value in headers)
+
+
+def _keeps_connection(method: bytes, version: bytes, headers: list[tuple[bytes, bytes]]) -> bool:
+    options = {option.strip(b" \t").lower() for name, value in headers if name == b"connection"
+               for option in value.split(b",")}
+    return (version == b"1.1" and b"close" not in options and method != b"CONNECT"
+            and not any(name == b"upgrade" for name, _ in headers))
 
 
 async def linger(reader, writer) -> None:

@@ -2,10 +2,9 @@
 
 The application's answer is always complete before it is written (serving/application.py), so every
 response is framed by a Content-Length computed here from its body, never by chunks or by closing; the
-application's own framing headers are replaced. h11 still reads the requests (serving/requests.py);
-writing through its state machine too cost the worker a quarter of its instructions a request
-(bench/README.md, "HTTP layer"), for the same framing and keep-alive (tests/test_hostile_http.py holds
-the two to it).
+application's own framing headers are replaced. Writing through h11's state machine cost the worker a
+quarter of its instructions a request (bench/README.md, "HTTP layer"), for the same framing and
+keep-alive (tests/test_hostile_http.py holds the two to it).
 """
 from __future__ import annotations
 

@@ -29,14 +29,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
-import h11
 import uvloop
 from gunicorn.workers.base import Worker
 
 from ..soap.envelope import Limits
 from ..soap.environ_keys import HTTP_REFUSAL
 from . import application, memory, responses
-from .requests import MAX_HEAD_BYTES, READ_SIZE, BufferBudget, HttpRefusal, LineLimits, Request, RequestReader, linger
+from .requests import READ_SIZE, BufferBudget, HttpRefusal, LineLimits, Request, RequestReader, linger
 
 
 class BufferingWorker(Worker):
@@ -167,9 +166,8 @@ class BufferingWorker(Worker):
         pending = b""  # what arrived after the previous request (a pipelined one)
         try:
             while True:
-                protocol = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
                 try:
-                    request, pending = await self.requests.read(reader, writer, protocol, pending)
+                    request, pending = await self.requests.read(reader, writer, pending)
                 except HttpRefusal as refusal:
                     await self._answer_refusal(writer, refusal, peer, local)
                     await linger(reader, writer)
@@ -177,7 +175,7 @@ class BufferingWorker(Worker):
                 if request is None:
                     return
                 try:
-                    keep_alive = await self._answer(writer, protocol, request, peer, local)
+                    keep_alive = await self._answer(writer, request, peer, local)
                 finally:
                     self.budget.give_back(len(request.body))
                 memory.trim_after(len(request.body))
@@ -193,17 +191,15 @@ class BufferingWorker(Worker):
 
     # --- answering ---
 
-    async def _answer(self, writer, protocol: h11.Connection, request: Request, peer, local) -> bool:
+    async def _answer(self, writer, request: Request, peer, local) -> bool:
         """Runs the application on the request in a thread, writes its answer; whether the connection
         may serve another request."""
-        event = request.event
-        environ = application.environ_of(event.method, event.target, event.http_version, event.headers, request.body, peer,
-                                local)
+        environ = application.environ_of(request.method, request.target, request.http_version, request.headers,
+                                         request.body, peer, local)
         status, headers, body = await self._in_thread(environ)
-        # h11 leaves the client's side DONE, not MUST_CLOSE, when its request lets the connection live on.
-        keep_alive = protocol.their_state is h11.DONE and self.alive
+        keep_alive = request.keeps_connection and self.alive
         await self._write(writer, responses.response(status, headers, body, keep_alive=keep_alive,
-                                                     head_only=event.method == b"HEAD"))
+                                                     head_only=request.method == b"HEAD"))
         self._log_access(status, environ, request.started)
         return keep_alive
 
