@@ -134,11 +134,10 @@ class RequestReader:
         deadline = started + self.limits.body_timeout_seconds
         head = pending
         try:
-            head, end = await self._read_head(reader, pending, deadline)
+            head, end, (method, target, version) = await self._read_head(reader, pending, deadline)
             message = _Message()
             parser = httptools.HttpRequestParser(message)
             _feed(parser, memoryview(head)[:end])
-            method, target, version = _STRICT_REQUEST_LINE.match(head).groups()
             _ensure_one_host(version, message.headers)
             declared = _content_length(message.headers)
             if declared is not None and declared > self.limits.max_body_bytes:
@@ -170,9 +169,9 @@ class RequestReader:
         except TimeoutError:
             return b""
 
-    async def _read_head(self, reader, received: bytes, deadline: float) -> tuple[bytes, int]:
+    async def _read_head(self, reader, received: bytes, deadline: float) -> tuple[bytes, int, tuple[bytes, ...]]:
         """The request's header section and whatever followed it, once the section is complete and
-        strictly well-formed; and where the section ends."""
+        strictly well-formed; where the section ends; its request line's method, target and version."""
         buffer = bytearray(received)
         while True:
             end = _end_of_head(buffer)
@@ -181,8 +180,8 @@ class RequestReader:
                                   f"the request's header section is larger than {MAX_HEAD_BYTES} bytes"
                                   ).read_from(bytes(buffer))
             if end is not None:
-                _ensure_strict_head(bytes(buffer[:end]), self.line_limits)
-                return bytes(buffer), end
+                request_line = _ensure_strict_head(bytes(buffer[:end]), self.line_limits)
+                return bytes(buffer), end, request_line
             try:
                 buffer += await self._read_before(reader, deadline)
             except HttpRefusal as refusal:
@@ -292,7 +291,8 @@ def _end_of_head(buffer: bytearray) -> int | None:
     return match.end() if match else None
 
 
-def _ensure_strict_head(head: bytes, cfg: LineLimits) -> None:
+def _ensure_strict_head(head: bytes, cfg: LineLimits) -> tuple[bytes, ...]:
+    """The request line's method, target and version, once the whole section has passed."""
     lines = head.split(b"\n")[:-2]  # the empty line, and what follows its LF
     if head.count(b"\n") != head.count(b"\r\n"):
         raise HttpRefusal("400 Bad Request", "every line of the request's header section must end in CRLF")
@@ -308,12 +308,14 @@ def _ensure_strict_head(head: bytes, cfg: LineLimits) -> None:
                               f"a header field is longer than {cfg.limit_request_field_size} bytes")
         if field[:1] in (b" ", b"\t"):
             raise HttpRefusal("400 Bad Request", "obsolete line folding is not accepted in header fields")
-    _ensure_http_1(request_line)
+    method_target_version = _http_1_request_line(request_line)
     _ensure_unambiguous_framing([field.partition(b":") for field in fields])
+    return method_target_version
 
 
-def _ensure_http_1(request_line: bytes) -> None:
-    """Only HTTP/1.0 and 1.1 frame their messages as this module does."""
+def _http_1_request_line(request_line: bytes) -> tuple[bytes, ...]:
+    """The method, target and version of a request line of HTTP/1.0 or 1.1, the only versions that
+    frame their messages as this module does."""
     line = _STRICT_REQUEST_LINE.fullmatch(request_line)
     if line is None:
         raise HttpRefusal("400 Bad Request", "the request line must be: method, one space, target, one space, "
@@ -321,6 +323,7 @@ def _ensure_http_1(request_line: bytes) -> None:
     if line[3] not in (b"1.0", b"1.1"):
         raise HttpRefusal("505 HTTP Version Not Supported",
                           f"HTTP/{line[3].decode()} is not spoken here; send HTTP/1.1")
+    return line.groups()
 
 
 def _ensure_unambiguous_framing(fields: list[tuple[bytes, bytes, bytes]]) -> None:
