@@ -23,6 +23,7 @@ import requests
 
 from conftest import ADMIN, ADMIN_PASSWORD, BACKENDS, CONTENT_TYPE, envelope, start_server
 from test_hostile_input import _read_response, check_soap_answer
+from test_worker_kills import booted, established_connections, socket_inodes, workers
 
 VERSIONS = ["11", "12"]
 MIB = 1024 ** 2
@@ -327,3 +328,37 @@ def test_a_stopping_server_answers_a_request_already_on_its_way_and_lets_idle_co
         assert idle.recv(1) == b""  # let go well before its keep-alive time is out
         assert time.monotonic() - started < 3
     own.process.wait(timeout=30)
+
+
+def test_kept_alive_connections_arriving_one_by_one_are_spread_over_the_workers_a_thread_each(request,
+                                                                                              tmp_path_factory):
+    """Four workers of two threads, eight connections opened one after another and kept alive: each
+    worker holds two (whichever worker woke first took a connection: five of eight were seen on one
+    worker while another held none). A ninth, when every worker's threads are taken, is still taken
+    and answered."""
+    own = start_server(request, tmp_path_factory, "sqlite", workers=4, extra_env={"LEDGER_THREADS": "2"})
+    deadline = time.monotonic() + 60
+    while not (len(serving := workers(own.process.pid)) == 4 and all(booted(pid) for pid in serving)):
+        assert time.monotonic() < deadline, "the workers did not boot"
+        time.sleep(0.1)
+    opened = []
+    try:
+        for _ in range(9):
+            connection = socket.create_connection(("127.0.0.1", own.port), timeout=30)
+            opened.append(connection)
+            connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: ledger\r\n\r\n")
+            assert _read_response(connection)[0] == 200  # so the connection is held by a worker
+            if len(opened) == 8:
+                held = _connections_per_worker(own.port, serving, opened)
+                assert sorted(held.values()) == [2, 2, 2, 2], held
+        assert sum(_connections_per_worker(own.port, serving, opened).values()) == 9
+    finally:
+        for connection in opened:
+            connection.close()
+
+
+def _connections_per_worker(port: int, serving: set[int], opened: list[socket.socket]) -> dict[int, int]:
+    """How many of the connections `opened` to the server's `port` each worker holds the other end of."""
+    ours = {connection.getsockname()[1] for connection in opened}
+    ends = {inode: remote for local, remote, inode in established_connections() if local == port and remote in ours}
+    return {worker: len(socket_inodes(worker) & ends.keys()) for worker in serving}

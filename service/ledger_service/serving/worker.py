@@ -37,6 +37,9 @@ from ..soap.environ_keys import HTTP_REFUSAL
 from . import application, memory, responses
 from .requests import READ_SIZE, BufferBudget, HttpRefusal, LineLimits, Request, RequestReader, linger
 
+# How long a worker whose threads all have a connection leaves a new one to the other workers (seconds).
+ACCEPT_DEFERRAL = 0.05
+
 
 class BufferingWorker(Worker):
     """gunicorn's `worker_class` for soap-ledger (deploy/gunicorn.conf.py)."""
@@ -120,6 +123,13 @@ class BufferingWorker(Worker):
     # Connections are accepted in a reader callback that also starts their task: nothing can come
     # between the two, so no accepted connection is ever dropped (as one could be by cancelling a task
     # that awaits an accept already made), and stopping is removing the callback.
+    #
+    # The workers share the listening sockets, and whichever wakes first takes a new connection: eight
+    # kept-alive clients arriving together were seen spread 5, 2, 1 and 0 over four workers of two
+    # threads, one worker's interpreter lock serving most of the load while another sat idle. So a
+    # worker that holds as many connections as it has threads leaves a new one, for ACCEPT_DEFERRAL
+    # seconds, to the workers that have a thread free (as nginx's workers leave connections to the
+    # less loaded ones), and takes it only if none did.
 
     def _accept_from_now(self) -> None:
         for listener in self.sockets:
@@ -129,8 +139,12 @@ class BufferingWorker(Worker):
         for listener in self.sockets:
             self.loop.remove_reader(listener.fileno())
 
-    def _accept(self, listener) -> None:
+    def _accept(self, listener, deferred: bool = False) -> None:
         while len(self.connections) < self.cfg.worker_connections:
+            if not deferred and self.cfg.workers > 1 and len(self.connections) >= self.cfg.threads:
+                self._pause_accepting()
+                self.loop.call_later(ACCEPT_DEFERRAL, self._accept_deferred)
+                return
             try:
                 client, peer = listener.accept()
             except (BlockingIOError, InterruptedError, ConnectionAbortedError):
@@ -149,6 +163,14 @@ class BufferingWorker(Worker):
             task.add_done_callback(self._connection_closed)
         self._pause_accepting()  # at the limit; _connection_closed resumes
 
+    def _accept_deferred(self) -> None:
+        """Accepting again, first what no worker with a thread free took while this one waited."""
+        if not self.alive:
+            return
+        self._resume_accepting()
+        for listener in self.sockets:
+            self._accept(listener, deferred=True)
+
     def _connection_closed(self, task: asyncio.Task) -> None:
         full = len(self.connections) >= self.cfg.worker_connections
         self.connections.discard(task)
@@ -156,7 +178,7 @@ class BufferingWorker(Worker):
             self._resume_accepting()
 
     def _resume_accepting(self) -> None:
-        if self.alive:
+        if self.alive and len(self.connections) < self.cfg.worker_connections:
             self._accept_from_now()
 
     # --- one connection ---
