@@ -157,9 +157,11 @@ def test_concurrent_writers_leave_one_gapless_chain_with_a_record_per_change(pos
                                 "WHERE book_id = %s AND sequence = %s", book_id, changes)[0]
 
     kinds = dict(rows(server, "SELECT kind, count(*) FROM journal_records WHERE book_id = %s GROUP BY kind", book_id))
-    assert kinds == {"BookCreated": 1, "AccountOpened": len(accounts), "EntryRecorded": entries,
-                     "PendingCommitted": settled["PendingCommitted"], "PendingVoided": settled["PendingVoided"],
-                     "PendingExpired": lapsed}
+    # A kind no change made has no row to count (on a loaded machine every race can go one way).
+    made = {"BookCreated": 1, "AccountOpened": len(accounts), "EntryRecorded": entries,
+            "PendingCommitted": settled["PendingCommitted"], "PendingVoided": settled["PendingVoided"],
+            "PendingExpired": lapsed}
+    assert kinds == {kind: count for kind, count in made.items() if count}
     assert rows(server, """
         SELECT entries.reference, count(journal_records.sequence) FROM entries
         LEFT JOIN journal_records ON journal_records.entry_id = entries.id AND journal_records.kind = 'EntryRecorded'

@@ -326,7 +326,8 @@ class Entry:
     # Recorded as a pending (two-phase) entry, whatever became of it since.
     two_phase: bool = False
     metadata: Metadata = ()
-    # The fingerprint of the content it was recorded with (EntryInput.fingerprint), and its row id.
+    # The fingerprint of the content it was recorded with (EntryInput.fingerprint), and its row id (an
+    # entry read from the store has one; one just recorded, whose row its transaction writes, has none).
     fingerprint: str | None = None
     row_id: int | None = None
 
@@ -353,8 +354,8 @@ def posted_line(posting: Posting) -> Line:
                 posting.memo)
 
 
-def recorded_entry(entry: EntryInput, postings: Iterable[Posting], public_id: str, row_id: int,
-                   recorded_at: datetime, reversal_of: str | None = None) -> Entry:
+def recorded_entry(entry: EntryInput, postings: Iterable[Posting], public_id: str, recorded_at: datetime,
+                   reversal_of: str | None = None) -> Entry:
     """The entry `entry` became when it was recorded at `recorded_at` with these postings."""
     return Entry(
         id=public_id, reference=entry.reference, effective_date=entry.effective_date, recorded_at=recorded_at,
@@ -362,7 +363,7 @@ def recorded_entry(entry: EntryInput, postings: Iterable[Posting], public_id: st
         lines=tuple(posted_line(p) for p in postings),
         pending_expires_at=entry.expires_at(recorded_at) if entry.pending else None,
         reversal_of=reversal_of, two_phase=entry.pending, metadata=entry_metadata(entry.metadata),
-        fingerprint=entry.fingerprint, row_id=row_id,
+        fingerprint=entry.fingerprint,
     )
 
 

@@ -98,31 +98,30 @@ class SqlEntryStore(HistoryStore):
                           settled_at=utc(row[6]), void_reason=row[7], journal_sequence=row[8])
 
     def add_entries(self, book_id: int, entries: Sequence[NewEntry], now: datetime, audit: Audit) -> list[Entry]:
-        """Writes entries in a few statements however many (see bulk_writes): the entries and their
+        """Writes entries in a few statements however many (see bulk_writes; on PostgreSQL one): the entries and their
         metadata; the posted ones' lines and per-day totals; the pending ones' lines and holds; the accounts' new running totals (as
         the postings left the Account objects); the entries' journal records. Returns the entries recorded, in order. A second reversal
         of one entry fails on the unique reversal_of_id (IntegrityError: the use case runs again and
         finds the first)."""
         public_ids = [str(uuid.uuid4()) for _ in entries]
-        row_ids = self._writes.entries(
+        rows = Rows()
+        named = self._writes.entries(
             dict(book_id=book_id, recorded_at=now, client_id=audit.client_id, request_id=audit.request_id),
             [(public_id, new.entry.reference, new.entry.effective_date, new.entry.description,
               (EntryStatus.PENDING if new.entry.pending else EntryStatus.POSTED).value, new.entry.fingerprint,
               new.entry.expires_at(now) if new.entry.pending else None,
               new.reverses.row_id if new.reverses else None)
-             for public_id, new in zip(public_ids, entries)])
-        rows = Rows()
+             for public_id, new in zip(public_ids, entries)], rows)
         for public_id, new in zip(public_ids, entries):
-            rows.metadata += [(row_ids[public_id], item.key, item.value) for item in new.entry.metadata]
+            rows.metadata += [(named[public_id], item.key, item.value) for item in new.entry.metadata]
             if new.entry.pending:
-                self._pending_rows(rows, row_ids[public_id], new.entry.expires_at(now), new.postings)
+                self._pending_rows(rows, named[public_id], new.entry.expires_at(now), new.postings)
             else:
-                self._posted_rows(rows, row_ids[public_id], new.entry.effective_date, new.postings)
+                self._posted_rows(rows, named[public_id], new.entry.effective_date, new.postings)
         self._account_total_rows(rows, [p.account for new in entries for p in new.postings])
-        recorded = [recorded_entry(new.entry, new.postings, public_id, row_ids[public_id], now,
-                                   new.reverses.reference if new.reverses else None)
+        recorded = [recorded_entry(new.entry, new.postings, public_id, now, new.reverses.reference if new.reverses else None)
                     for public_id, new in zip(public_ids, entries)]
-        self.journal.append(book_id, [(journal.entry_recorded(entry), Source(entry_id=entry.row_id))
+        self.journal.append(book_id, [(journal.entry_recorded(entry), Source(entry_id=named[entry.id]))
                                       for entry in recorded], rows)
         return recorded
 

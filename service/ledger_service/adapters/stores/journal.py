@@ -71,9 +71,16 @@ class UnrecordedChange:
 # no round trip more than it did before the journal. Sealing takes them out of the queue later.
 _QUEUE_COLUMNS = ("kind", "recorded_at", "before_sequence", "after_sequence", "entry_id", "account_id",
                   "period_close_id")
-_POSTGRES_QUEUE = (
-    f"INSERT INTO journal_queue (book_id, {', '.join(_QUEUE_COLUMNS)}) SELECT %s, {', '.join(_QUEUE_COLUMNS)} FROM "
-    + record_set(_QUEUE_COLUMNS, ("varchar", "timestamptz", "text", "text", "bigint", "bigint", "bigint")))
+_QUEUE_TYPES = ("varchar", "timestamptz", "text", "text", "bigint", "bigint", "bigint")
+
+
+def _postgres_queue(names_entry: str | None = None) -> str:
+    return (f"INSERT INTO journal_queue (book_id, {', '.join(_QUEUE_COLUMNS)}) SELECT %s, {', '.join(_QUEUE_COLUMNS)}"
+            " FROM " + record_set(_QUEUE_COLUMNS, _QUEUE_TYPES, names_entry))
+
+
+# A record names its entry by id, or, queued with the entry itself, by the entry's placeholder (bulk_writes.Rows).
+_POSTGRES_QUEUE, _POSTGRES_QUEUE_OF_NEW_ENTRIES = _postgres_queue(), _postgres_queue("entry_id")
 
 _POSTGRES_RECORDS = (
     "INSERT INTO journal_records (book_id, sequence, kind, recorded_at, content, hash, entry_id, account_id,"
@@ -120,7 +127,7 @@ class SqlJournalStore(SqlStore):
             before, after = record.content_around_sequence()
             queued.append((record.kind.value, record.recorded_at, before.decode("utf-8"), after.decode("utf-8"),
                            source.entry_id, source.account_id, source.period_close_id))
-        return Also(_POSTGRES_QUEUE, [book_id, as_json(queued)])
+        return Also(_POSTGRES_QUEUE, [book_id, as_json(queued)], _POSTGRES_QUEUE_OF_NEW_ENTRIES)
 
     def seal(self, book_id: int, records: Sequence[tuple[JournalRecord | _QueuedRecord, Source]]) -> None:
         """Seals the records onto the end of the book's chain, in order, under the lock of its head."""
