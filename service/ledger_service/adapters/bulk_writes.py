@@ -206,16 +206,17 @@ class PostgresBulkWrites(BulkWrites):
         in a WITH clause. No part reads what another writes (the new entries' ids are read from the
         part that draws them, not from the table), so they can share the statement's one snapshot."""
         new = rows.entries is not None
-        kinds = [kind for kind in _COLUMNS if getattr(rows, kind)]
-        writes = [(f"writes_{number}", _POSTGRES_ROWS[new][kind], [as_json(getattr(rows, kind))])
-                  for number, kind in enumerate(kinds)]
-        if also is not None:
-            writes.append(("also", also.with_new_entries if new else also.statement, also.parameters))
+        writes = []  # (name in the WITH clause, statement, its parameters)
         if new:
             shared, entries = rows.entries
-            writes[:0] = [("new_entry_ids", _NEW_ENTRY_IDS, [as_json(entries)]),
-                          ("new_entries", _NEW_ENTRIES, [shared["book_id"], shared["recorded_at"], shared["client_id"],
-                                                         shared["request_id"]])]
+            writes += [("new_entry_ids", _NEW_ENTRY_IDS, [as_json(entries)]),
+                       ("new_entries", _NEW_ENTRIES, [shared["book_id"], shared["recorded_at"], shared["client_id"],
+                                                      shared["request_id"]])]
+        kinds = [kind for kind in _COLUMNS if getattr(rows, kind)]
+        writes += [(f"writes_{number}", _POSTGRES_ROWS[new][kind], [as_json(getattr(rows, kind))])
+                   for number, kind in enumerate(kinds)]
+        if also is not None:
+            writes.append(("also", also.with_new_entries if new else also.statement, also.parameters))
         if not writes:
             return
         *first, (_, final, _) = writes
