@@ -4,9 +4,11 @@ own: single entries, atomic and non-atomic batches, pending entries that two thr
 to void, pending entries left to expire, reversals. Afterwards the book's journal numbers its records
 1..head with no gap, its head is its last record, it verifies intact, every entry and every pending
 outcome has exactly one record, and there are exactly as many records as the changes the writers made.
+And a new book's first two sealers, the second finding records the first did not, take turns.
 """
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
@@ -15,9 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import psycopg
+import pytest
 from zeep.exceptions import Fault
 
-from conftest import fault_detail
+from conftest import fault_detail, start_server
 
 WRITERS = 8
 OPERATIONS_PER_WRITER = 120
@@ -183,3 +186,53 @@ def test_concurrent_writers_leave_one_gapless_chain_with_a_record_per_change(pos
     verified = book.service.VerifyJournal(book.code, None, None)
     assert (verified.intact, verified.recordsChecked, verified.toSequence) == (True, changes, changes)
     assert verified.headHash == head[1] == book.service.GetJournalHead(book.code).hash
+
+
+def backends_waiting_for_a_lock(server, besides: int) -> int:
+    [(count,)] = rows(server, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                              "AND datname = current_database() AND pid <> %s", besides)
+    return count
+
+
+def wait_until_backends_wait(server, count: int, besides: int) -> None:
+    deadline = time.monotonic() + 30
+    while backends_waiting_for_a_lock(server, besides) < count:
+        assert time.monotonic() < deadline, f"fewer than {count} sealers waiting after 30 s"
+        time.sleep(0.02)
+
+
+@pytest.mark.postgres
+def test_a_new_books_first_sealers_take_turns(request, tmp_path_factory):
+    """Two sealers of a book that has no head yet, the second one seeing a record queued after the first
+    one began: the second waits for the first and seals after it, rather than both sealing from the
+    chain's start and the second one's records colliding with the first one's (retried, as a conflict)."""
+    # Only reads seal (no background sealer): GetJournalHead seals the book before answering.
+    server = start_server(request, tmp_path_factory, "postgres", extra_env={"LEDGER_JOURNAL_SEAL_SECONDS": "0"})
+    book = server.new_book(cash=("ASSET", "USD"), sales=("INCOME", "USD"))
+    queued = len(rows(server, "SELECT 1 FROM journal_queue JOIN books ON books.id = book_id WHERE code = %s",
+                      book.code))
+    assert queued == 3  # the book and its two accounts
+    heads = []
+
+    def read_head():
+        heads.append(server.zeep().service.GetJournalHead(book.code).sequence)
+    with psycopg.connect(server.database_url) as holder:
+        # The queued records held, so that the first sealer waits for them with its snapshot taken.
+        holder.execute("SELECT journal_queue.id FROM journal_queue JOIN books ON books.id = book_id "
+                       "WHERE code = %s FOR UPDATE OF journal_queue", (book.code,))
+        first = threading.Thread(target=read_head)
+        first.start()
+        wait_until_backends_wait(server, 1, holder.info.backend_pid)
+        book.service.PostEntry(book.code, entry("AFTER-THE-FIRST", "cash", "sales"))
+        second = threading.Thread(target=read_head)
+        second.start()
+        wait_until_backends_wait(server, 2, holder.info.backend_pid)
+        holder.rollback()
+    for thread in (first, second):
+        thread.join(60)
+        assert not thread.is_alive(), "GetJournalHead unanswered after 60 s"
+    assert sorted(heads) == [queued, queued + 1]
+    records = [json.loads(line) for line in server.log().splitlines() if line.startswith("{") and line.endswith("}")]
+    assert [record for record in records if record["message"] == "retrying after a conflict"] == []
+    verified = book.service.VerifyJournal(book.code, None, None)
+    assert (verified.intact, verified.recordsChecked) == (True, queued + 1)

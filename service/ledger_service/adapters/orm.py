@@ -270,7 +270,7 @@ class JournalRecordRow(Base):
 
 class JournalHeadRow(Base):
     """The last record of each book's journal: derived, like an account's running totals, and the row
-    every change to the book locks, as its last step, to take the next sequence."""
+    that sealing locks to take the next sequence (adapters/stores/journal.py)."""
 
     __tablename__ = "journal_heads"
     book_id: Mapped[int] = mapped_column(ForeignKey("books.id"), primary_key=True)

@@ -79,6 +79,9 @@ def _postgres_queue(names_entry: str | None = None) -> str:
             " FROM " + record_set(_QUEUE_COLUMNS, _QUEUE_TYPES, names_entry))
 
 
+# The first of pg_advisory_xact_lock's two keys for a book's first sealing (the second is the book's id).
+_FIRST_SEAL_LOCKS = int.from_bytes(b"seal", "big")
+
 # A record names its entry by id, or, queued with the entry itself, by the entry's placeholder (bulk_writes.Rows).
 _POSTGRES_QUEUE, _POSTGRES_QUEUE_OF_NEW_ENTRIES = _postgres_queue(), _postgres_queue("entry_id")
 
@@ -131,9 +134,20 @@ class SqlJournalStore(SqlStore):
 
     def seal(self, book_id: int, records: Sequence[tuple[JournalRecord | _QueuedRecord, Source]]) -> None:
         """Seals the records onto the end of the book's chain, in order, under the lock of its head."""
-        head = self._run(select(JournalHeadRow.sequence, JournalHeadRow.hash)
-                         .where(JournalHeadRow.book_id == book_id).with_for_update()).first()
-        self._seal_after(book_id, head, records)
+        self._seal_after(book_id, self._locked_head(book_id), records)
+
+    def _locked_head(self, book_id: int):
+        """The book's head, locked until commit. A book's first sealers on PostgreSQL find no head to
+        lock: they take turns on a lock of the transaction's keyed by the book instead (not on the book's
+        row, which writers share-lock against a period closing), and the later one then finds the head
+        that the earlier one made."""
+        locked = select(JournalHeadRow.sequence, JournalHeadRow.hash).where(JournalHeadRow.book_id == book_id) \
+            .with_for_update()
+        head = self._run(locked).first()
+        if head is None and self.dialect == "postgresql":
+            self._run(select(func.pg_advisory_xact_lock(_FIRST_SEAL_LOCKS, book_id)))
+            head = self._run(locked).first()
+        return head
 
     def _seal_after(self, book_id: int, head, records: Sequence[tuple[JournalRecord | _QueuedRecord, Source]]) -> None:
         after_sequence, after_hash = head if head else (0, GENESIS_HASH)
@@ -162,14 +176,13 @@ class SqlJournalStore(SqlStore):
 
     def seal_queued(self, book_id: int, at_most: int) -> int:
         """Seals up to `at_most` of the book's queued records onto its chain, in the order they were
-        queued, and returns how many. Concurrency: the head is locked first, and only then are the
-        records taken out of the queue, by a statement that sees every record committed by then: two
-        sealers of a book take turns, and neither finds a record the other sealed. A record queued by
-        a change still running is not seen; it is sealed by a later call, after whatever was sealed
-        meanwhile. A change only sees what committed before it, so whatever a change depends on (an
-        entry it commits, an account it posts to) is queued, and sealed, before it."""
-        head = self._run(select(JournalHeadRow.sequence, JournalHeadRow.hash)
-                         .where(JournalHeadRow.book_id == book_id).with_for_update()).first()
+        queued, and returns how many. Concurrency: the head is locked first (`_locked_head`), and only
+        then are the records taken out of the queue, by a statement that sees every record committed by
+        then: two sealers of a book take turns, and neither finds a record the other sealed. A record
+        queued by a change still running is not seen; it is sealed by a later call, after whatever was
+        sealed meanwhile. A change only sees what committed before it, so whatever a change depends on
+        (an entry it commits, an account it posts to) is queued, and sealed, before it."""
+        head = self._locked_head(book_id)
         taken = (select(JournalQueueRow.id).where(JournalQueueRow.book_id == book_id)
                  .order_by(JournalQueueRow.id).limit(at_most).scalar_subquery())
         queued = sorted(self._run(
