@@ -22,7 +22,7 @@ import pytest
 import requests
 
 from conftest import ADMIN, ADMIN_PASSWORD, BACKENDS, CONTENT_TYPE, envelope, start_server
-from test_hostile_input import _read_response, check_soap_answer
+from test_hostile_input import _read_response, _read_responses, check_soap_answer
 from test_worker_kills import booted, established_connections, socket_inodes, workers
 
 VERSIONS = ["11", "12"]
@@ -260,7 +260,7 @@ def test_a_kept_alive_connection_answers_requests_in_turn_and_pipelined(edge_ser
         sock.sendall(request)
         first = _read_response(sock)
         sock.sendall(request * 3)  # pipelined: each answered in its turn, framed by its own length
-        answers = [first, *(_read_response(sock) for _ in range(3))]
+        answers = [first, *_read_responses(sock, 3)]
     for status, headers, answer in answers:
         assert check_soap_answer(status, headers["content-type"], answer, version) == ("fault", "BookNotFound")
         assert "connection" not in headers and "transfer-encoding" not in headers
@@ -278,7 +278,7 @@ def test_a_chunked_request_is_read_to_its_end_and_the_one_pipelined_after_it_ans
     sized = head(edge_server, version, framing=b"Content-Length: %d\r\n" % len(body)) + body
     with socket.create_connection(("127.0.0.1", edge_server.port), timeout=30) as sock:
         sock.sendall(chunked + sized + chunked)
-        answers = [_read_response(sock) for _ in range(3)]
+        answers = _read_responses(sock, 3)
     for status, headers, answer in answers:
         assert check_soap_answer(status, headers["content-type"], answer, version) == ("fault", "BookNotFound")
     assert len({answer for _, _, answer in answers}) == 1

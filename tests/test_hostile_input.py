@@ -98,24 +98,35 @@ def _worker_pid(server) -> int:
 
 # --- streaming a huge body over a raw socket ---
 
-def _read_response(sock: socket.socket, timeout: float = 30) -> tuple[int, dict, bytes]:
-    """One HTTP response off the socket (Content-Length framed), whatever happens to the connection after."""
+def _read_responses(sock: socket.socket, count: int, timeout: float = 30) -> list[tuple[int, dict, bytes]]:
+    """`count` HTTP responses off the socket in turn (Content-Length framed): what arrives of the next one
+    with the one before it is kept for it."""
     sock.setblocking(True)
     sock.settimeout(timeout)
-    data = b""
-    while b"\r\n\r\n" not in data:
+    data, answers = b"", []
+
+    def received(what: str) -> bytes:
         piece = sock.recv(65536)
-        assert piece, f"connection closed before a response: {data!r}"
-        data += piece
-    head, _, body = data.partition(b"\r\n\r\n")
-    status_line, *header_lines = head.decode("latin-1").split("\r\n")
-    headers = {name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in header_lines)}
-    length = int(headers["content-length"])
-    while len(body) < length:
-        piece = sock.recv(65536)
-        assert piece, "connection closed in the middle of the response"
-        body += piece
-    return int(status_line.split()[1]), headers, body[:length]
+        assert piece, what
+        return piece
+    for _ in range(count):
+        while b"\r\n\r\n" not in data:
+            data += received(f"connection closed before a response: {data!r}")
+        head, _, data = data.partition(b"\r\n\r\n")
+        status_line, *header_lines = head.decode("latin-1").split("\r\n")
+        headers = {name.strip().lower(): value.strip()
+                   for name, _, value in (line.partition(":") for line in header_lines)}
+        length = int(headers["content-length"])
+        while len(data) < length:
+            data += received("connection closed in the middle of the response")
+        answers.append((int(status_line.split()[1]), headers, data[:length]))
+        data = data[length:]
+    return answers
+
+
+def _read_response(sock: socket.socket, timeout: float = 30) -> tuple[int, dict, bytes]:
+    """One HTTP response off the socket (Content-Length framed), whatever happens to the connection after."""
+    return _read_responses(sock, 1, timeout)[0]
 
 
 def _stream_huge_body(server, *, chunked: bool, total: int = GIB, ignore_answer: bool = False):
