@@ -19,7 +19,7 @@ from datetime import date, datetime
 from sqlalchemy import Connection, bindparam, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from .driver import as_sqlalchemy_errors
+from .driver import as_sqlalchemy_errors, kept_cursor
 from .orm import AccountDayRow, AccountRow, EntryMetadataRow, EntryRow, HoldRow, LineRow, PendingLineRow
 
 ENTRY_COLUMNS = ("public_id", "reference", "effective_date", "description", "status", "fingerprint",
@@ -192,10 +192,6 @@ class PostgresBulkWrites(BulkWrites):
     """One statement for every kind of row, the entries included, the rows as JSON documents, on the
     transaction's own psycopg connection."""
 
-    def __init__(self, connection: Connection):
-        super().__init__(connection)
-        self.driver = connection.connection.driver_connection
-
     def entries(self, shared: dict, rows: list[tuple], written_with: Rows) -> dict[str, int]:
         """Here the entries are written by `written_with`'s statement: named by placeholders until then."""
         written_with.entries = (shared, rows)
@@ -222,8 +218,8 @@ class PostgresBulkWrites(BulkWrites):
         *first, (_, final, _) = writes
         statement = ("WITH " + ", ".join(f"{name} AS ({clause})" for name, clause, _ in first) + " " if first else "") + final
         parameters = [parameter for _, _, some in writes for parameter in some]
-        with as_sqlalchemy_errors(self.connection, statement), self.driver.cursor() as cursor:
-            cursor.execute(statement, parameters)
+        with as_sqlalchemy_errors(self.connection, statement):
+            kept_cursor(self.connection).execute(statement, parameters)
 
 
 def bulk_writes(connection: Connection) -> BulkWrites:
