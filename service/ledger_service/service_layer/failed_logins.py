@@ -18,6 +18,7 @@ many hashes computed as the service runs requests at once, and each of those is 
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 from dataclasses import dataclass
@@ -41,10 +42,12 @@ def _subject(kind: str, value: str) -> str:
     return hashlib.sha256(f"{kind}:{value}".encode(errors="surrogatepass")).hexdigest()
 
 
+@functools.lru_cache(maxsize=1024)
 def budgeted_address(address: str | None) -> str:
     """The address whose budget a request spends: an IPv4 address itself (also when IPv4-mapped), an
     IPv6 one by its /64 network, since one host is commonly given a whole /64 and could otherwise
-    take a fresh address for every guess. A peer without an IP address (a Unix socket) is ''."""
+    take a fresh address for every guess. A peer without an IP address (a Unix socket) is ''. (Every
+    request asks, and a client's requests come from few addresses.)"""
     try:
         ip = ipaddress.ip_address(address or "")
     except ValueError:
