@@ -122,17 +122,22 @@ def _insert(table: str, columns: tuple[str, ...], types: tuple[str, ...], names_
 
 
 def _json_value(value):
-    """What json.dumps writes of a date or a timestamp: ISO 8601, as PostgreSQL reads it."""
+    """What the documents hold of a date or a timestamp: ISO 8601, as PostgreSQL reads it."""
     if isinstance(value, (date, datetime)):
         return value.isoformat()
     raise TypeError(f"{type(value).__name__} is not a column value")
+
+
+# One encoder for every document: json.dumps with options builds a new one each time, and a posting
+# writes several documents.
+_JSON = json.JSONEncoder(ensure_ascii=False, default=_json_value)
 
 
 def as_json(rows: list) -> str:
     """The rows as one JSON document: for a record set, an array per row, its values in the record set's
     column order (the tuples as they are: nothing more is built for a batch's thousands of rows).
     Amounts are integers (minor units) and stay so; text is written as it is."""
-    return json.dumps(rows, ensure_ascii=False, default=_json_value)
+    return _JSON.encode(rows)
 
 
 _ENTRY_TYPES = ("varchar", "varchar", "date", "varchar", "varchar", "varchar", "timestamptz", "bigint")
