@@ -8,7 +8,6 @@ And a new book's first two sealers, the second finding records the first did not
 """
 from __future__ import annotations
 
-import json
 import random
 import threading
 import time
@@ -21,6 +20,7 @@ import pytest
 from zeep.exceptions import Fault
 
 from conftest import fault_detail, start_server
+from test_logs import log_records
 
 WRITERS = 8
 OPERATIONS_PER_WRITER = 120
@@ -232,7 +232,6 @@ def test_a_new_books_first_sealers_take_turns(request, tmp_path_factory):
         thread.join(60)
         assert not thread.is_alive(), "GetJournalHead unanswered after 60 s"
     assert sorted(heads) == [queued, queued + 1]
-    records = [json.loads(line) for line in server.log().splitlines() if line.startswith("{") and line.endswith("}")]
-    assert [record for record in records if record["message"] == "retrying after a conflict"] == []
+    assert [record for record in log_records(server.log()) if record["message"] == "retrying after a conflict"] == []
     verified = book.service.VerifyJournal(book.code, None, None)
     assert (verified.intact, verified.recordsChecked) == (True, queued + 1)
