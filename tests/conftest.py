@@ -18,6 +18,7 @@ import itertools
 import json
 import os
 import pwd
+import shlex
 import shutil
 import socket
 import sqlite3
@@ -209,12 +210,14 @@ class PrivatePostgres:
     """A throwaway PostgreSQL cluster; run as the postgres user when the tests run as root."""
 
     def __init__(self, bin_dir: Path, addresses: tuple[str, ...] = ("127.0.0.1",),
-                 trusted_networks: tuple[str, ...] = ()):
+                 trusted_networks: tuple[str, ...] = (), settings: dict[str, str] | None = None):
         """`addresses`: where it listens (they must exist when it starts); `trusted_networks`: the clients
-        it lets in without a password, besides those on loopback."""
+        it lets in without a password, besides those on loopback; `settings`: server settings besides
+        the ones every such cluster has."""
         self.bin = bin_dir
         self.addresses = addresses
         self.trusted_networks = trusted_networks
+        self.settings = settings or {}
         self.port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="ledger-pg-"))
         self.data = self.root / "data"
@@ -227,6 +230,11 @@ class PrivatePostgres:
     @property
     def url(self) -> str:
         return self.url_at("127.0.0.1")
+
+    @property
+    def log_file(self) -> Path:
+        """Where the server logs (pg_ctl's -l)."""
+        return self.root / "postgres.log"
 
     def url_at(self, address: str, database: str = "postgres") -> str:
         return f"postgresql://postgres@{address}:{self.port}/{database}"
@@ -243,7 +251,8 @@ class PrivatePostgres:
 
     def start(self) -> None:
         options = f"-p {self.port} -k {self.root} -c listen_addresses={','.join(self.addresses)} -c fsync=off"
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "postgres.log"), "-o",
+        options += "".join(f" -c {name}={shlex.quote(value)}" for name, value in self.settings.items())
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.log_file), "-o",
                   options, "-w", "-t", "60", "start", timeout=90)
         self._run(str(self.bin / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port), "-t", "30")
 

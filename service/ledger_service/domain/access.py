@@ -8,6 +8,7 @@ from enum import Enum, IntEnum
 from types import MappingProxyType
 from typing import Mapping
 
+from .accounts import Account
 from .books import Book, book_not_found
 from .errors import FaultCode, LedgerError
 from .rate_limits import RateLimit
@@ -103,11 +104,13 @@ class Client:
 @dataclass(frozen=True)
 class Caller:
     """A client as one request sees it: who, the book it asked about (None: no such book), and its role
-    there (None: no grant)."""
+    there (None: no grant); and the account of that book it asked about, when it asked for one with
+    itself (None: it did not, or the book holds no such account)."""
 
     client: Client
     role: Role | None
     book: Book | None
+    account: Account | None = None
 
 
 def ensure_allowed(operation: str, caller: Caller, book_code: str | None = None) -> None:

@@ -8,7 +8,7 @@ from ..domain.access import Audit
 from ..domain.accounts import Account, AccountPage, AccountSpec, AccountStatus, AccountType, account_not_found, open_account
 from ..domain.books import Book
 from ..domain.currencies import currency
-from ..domain.errors import FaultCode, LedgerError, Location
+from ..domain.errors import FaultCode, LedgerError
 from .authentication import Authentication, use_case
 from .context import Context
 from .paging import Paging
@@ -25,13 +25,6 @@ def open_in_book(stores: Stores, book: Book, spec: AccountSpec, now: datetime, a
     account = open_account(spec, parent, now)
     account.id = stores.accounts.add_account(book.id, account, audit)
     return account, True
-
-
-def find_account(stores: Stores, book: Book, code: str, now: datetime, location: Location) -> Account:
-    account = stores.accounts.account(book.id, code, now)
-    if account is None:
-        raise account_not_found(code, location)
-    return account
 
 
 def lock_accounts(context: Context, book: Book, codes: Iterable[str]) -> dict[str, Account]:
@@ -68,9 +61,9 @@ class Accounts:
                               ("account", "code"))
         return account
 
-    @use_case("GetAccount", write=False)
+    @use_case("GetAccount", write=False, snapshot=False)
     def get_account(self, context: Context, book: str, code: str) -> Account:
-        return find_account(context.stores, context.book(book), code, context.now, ("code",))
+        return context.account(book, code, ("code",))
 
     @use_case("ListAccounts", write=False)
     def list_accounts(self, context: Context, book: str, type: AccountType | None = None,

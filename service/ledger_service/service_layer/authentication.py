@@ -93,12 +93,13 @@ class _SignIn:
     # A PasswordText client whose stored hash is outdated: (its id, that hash).
     outdated_hash: tuple[int, str] | None = field(default=None, repr=False)
 
-    def __call__(self, stores: Stores, book_code: str | None, now: datetime) -> Caller:
+    def __call__(self, stores: Stores, book_code: str | None, now: datetime,
+                 account_code: str | None = None) -> Caller:
         credentials, presented = self.request.credentials, _certificates(self.request)
         if credentials is not None:
-            caller = self._by_password(stores, credentials, book_code, now)
+            caller = self._by_password(stores, credentials, book_code, account_code, now)
         elif presented:
-            caller = self._by_certificate(stores, presented[-1], book_code, now)
+            caller = self._by_certificate(stores, presented[-1], book_code, account_code, now)
         else:
             raise authentication_failed()  # a request that names no client spends no one's budget
         if caller is None or not _admits(caller.client, self.request, now):
@@ -111,16 +112,17 @@ class _SignIn:
         return caller
 
     def _by_certificate(self, stores: Stores, certificate: ClientCertificate, book_code: str | None,
-                        now: datetime) -> Caller | None:
+                        account_code: str | None, now: datetime) -> Caller | None:
         """The client `certificate` (the signer's, else the mutual-TLS one) is registered to."""
-        caller, failed_logins = stores.access.certificate_caller(certificate.sha256, book_code, self.login)
+        caller, failed_logins = stores.access.certificate_caller(certificate.sha256, book_code, self.login, now,
+                                                                 account_code)
         self.failed_logins.ensure_open(failed_logins, now)
         return caller
 
     def _by_password(self, stores: Stores, credentials: Credentials, book_code: str | None,
-                     now: datetime) -> Caller | None:
+                     account_code: str | None, now: datetime) -> Caller | None:
         """The client the UsernameToken names, if its password (or digest) is right."""
-        caller, failed_logins = stores.access.caller(credentials.username, book_code, self.login)
+        caller, failed_logins = stores.access.caller(credentials.username, book_code, self.login, now, account_code)
         # Before any password is hashed: a spent budget is refused whatever the password.
         self.failed_logins.ensure_open(failed_logins, now)
         stored = caller.client.password_hash if caller else None

@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Callable, Protocol
 
 from ..domain.access import Audit, Caller, ensure_allowed
+from ..domain.accounts import Account, account_not_found
 from ..domain.books import Book, book_not_found
+from ..domain.errors import Location
 from .ports import Stores
 
 
@@ -64,8 +66,20 @@ class RequestContext:
     signed_by: ClientCertificate | None = None
 
 
-# Who the request's credentials authenticate, in this transaction, asking about a book (None: none).
-Authenticate = Callable[[Stores, "str | None", datetime], Caller]
+def find_account(stores: Stores, book: Book, code: str, now: datetime, location: Location) -> Account:
+    """The account `code` of `book` as it stands at `now`; AccountNotFound, at `location`, when there is none."""
+    account = stores.accounts.account(book.id, code, now)
+    if account is None:
+        raise account_not_found(code, location)
+    return account
+
+
+class Authenticate(Protocol):
+    """Who the request's credentials authenticate, in this transaction, asking about a book (None: none)
+    and, with `account_code`, about that book's account of that code, read in the same query."""
+
+    def __call__(self, stores: Stores, book_code: str | None, now: datetime,
+                 account_code: str | None = None) -> Caller: ...
 
 
 @dataclass
@@ -86,9 +100,10 @@ class Context:
     def audit(self) -> Audit:
         return Audit(self.client_id, self.request_id)
 
-    def caller(self, book_code: str | None = None) -> Caller:
-        """The authenticated caller, allowed what `operation` needs (on `book_code`, if it names one)."""
-        caller = self.authenticate(self.stores, book_code, self.now)
+    def caller(self, book_code: str | None = None, account_code: str | None = None) -> Caller:
+        """The authenticated caller, allowed what `operation` needs (on `book_code`, if it names one),
+        with the book's account `account_code` when asked."""
+        caller = self.authenticate(self.stores, book_code, self.now, account_code)
         self.client_id = caller.client.id
         ensure_allowed(self.operation, caller, book_code)
         return caller
@@ -103,6 +118,17 @@ class Context:
         if book is None:
             raise book_not_found(code)
         return book
+
+    def account(self, book_code: str, code: str, location: Location) -> Account:
+        """The account `code` of the book `book_code` as it stands now, once the caller is allowed the
+        operation on the book. A client's request reads it with the caller, in one query: a read of one
+        account is then one round trip to the database."""
+        if self.authenticate is None:
+            return find_account(self.stores, self.book(book_code), code, self.now, location)
+        account = self.caller(book_code, code).account
+        if account is None:
+            raise account_not_found(code, location)
+        return account
 
     def read_clock(self) -> None:
         """Reads the clock again: a decision that depends on time (has a pending entry expired?) taken

@@ -10,7 +10,7 @@ from typing import Callable, Iterable, Iterator, NamedTuple, Protocol, Sequence,
 from ..domain.access import Audit, Caller, Client, RegisteredCertificate, Role
 from ..domain.accounts import Account, AccountSpec, AccountType, Side
 from ..domain.books import Book
-from ..domain.entries import Entry, EntryAudit, EntryInput, EntryStatus, Posting
+from ..domain.entries import Entry, EntryAudit, EntryInput, EntryStatus, Metadata, Posting
 from ..domain.errors import LedgerError
 from ..domain.rate_limits import Bucket, RateLimit
 
@@ -37,10 +37,10 @@ class AccessStore(Protocol):
     """What authenticating a request reads and spends: the caller, nonces, rate and failed-login buckets,
     and the registered certificates a signature's key reference names."""
 
-    def caller(self, name: str, book_code: str | None,
-               subjects: LoginSubjects) -> tuple[Caller | None, FailedLoginBuckets]: ...
-    def certificate_caller(self, sha256: str, book_code: str | None,
-                           subjects: LoginSubjects) -> tuple[Caller | None, FailedLoginBuckets]: ...
+    def caller(self, name: str, book_code: str | None, subjects: LoginSubjects, now: datetime,
+               account_code: str | None = None) -> tuple[Caller | None, FailedLoginBuckets]: ...
+    def certificate_caller(self, sha256: str, book_code: str | None, subjects: LoginSubjects, now: datetime,
+                           account_code: str | None = None) -> tuple[Caller | None, FailedLoginBuckets]: ...
     def certificate_by_sha256(self, sha256: str) -> bytes | None: ...
     def certificate_by_issuer_serial(self, issuer: str, serial_number: int) -> bytes | None: ...
     def certificate_by_subject_key_identifier(self, identifier: bytes) -> bytes | None: ...

@@ -12,9 +12,8 @@ from ..domain.errors import FaultCode, LedgerError
 from ..domain.limits import MAX_RECORDS_SEARCHED_PER_PAGE, MAX_STATEMENT_DOCUMENT_LINES
 from ..domain.reports import (Balance, PeriodStatement, Statement, StatementLine, TrialBalance, statement_movement,
                               trial_balance)
-from .accounts import find_account
 from .authentication import Authentication, use_case
-from .context import Context, RequestContext
+from .context import Context, RequestContext, find_account
 from .journal import seal_queued
 from .paging import Paging
 from .ports import EntryQuery, StatementRow, Stores
@@ -75,7 +74,7 @@ class Reports:
 
     @use_case("GetBalance", write=False, snapshot=False)
     def get_balance(self, context: Context, book: str, account: str, as_of: date | None = None) -> Balance:
-        found = find_account(context.stores, context.book(book), account, context.now, ("account",))
+        found = context.account(book, account, ("account",))
         if as_of is None:
             return Balance.of(found)
         debits, credits = context.stores.reports.totals_as_of([found.id], as_of).get(found.id, (0, 0))
@@ -84,7 +83,7 @@ class Reports:
     @use_case("GetStatement", write=False)
     def get_statement(self, context: Context, book: str, account: str, from_date: date, to_date: date,
                       page_size: int | None = None, page_token: str | None = None) -> Statement:
-        found = find_account(context.stores, context.book(book), account, context.now, ("account",))
+        found = context.account(book, account, ("account",))
         opening, closing = _opening_and_closing(context.stores, found, from_date, to_date)
         limit = self.paging.size(page_size)
         query = {"kind": "statement", "book": book, "account": account,

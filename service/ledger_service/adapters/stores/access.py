@@ -15,8 +15,9 @@ from ...domain.rate_limits import Bucket, RateLimit
 from ...service_layer.ports import FailedLoginBuckets, LoginSubjects
 from ..certificates import issued_by
 from ..driver import DriverSelect
-from ..orm import (BookRow, ClientCertificateRow, ClientRow, FailedLoginBucketRow, GrantRow, RateBucketRow,
+from ..orm import (AccountRow, BookRow, ClientCertificateRow, ClientRow, FailedLoginBucketRow, GrantRow, RateBucketRow,
                    SeenNonceRow, ServerSecretRow)
+from .accounts import LIVE_ACCOUNT_COLUMNS, account_of
 from .sql import DIALECT_INSERT, SqlStore, utc
 
 # A client's columns, its certificate's (outer-joined: null when it has none) among them.
@@ -75,16 +76,27 @@ def _failed_login_buckets(row) -> FailedLoginBuckets:
     )
 
 
-def _caller(client):
-    return (
-        _login(client, *CLIENT_COLUMNS, GrantRow.role, BookRow.id, BookRow.code, BookRow.name, BookRow.closed_through)
+_CALLER_BOOK_COLUMNS = (GrantRow.role, BookRow.id, BookRow.code, BookRow.name, BookRow.closed_through)
+# The book's account :account_code as a read sees it at :now, beside the caller's columns (whose names
+# its own repeat).
+_CALLER_ACCOUNT_COLUMNS = tuple(column.label(f"account_{column.name}") for column in LIVE_ACCOUNT_COLUMNS)
+
+
+def _caller(client, with_account: bool):
+    caller = (
+        _login(client, *CLIENT_COLUMNS, *_CALLER_BOOK_COLUMNS, *(_CALLER_ACCOUNT_COLUMNS if with_account else ()))
         .outerjoin(BookRow, BookRow.code == bindparam("book_code"))
         .outerjoin(GrantRow, and_(GrantRow.client_id == ClientRow.id, GrantRow.book_id == BookRow.id))
     )
+    if with_account:
+        caller = caller.outerjoin(AccountRow, and_(AccountRow.book_id == BookRow.id,
+                                                   AccountRow.code == bindparam("account_code")))
+    return caller
 
 
-_CALLER = DriverSelect(_caller(_BY_NAME))
-_CERTIFICATE_CALLER = DriverSelect(_caller(_BY_CERTIFICATE))
+# By how the client is named, then whether an account is read with it.
+_CALLERS = {client: {with_account: DriverSelect(_caller(joins, with_account)) for with_account in (False, True)}
+            for client, joins in (("name", _BY_NAME), ("certificate", _BY_CERTIFICATE))}
 _CLIENT_SECRET = _login(_BY_NAME[:1], ClientRow.id, ClientRow.secret_ciphertext)
 
 
@@ -101,26 +113,39 @@ class SqlAccessStore(SqlStore):
     def _login_parameters(self, subjects: LoginSubjects, **parameters) -> dict:
         return {"username_key": subjects.username, "address_key": subjects.address, **parameters}
 
-    def caller(self, name: str, book_code: str | None,
-               subjects: LoginSubjects) -> tuple[Caller | None, FailedLoginBuckets]:
-        """The client named `name` (None: no such client), with the book `book_code` (if it exists) and
-        the client's role on it, and the failed-login buckets of the request's username and address, in
-        one query: every request needs all of them before anything else."""
-        return self._caller(_CALLER, self._login_parameters(subjects, name=name, book_code=book_code))
+    def caller(self, name: str, book_code: str | None, subjects: LoginSubjects, now: datetime,
+               account_code: str | None = None) -> tuple[Caller | None, FailedLoginBuckets]:
+        """The client named `name` (None: no such client), with the book `book_code` (if it exists), the
+        client's role on it, the book's account `account_code` as it stands at `now` (if asked for and
+        it exists), and the failed-login buckets of the request's username and address, in one query:
+        every request needs all of them but the account before anything else, and a read of one account
+        then needs no second round trip."""
+        return self._caller("name", account_code, self._login_parameters(subjects, name=name, book_code=book_code),
+                            now)
 
-    def certificate_caller(self, sha256: str, book_code: str | None,
-                           subjects: LoginSubjects) -> tuple[Caller | None, FailedLoginBuckets]:
+    def certificate_caller(self, sha256: str, book_code: str | None, subjects: LoginSubjects, now: datetime,
+                           account_code: str | None = None) -> tuple[Caller | None, FailedLoginBuckets]:
         """As `caller`, for the client whose registered certificate's SHA-256 fingerprint is `sha256`."""
-        return self._caller(_CERTIFICATE_CALLER, self._login_parameters(subjects, sha256=sha256, book_code=book_code))
+        return self._caller("certificate", account_code,
+                            self._login_parameters(subjects, sha256=sha256, book_code=book_code), now)
 
-    def _caller(self, query: DriverSelect, parameters: dict) -> tuple[Caller | None, FailedLoginBuckets]:
-        row, = query.rows(self.connection, parameters)
+    def _caller(self, named_by: str, account_code: str | None, parameters: dict,
+                now: datetime) -> tuple[Caller | None, FailedLoginBuckets]:
+        with_account = account_code is not None
+        if with_account:
+            parameters.update(account_code=account_code, now=now)
+        row, = _CALLERS[named_by][with_account].rows(self.connection, parameters)
         buckets = _failed_login_buckets(row)
         if row[0] is None:
             return None, buckets
-        role, book_id, code, book_name, closed_through = row[len(CLIENT_COLUMNS):-len(_FAILED_LOGIN_BUCKET_COLUMNS)]
+        book_at = len(CLIENT_COLUMNS)
+        role, book_id, code, book_name, closed_through = row[book_at:book_at + len(_CALLER_BOOK_COLUMNS)]
         book = Book(code, book_name, closed_through, id=book_id) if book_id is not None else None
-        return Caller(client_of(row), Role[role] if role else None, book), buckets
+        account = None
+        if with_account:
+            account_columns = row[book_at + len(_CALLER_BOOK_COLUMNS):][:len(_CALLER_ACCOUNT_COLUMNS)]
+            account = account_of(account_columns) if account_columns[0] is not None else None
+        return Caller(client_of(row), Role[role] if role else None, book, account), buckets
 
     def client_secret(self, name: str,
                       subjects: LoginSubjects) -> tuple[tuple[int, bytes | None] | None, FailedLoginBuckets]:

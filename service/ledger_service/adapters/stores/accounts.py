@@ -24,10 +24,10 @@ _ACCOUNT_COLUMNS = (
     AccountRow.posted_credits, AccountRow.pending_debits, AccountRow.pending_credits,
 )
 # What a read sees of an account at :now.
-_LIVE_ACCOUNT_COLUMNS = _ACCOUNT_COLUMNS[:-2] + (LIVE_PENDING_DEBITS, LIVE_PENDING_CREDITS)
-_ACCOUNT = DriverSelect(select(*_LIVE_ACCOUNT_COLUMNS).where(AccountRow.book_id == bindparam("book_id"),
+LIVE_ACCOUNT_COLUMNS = _ACCOUNT_COLUMNS[:-2] + (LIVE_PENDING_DEBITS, LIVE_PENDING_CREDITS)
+_ACCOUNT = DriverSelect(select(*LIVE_ACCOUNT_COLUMNS).where(AccountRow.book_id == bindparam("book_id"),
                                                             AccountRow.code == bindparam("code")))
-_BOOK_ACCOUNTS = select(*_LIVE_ACCOUNT_COLUMNS).where(AccountRow.book_id == bindparam("book_id")).order_by(AccountRow.code)
+_BOOK_ACCOUNTS = select(*LIVE_ACCOUNT_COLUMNS).where(AccountRow.book_id == bindparam("book_id")).order_by(AccountRow.code)
 # Whether the book holds an entry with :reference (none when it is null).
 _REFERENCE_TAKEN = (select(EntryRow.id).where(EntryRow.book_id == bindparam("book_id"),
                                               EntryRow.reference == bindparam("reference"))
@@ -42,13 +42,16 @@ _FOR_UPDATE = {dialect: DriverSelect(statement) for dialect, statement in over_l
 )).items()}
 
 
-def _account(row) -> Account:
+def account_of(row) -> Account:
+    """An account from a row that starts with its columns, in LIVE_ACCOUNT_COLUMNS' order (by position:
+    in the caller's query the account's columns share their names with the client's and the book's)."""
+    (account_id, code, name, type, currency_code, parent_code, no_negative_balance, status, opened_at,
+     posted_debits, posted_credits, pending_debits, pending_credits) = row[:len(LIVE_ACCOUNT_COLUMNS)]
     return Account(
-        code=row.code, name=row.name, type=AccountType(row.type), currency=currency(row.currency),
-        parent_code=row.parent_code, no_negative_balance=row.no_negative_balance,
-        status=AccountStatus(row.status), opened_at=utc(row.opened_at), posted_debits=row.posted_debits,
-        posted_credits=row.posted_credits, pending_debits=row.pending_debits, pending_credits=row.pending_credits,
-        id=row.id,
+        code=code, name=name, type=AccountType(type), currency=currency(currency_code), parent_code=parent_code,
+        no_negative_balance=no_negative_balance, status=AccountStatus(status), opened_at=utc(opened_at),
+        posted_debits=posted_debits, posted_credits=posted_credits, pending_debits=pending_debits,
+        pending_credits=pending_credits, id=account_id,
     )
 
 
@@ -59,21 +62,21 @@ class SqlAccountStore(HistoryStore):
 
     def account(self, book_id: int, code: str, now: datetime) -> Account | None:
         rows = _ACCOUNT.rows(self.connection, {"book_id": book_id, "code": code, "now": now})
-        return _account(rows[0]) if rows else None
+        return account_of(rows[0]) if rows else None
 
     def accounts(self, book_id: int, type: AccountType | None, code_prefix: str | None, after_code: str | None,
                  limit: int, now: datetime) -> list[Account]:
-        query = select(*_LIVE_ACCOUNT_COLUMNS).where(AccountRow.book_id == book_id)
+        query = select(*LIVE_ACCOUNT_COLUMNS).where(AccountRow.book_id == book_id)
         if type is not None:
             query = query.where(AccountRow.type == type.value)
         if code_prefix:
             query = query.where(AccountRow.code >= code_prefix, AccountRow.code < code_prefix + "\U0010ffff")
         if after_code is not None:
             query = query.where(AccountRow.code > after_code)
-        return [_account(row) for row in self._run(query.order_by(AccountRow.code).limit(limit), {"now": now})]
+        return [account_of(row) for row in self._run(query.order_by(AccountRow.code).limit(limit), {"now": now})]
 
     def book_accounts(self, book_id: int, now: datetime) -> list[Account]:
-        return [_account(row) for row in self._run(_BOOK_ACCOUNTS, {"book_id": book_id, "now": now})]
+        return [account_of(row) for row in self._run(_BOOK_ACCOUNTS, {"book_id": book_id, "now": now})]
 
     def for_update(self, book: Book, codes: Iterable[str], now: datetime,
                    reference: str | None = None) -> tuple[dict[str, Account], bool | None]:
@@ -97,7 +100,7 @@ class SqlAccountStore(HistoryStore):
                                                        "reference": reference})
         if rows:
             book.closed_through = rows[0].closed_through
-        accounts = {row.id: _account(row) for row in rows}
+        accounts = {row.id: account_of(row) for row in rows}
         lapsed = [row.id for row in rows if row.has_expired_holds]
         for account_id, (debits, credits) in release_lapsed(self.connection, self.journal, lapsed, now).items():
             accounts[account_id].release(Side.DEBIT, debits)
