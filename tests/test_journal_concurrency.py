@@ -4,7 +4,8 @@ own: single entries, atomic and non-atomic batches, pending entries that two thr
 to void, pending entries left to expire, reversals. Afterwards the book's journal numbers its records
 1..head with no gap, its head is its last record, it verifies intact, every entry and every pending
 outcome has exactly one record, and there are exactly as many records as the changes the writers made.
-And a new book's first two sealers, the second finding records the first did not, take turns.
+And a new book's first two sealers, the second finding records the first did not, take turns; and a
+queue longer than one transaction seals is sealed in order by several.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import pytest
 from zeep.exceptions import Fault
 
 from conftest import fault_detail, start_server
+from ledger_service.service_layer.journal import SEALED_AT_ONCE
 from test_logs import log_records
 
 WRITERS = 8
@@ -235,3 +237,22 @@ def test_a_new_books_first_sealers_take_turns(request, tmp_path_factory):
     assert [record for record in log_records(server.log()) if record["message"] == "retrying after a conflict"] == []
     verified = book.service.VerifyJournal(book.code, None, None)
     assert (verified.intact, verified.recordsChecked) == (True, queued + 1)
+
+
+def test_a_queue_longer_than_one_sealing_is_sealed_in_order_by_several(request, tmp_path_factory):
+    server = start_server(request, tmp_path_factory, "postgres", extra_env={"LEDGER_JOURNAL_SEAL_SECONDS": "0"})
+    book = server.new_book(cash=("ASSET", "USD"), sales=("INCOME", "USD"))
+    batch = [entry(f"QUEUED-{number}", "cash", "sales") for number in range(1000)]
+    assert all(result.fault is None for result in book.service.PostEntries(book.code, {"entry": batch}, True))
+    queued = len(rows(server, "SELECT 1 FROM journal_queue JOIN books ON books.id = book_id WHERE code = %s",
+                      book.code))
+    assert queued > 2 * SEALED_AT_ONCE
+    assert book.service.GetJournalHead(book.code).sequence == queued
+    sealed = rows(server, "SELECT sequence, entry_id FROM journal_records JOIN books ON books.id = book_id "
+                          "WHERE code = %s ORDER BY sequence", book.code)
+    assert [sequence for sequence, _ in sealed] == list(range(1, queued + 1))
+    # In the order the changes were queued: the book and its accounts, then the entries as posted.
+    entry_ids = [entry_id for _, entry_id in sealed if entry_id is not None]
+    assert len(entry_ids) == 1000 and entry_ids == sorted(entry_ids)
+    verified = book.service.VerifyJournal(book.code, None, None)
+    assert (verified.intact, verified.recordsChecked) == (True, queued)

@@ -90,8 +90,11 @@ def verify(stores: Stores, book: Book, from_sequence: int | None, to_sequence: i
     return JournalVerification(book.code, first, to, chain.checked, chain.hash, chain.broken)
 
 
-# The records of a book one transaction seals at most: a longer queue is sealed in several.
-SEALED_AT_ONCE = 5000
+# The records of a book one transaction seals at most: a longer queue is sealed in several. The worker
+# holds a transaction's records at once (their documents, the statement that inserts them), beside the
+# requests it is answering: sealing two 1000-entry batches' records in one transaction took a worker
+# about 20 MiB over its size at rest, 500 at a time about 3 (bench/README.md, Lifecycle, run W).
+SEALED_AT_ONCE = 500
 
 
 def seal_queued(database: UnitOfWork, book_code: str | None = None) -> int:
