@@ -335,12 +335,11 @@ def test_kept_alive_connections_arriving_one_by_one_are_spread_over_the_workers_
     """Four workers of two threads, eight connections opened one after another and kept alive: each
     worker holds two (whichever worker woke first took a connection: five of eight were seen on one
     worker while another held none). A ninth, when every worker's threads are taken, is still taken
-    and answered."""
-    own = start_server(request, tmp_path_factory, "sqlite", workers=4, extra_env={"LEDGER_THREADS": "2"})
-    deadline = time.monotonic() + 60
-    while not (len(serving := workers(own.process.pid)) == 4 and all(booted(pid) for pid in serving)):
-        assert time.monotonic() < deadline, "the workers did not boot"
-        time.sleep(0.1)
+    and answered. (The deferral is longer than the default's 5 ms here, so that a worker this busy
+    machine has not scheduled yet still gets its turn.)"""
+    own = start_server(request, tmp_path_factory, "sqlite", workers=4,
+                       extra_env={"LEDGER_THREADS": "2", "LEDGER_ACCEPT_DEFERRAL_SECONDS": "0.5"})
+    serving = _booted_workers(own, 4)
     opened = []
     try:
         for _ in range(9):
@@ -355,6 +354,35 @@ def test_kept_alive_connections_arriving_one_by_one_are_spread_over_the_workers_
     finally:
         for connection in opened:
             connection.close()
+
+
+def test_a_client_opening_a_connection_for_each_call_never_waits_for_a_worker_to_listen(request, tmp_path_factory):
+    """Two workers of two threads, and a deferral long enough (2 s) that a wait for it cannot pass
+    unseen: a client that opens a connection for each of 60 calls, one after another, and closes it
+    after the answer, is answered at once every time. A worker used to stop listening for the
+    deferral whenever it reached its threads, a connection waiting or not (counting one whose client
+    had just closed it); with both workers deaf, the next connection waited the whole deferral, on
+    about one call in six."""
+    own = start_server(request, tmp_path_factory, "sqlite", workers=2,
+                       extra_env={"LEDGER_THREADS": "2", "LEDGER_ACCEPT_DEFERRAL_SECONDS": "2"})
+    _booted_workers(own, 2)
+    waits = []
+    for _ in range(60):
+        started = time.monotonic()
+        with socket.create_connection(("127.0.0.1", own.port), timeout=30) as connection:
+            connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: ledger\r\n\r\n")
+            assert _read_response(connection)[0] == 200
+        waits.append(time.monotonic() - started)
+    assert max(waits) < 1, [round(wait, 3) for wait in waits]
+
+
+def _booted_workers(server, count: int) -> set[int]:
+    """The server's `count` workers, once every one of them has booted."""
+    deadline = time.monotonic() + 60
+    while not (len(serving := workers(server.process.pid)) == count and all(booted(pid) for pid in serving)):
+        assert time.monotonic() < deadline, "the workers did not boot"
+        time.sleep(0.1)
+    return serving
 
 
 def _connections_per_worker(port: int, serving: set[int], opened: list[socket.socket]) -> dict[int, int]:

@@ -222,6 +222,11 @@ class Settings:
         "LEDGER_THREADS",
         "threads per worker that run requests (more contend for a worker's interpreter lock: see `bench/README.md`)",
         _whole_number(1), default="2")
+    accept_deferral_seconds: float = _setting(
+        "LEDGER_ACCEPT_DEFERRAL_SECONDS",
+        "how long a worker whose `LEDGER_THREADS` all hold a connection leaves a new connection to the workers "
+        "with a thread free before it takes it itself ([Serving model](#serving-model); 0: takes it at once)",
+        _seconds(0, inclusive=True), default="0.005", show=_in_seconds)
     worker_connections: int = _setting(
         "LEDGER_WORKER_CONNECTIONS",
         "connections one worker holds open at once (idle, arriving or being answered); past it the worker stops "

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import select
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -37,9 +38,6 @@ from ..soap.environ_keys import HTTP_REFUSAL
 from . import application, memory, responses
 from .requests import READ_SIZE, BufferBudget, HttpRefusal, LineLimits, Request, RequestReader, linger
 
-# How long a worker whose threads all have a connection leaves a new one to the other workers (seconds).
-ACCEPT_DEFERRAL = 0.05
-
 
 class BufferingWorker(Worker):
     """gunicorn's `worker_class` for soap-ledger (deploy/gunicorn.conf.py)."""
@@ -53,6 +51,7 @@ class BufferingWorker(Worker):
         self.stopping: asyncio.Event | None = None
         self.pool: ThreadPoolExecutor | None = None
         self.connections: set[asyncio.Task] = set()
+        self.accept_deferral = 0.0  # LEDGER_ACCEPT_DEFERRAL_SECONDS
 
     @classmethod
     def check_config(cls, cfg, log):
@@ -63,6 +62,7 @@ class BufferingWorker(Worker):
         # gunicorn builds a worker in the master and loads the app in the worker's own process, from
         # the settings read there (wsgi.create_app): the limits come with it.
         self.limits = self.wsgi.limits
+        self.accept_deferral = self.wsgi.settings.accept_deferral_seconds
         self.budget = BufferBudget(self.limits.max_buffered_bytes)
         self.requests = RequestReader(self.limits, self.budget, LineLimits(
             self.cfg.limit_request_line, self.cfg.limit_request_fields, self.cfg.limit_request_field_size),
@@ -127,9 +127,16 @@ class BufferingWorker(Worker):
     # The workers share the listening sockets, and whichever wakes first takes a new connection: eight
     # kept-alive clients arriving together were seen spread 5, 2, 1 and 0 over four workers of two
     # threads, one worker's interpreter lock serving most of the load while another sat idle. So a
-    # worker that holds as many connections as it has threads leaves a new one, for ACCEPT_DEFERRAL
-    # seconds, to the workers that have a thread free (as nginx's workers leave connections to the
-    # less loaded ones), and takes it only if none did.
+    # worker that holds as many connections as it has threads leaves a connection that is waiting, for
+    # `accept_deferral` seconds, to the workers that have a thread free (as nginx's workers leave
+    # connections to the less loaded ones), and takes it only if none did. Only one that is waiting:
+    # a worker that stopped listening whenever it reached its threads, whether or not a connection
+    # waited, was deaf when the next one came, and with its neighbours deaf too, a client opening a
+    # connection a call waited the whole deferral on one call in six (two workers), on most calls
+    # with eight such clients (four). The count includes connections whose client has just closed
+    # them and whose close the loop has not read yet, so a deferral must stay short: 5 ms spread
+    # eight clients two by each worker in 11 trials of 12, 2 ms in half (docs/operations.md, "Serving
+    # model").
 
     def _accept_from_now(self) -> None:
         for listener in self.sockets:
@@ -141,9 +148,11 @@ class BufferingWorker(Worker):
 
     def _accept(self, listener, deferred: bool = False) -> None:
         while len(self.connections) < self.cfg.worker_connections:
-            if not deferred and self.cfg.workers > 1 and len(self.connections) >= self.cfg.threads:
-                self._pause_accepting()
-                self.loop.call_later(ACCEPT_DEFERRAL, self._accept_deferred)
+            if (not deferred and self.accept_deferral and self.cfg.workers > 1
+                    and len(self.connections) >= self.cfg.threads):
+                if _connection_waiting(listener):
+                    self._pause_accepting()
+                    self.loop.call_later(self.accept_deferral, self._accept_deferred)
                 return
             try:
                 client, peer = listener.accept()
@@ -278,3 +287,8 @@ class _Logged:
     status_code: int
 
 
+def _connection_waiting(listener: socket.socket) -> bool:
+    """Whether a connection is waiting on the listening socket to be accepted."""
+    poller = select.poll()
+    poller.register(listener, select.POLLIN)
+    return bool(poller.poll(0))
