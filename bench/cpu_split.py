@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
 
     work_dir = Path(tempfile.mkdtemp(prefix="ledger-cpu-split-"))
     generator = choose_generator(argparse.Namespace(generator=options.generator, wrk_threads=2,
-                                                    connections=SINGLE_CLIENTS), work_dir)
+                                                    connections=SINGLE_CLIENTS, close=False), work_dir)
     (work_dir / "bare-spyne").mkdir()
     # Workers are not replaced during the run (a replaced one's CPU would be lost with it).
     environment = {SECRET_KEY: Fernet.generate_key().decode(), "LEDGER_MAX_REQUESTS": "0"}

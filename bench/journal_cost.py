@@ -352,7 +352,7 @@ def export_costs(server: LedgerServer, runs: int, records: int, post_per_stretch
 
 def benchmark(options: argparse.Namespace, work_dir: Path) -> None:
     generator = choose_generator(argparse.Namespace(generator=options.generator, wrk_threads=2,
-                                                    connections=CLIENTS), work_dir)
+                                                    connections=CLIENTS, close=False), work_dir)
     head = git("rev-parse", "HEAD")
     baseline_commit = baseline_revision(options.baseline)
     with worktree(baseline_commit, work_dir / "baseline-checkout") as baseline_checkout, contextlib.ExitStack() as servers:

@@ -430,7 +430,7 @@ def measure(options: argparse.Namespace, groups: list[list[tuple[str, Callable[[
 
 def benchmark(options: argparse.Namespace, work_dir: Path) -> None:
     generator = choose_generator(argparse.Namespace(generator=options.generator, wrk_threads=2,
-                                                    connections=SINGLE_CLIENTS), work_dir)
+                                                    connections=SINGLE_CLIENTS, close=False), work_dir)
     environment = {SECRET_KEY: Fernet.generate_key().decode()}
     confirmed = Confirmed()
     (work_dir / "bare-spyne").mkdir()

@@ -150,16 +150,23 @@ class LoadRun:
 
 # --- load generators ---
 
+# What a request says when each is sent on a connection of its own (--close), as a client without
+# keep-alive does: the server closes the connection after its answer, and the client opens another.
+CLOSE_HEADER = ("Connection", "close")
+
+
 class WrkGenerator:
-    def __init__(self, executable: str, threads: int, connections: int, work_dir: Path):
+    def __init__(self, executable: str, threads: int, connections: int, work_dir: Path, close: bool = False):
         self.executable = executable
         self.threads = threads
         self.connections = connections
         self.work_dir = work_dir
+        self.close = close
 
     def describe(self) -> str:
         banner = subprocess.run([self.executable, "-v"], capture_output=True, text=True).stdout
-        return f"{banner.split(' Copyright')[0].strip()}, {self.threads} threads"
+        return f"{banner.split(' Copyright')[0].strip()}, {self.threads} threads" + (
+            ", a connection a request" if self.close else "")
 
     def run(self, base_url: str, workload: Workload, seconds: int, label: str) -> LoadRun:
         template = self.work_dir / f"{label}.xml"
@@ -167,7 +174,8 @@ class WrkGenerator:
         result = self.work_dir / f"{label}.json"
         completed = subprocess.run(
             [self.executable, "-t", str(self.threads), "-c", str(self.connections), "-d", f"{seconds}s",
-             "--timeout", f"{REQUEST_TIMEOUT_SECONDS}s", "-s", str(WRK_SCRIPT), base_url + SOAP_PATH,
+             "--timeout", f"{REQUEST_TIMEOUT_SECONDS}s", "-s", str(WRK_SCRIPT),
+             *(["-H", "%s: %s" % CLOSE_HEADER] if self.close else []), base_url + SOAP_PATH,
              "--", str(template), str(result), label, ",".join(workload.debit_accounts),
              ",".join(workload.credit_accounts)],
             capture_output=True, text=True)
@@ -196,10 +204,12 @@ class ConnectionTally:
 
 
 def drive_connection(address: tuple[str, int], workload: Workload, label: str, connection_number: int,
-                     start_at: float, stop_at: float) -> ConnectionTally:
-    """One keep-alive connection sending requests back to back until stop_at. It only stops between
-    requests, so unlike wrk it never leaves one in flight."""
+                     start_at: float, stop_at: float, close: bool) -> ConnectionTally:
+    """One keep-alive connection sending requests back to back until stop_at (with `close`, a new
+    connection for each request). It only stops between requests, so unlike wrk it never leaves one
+    in flight."""
     chance, tally, counter = random.Random(connection_number), ConnectionTally(), 0
+    headers = dict([("Content-Type", CONTENT_TYPE), *([CLOSE_HEADER] if close else [])])
     connection = http.client.HTTPConnection(*address, timeout=REQUEST_TIMEOUT_SECONDS)
     time.sleep(max(0.0, start_at - time.monotonic()))
     try:
@@ -209,9 +219,9 @@ def drive_connection(address: tuple[str, int], workload: Workload, label: str, c
             body = workload.body(reference, counter, chance)
             started = time.perf_counter()
             try:
-                connection.request("POST", SOAP_PATH, body, {"Content-Type": CONTENT_TYPE})
+                connection.request("POST", SOAP_PATH, body, headers)
                 response = connection.getresponse()
-                content = response.read()
+                content = response.read()  # an answer that closes its connection closes ours: the next opens one
             except (OSError, http.client.HTTPException) as error:
                 # The next request() opens a fresh connection.
                 connection.close()
@@ -230,10 +240,11 @@ def drive_connection(address: tuple[str, int], workload: Workload, label: str, c
 
 
 def drive_process(address: tuple[str, int], workload: Workload, label: str, connection_numbers: list[int],
-                  start_at: float, stop_at: float) -> list[ConnectionTally]:
+                  start_at: float, stop_at: float, close: bool) -> list[ConnectionTally]:
     with concurrent.futures.ThreadPoolExecutor(len(connection_numbers)) as threads:
         return list(threads.map(
-            lambda number: drive_connection(address, workload, label, number, start_at, stop_at), connection_numbers))
+            lambda number: drive_connection(address, workload, label, number, start_at, stop_at, close),
+            connection_numbers))
 
 
 def percentile(sorted_values: list[float], percent: int) -> float:
@@ -246,12 +257,14 @@ class PythonGenerator:
     """Processes, so that the generator is not held to one core by the GIL, each with threads that
     own one keep-alive http.client connection apiece."""
 
-    def __init__(self, connections: int):
+    def __init__(self, connections: int, close: bool = False):
         self.connections = connections
+        self.close = close
         self.processes = min(connections, os.cpu_count() or 1)
 
     def describe(self) -> str:
-        return f"built-in Python (http.client, keep-alive), {self.processes} processes"
+        connections = "a connection a request" if self.close else "keep-alive"
+        return f"built-in Python (http.client, {connections}), {self.processes} processes"
 
     def run(self, base_url: str, workload: Workload, seconds: int, label: str) -> LoadRun:
         parts = urlsplit(base_url)
@@ -260,8 +273,8 @@ class PythonGenerator:
         start_at = time.monotonic() + PYTHON_GENERATOR_START_DELAY_SECONDS
         stop_at = start_at + seconds
         with concurrent.futures.ProcessPoolExecutor(self.processes) as processes:
-            batches = [processes.submit(drive_process, address, workload, label, numbers, start_at, stop_at)
-                       for numbers in connection_numbers]
+            batches = [processes.submit(drive_process, address, workload, label, numbers, start_at, stop_at,
+                                        self.close) for numbers in connection_numbers]
             tallies = [tally for batch in batches for tally in batch.result()]
         latencies = sorted(latency for tally in tallies for latency in tally.latencies)
         return LoadRun(
@@ -274,15 +287,15 @@ class PythonGenerator:
 
 def choose_generator(options: argparse.Namespace, work_dir: Path) -> WrkGenerator | PythonGenerator:
     if options.generator == "python":
-        return PythonGenerator(options.connections)
+        return PythonGenerator(options.connections, options.close)
     wrk = shutil.which("wrk")
     if wrk is not None:
-        return WrkGenerator(wrk, options.wrk_threads, options.connections, work_dir)
+        return WrkGenerator(wrk, options.wrk_threads, options.connections, work_dir, options.close)
     hint = "wrk is not installed; on Debian or Ubuntu: sudo apt-get update && sudo apt-get install -y wrk"
     if options.generator == "wrk":
         raise BenchmarkFailed(hint)
     print(f"{hint}\nfalling back to the built-in Python load generator", file=sys.stderr)
-    return PythonGenerator(options.connections)
+    return PythonGenerator(options.connections, options.close)
 
 
 # --- database, CLI and server ---
@@ -483,6 +496,9 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=3, metavar="SECONDS",
                         help="unmeasured load before each measurement (0: none)")
     parser.add_argument("--connections", type=int, default=12, help="concurrent keep-alive connections")
+    parser.add_argument("--close", action="store_true",
+                        help="each request on a connection of its own (Connection: close), as a client without "
+                             "keep-alive sends them")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers of `ledger-service serve`")
     parser.add_argument("--wrk-threads", type=int, default=2, metavar="N", help="wrk threads (-t)")
     parser.add_argument("--accounts-per-side", type=int, default=4, metavar="N",
@@ -508,8 +524,8 @@ def print_summary(options: argparse.Namespace, generator: WrkGenerator | PythonG
           f"{platform.python_version()}, PostgreSQL {postgres_version}")
     print(f"  generator    {generator.describe()}")
     print(f"  server       ledger-service serve --workers {server.workers} "
-          f"(gthread, LEDGER_THREADS={os.environ.get('LEDGER_THREADS', '2')}), SOAP 1.1, PasswordText")
-    print(f"  connections  {options.connections}")
+          f"(LEDGER_THREADS={os.environ.get('LEDGER_THREADS', '2')}), SOAP 1.1, PasswordText")
+    print(f"  connections  {options.connections}" + (", a new one for each request" if options.close else ""))
     print(f"  duration     {options.duration} s per operation after a {options.warmup} s warm-up")
     print(f"  accounts     PostEntry: DEBIT one of {options.accounts_per_side} ASSET, CREDIT one of "
           f"{options.accounts_per_side} INCOME, at random; GetBalance: any of them")
