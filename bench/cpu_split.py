@@ -108,15 +108,15 @@ class Reading:
 class Measurement:
     name: str
     turn: Callable[[int], int]  # runs turn N; how many calls it made
-    master_pid: Callable[[], int | None]  # the server's gunicorn master, if the load has a server
+    master_pid: int | None  # the server's gunicorn master, if the load has a server
     calls: int = 0
     seconds: float = 0.0
     spent: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PARTS, 0.0))
 
     def take_turn(self, number: int) -> None:
-        before, started = Reading.now(self.master_pid()), time.monotonic()
+        before, started = Reading.now(self.master_pid), time.monotonic()
         calls = self.turn(number)
-        seconds, spent = time.monotonic() - started, Reading.now(self.master_pid()).spent_since(before)
+        seconds, spent = time.monotonic() - started, Reading.now(self.master_pid).spent_since(before)
         self.calls += calls
         self.seconds += seconds
         for part in PARTS:
@@ -217,11 +217,11 @@ def main(argv: list[str] | None = None) -> int:
             return bare_singles(minimal, SINGLE_CLIENTS, options.seconds, "minimal writer", f"single{number}").entries
 
         measurements = {m.name: m for m in (
-            Measurement("PostEntry", service_calls(posts, server.base_url, "PostEntry"), lambda: server.process.pid),
-            Measurement("minimal writer", minimal_calls, lambda: None),
-            Measurement("GetBalance", service_calls(reads, server.base_url, "GetBalance"), lambda: server.process.pid),
+            Measurement("PostEntry", service_calls(posts, server.base_url, "PostEntry"), server.process.pid),
+            Measurement("minimal writer", minimal_calls, None),
+            Measurement("GetBalance", service_calls(reads, server.base_url, "GetBalance"), server.process.pid),
             Measurement("bare Spyne", service_calls(bare_reads, spyne.base_url, "bare-Spyne"),
-                        lambda: spyne.process.pid),
+                        spyne.process.pid),
         )}
         print(f"server {server.base_url} and bare Spyne {spyne.base_url}, {options.workers} workers each; "
               f"generator: {generator.describe()}", flush=True)

@@ -175,7 +175,7 @@ class WrkGenerator:
         completed = subprocess.run(
             [self.executable, "-t", str(self.threads), "-c", str(self.connections), "-d", f"{seconds}s",
              "--timeout", f"{REQUEST_TIMEOUT_SECONDS}s", "-s", str(WRK_SCRIPT),
-             *(["-H", "%s: %s" % CLOSE_HEADER] if self.close else []), base_url + SOAP_PATH,
+             *(["-H", ": ".join(CLOSE_HEADER)] if self.close else []), base_url + SOAP_PATH,
              "--", str(template), str(result), label, ",".join(workload.debit_accounts),
              ",".join(workload.credit_accounts)],
             capture_output=True, text=True)
@@ -209,7 +209,9 @@ def drive_connection(address: tuple[str, int], workload: Workload, label: str, c
     connection for each request). It only stops between requests, so unlike wrk it never leaves one
     in flight."""
     chance, tally, counter = random.Random(connection_number), ConnectionTally(), 0
-    headers = dict([("Content-Type", CONTENT_TYPE), *([CLOSE_HEADER] if close else [])])
+    headers = {"Content-Type": CONTENT_TYPE}
+    if close:
+        headers.update([CLOSE_HEADER])
     connection = http.client.HTTPConnection(*address, timeout=REQUEST_TIMEOUT_SECONDS)
     time.sleep(max(0.0, start_at - time.monotonic()))
     try:
