@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Iterable, Sequence
 
-from sqlalchemy import Connection, and_, bindparam, delete, insert, select
+from sqlalchemy import Connection, and_, delete, insert, select
 from sqlalchemy.orm import aliased
 
 from ...domain import journal
@@ -33,7 +33,7 @@ def _statements(one_of) -> dict:
             .outerjoin(PendingOutcomeRow, PendingOutcomeRow.entry_id == EntryRow.id)
             .outerjoin(original, original.id == EntryRow.reversal_of_id)
             .outerjoin(reversal, reversal.reversal_of_id == EntryRow.id)
-            .where(EntryRow.book_id == bindparam("book_id"), one_of(EntryRow.reference, "references"))
+            .where(one_of(EntryRow.reference, "references", book="book_id"))
         ),
     }
 
