@@ -9,9 +9,11 @@ import subprocess
 import sys
 from decimal import Decimal
 
+import psycopg
 import pytest
 
-from conftest import cli, fault_code, unique
+from conftest import cli, fault_code, prepared_database_url, unique
+from ledger_service.service_layer.operator import ACCOUNTS_PER_CHUNK
 
 ACCOUNTS = """code,name,type,currency,parentCode,noNegativeBalance
 1010,Petty cash,ASSET,USD,1000,true
@@ -142,6 +144,24 @@ def test_a_partly_done_load_run_again_posts_only_the_rest(server, book, tmp_path
     expected = sum(Decimal(f"1.{n % 100:02d}") for n in range(2500))
     assert book.balance("cash").balance == expected
     assert book.service.GetTrialBalance(book.code).totals.total[0].debit == expected
+
+
+@pytest.mark.postgres
+def test_a_load_leaves_postgresql_statistics_of_the_tables_it_grew(request, tmp_path_factory, tmp_path):
+    """A chart of accounts loaded into a database autovacuum does not analyse: the accounts' statistics
+    count every account loaded (a posting's locks would otherwise be planned for the table as it was)."""
+    url = prepared_database_url("postgres", request, tmp_path_factory)
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute("ALTER TABLE accounts SET (autovacuum_enabled = false)")
+    assert cli("books", "create", "STATS", "--name", "statistics", env={"LEDGER_DATABASE_URL": url}).returncode == 0
+    path = tmp_path / "accounts.csv"
+    path.write_text("code,name,type,currency,parentCode,noNegativeBalance\n"
+                    + "".join(f"a-{n},Account {n},ASSET,EUR,,\n" for n in range(ACCOUNTS_PER_CHUNK)))
+    assert cli("import", "accounts", "STATS", str(path), env={"LEDGER_DATABASE_URL": url}).returncode == 0
+    with psycopg.connect(url) as connection:
+        (counted,), = connection.execute("SELECT reltuples FROM pg_class WHERE relname = 'accounts'")
+        (held,), = connection.execute("SELECT count(*) FROM accounts")
+    assert (counted, held) == (ACCOUNTS_PER_CHUNK, ACCOUNTS_PER_CHUNK)
 
 
 def test_a_missing_book_or_header_is_said_in_a_sentence(server, tmp_path):

@@ -251,6 +251,12 @@ def _open_accounts(context: Context, book: Book, specs: list[AccountSpec]) -> li
     return outcomes
 
 
+def _refresh_statistics_now_and_then(database: UnitOfWork, chunk_number: int) -> None:
+    """After a load's first chunk (numbered from 0), and every CHUNKS_PER_STATISTICS chunks after it."""
+    if chunk_number % CHUNKS_PER_STATISTICS == 0:
+        database.run(lambda stores: stores.entries.refresh_statistics(), write=True)
+
+
 def import_accounts(database: UnitOfWork, book: str, file: ImportFile,
                     progress: Callable[[int], None] = lambda rows: None) -> Report:
     """Loads a chart of accounts, a parent before its children, in chunks of one transaction each."""
@@ -264,10 +270,11 @@ def import_accounts(database: UnitOfWork, book: str, file: ImportFile,
             specs.append((line, spec))
     request_id = f"import-{uuid.uuid4().hex[:12]}"
     ordered = _parents_first(specs)
-    for start in range(0, len(ordered), ACCOUNTS_PER_CHUNK):
+    for number, start in enumerate(range(0, len(ordered), ACCOUNTS_PER_CHUNK)):
         chunk = ordered[start:start + ACCOUNTS_PER_CHUNK]
         outcomes = _in_book(database, book, lambda context, found: _open_accounts(
             context, found, [spec for _, spec in chunk]), request_id)
+        _refresh_statistics_now_and_then(database, number)
         for (line, spec), outcome in zip(chunk, outcomes):
             if isinstance(outcome, LedgerError):
                 report.refused.append(_refusal(line, outcome, f"account {spec.code}: "))
@@ -294,9 +301,8 @@ def import_entries(database: UnitOfWork, book: str, file: ImportFile,
         entries = [entry for _, _, entry in chunk]
         outcomes = _in_book(database, book, lambda context, found: post_batch(context, found, entries, atomic=False),
                             request_id)
+        _refresh_statistics_now_and_then(database, chunks)
         chunks += 1
-        if chunks % CHUNKS_PER_STATISTICS == 1:
-            database.run(lambda stores: stores.entries.refresh_statistics(), write=True)
         for (line, rows, entry), outcome in zip(chunk, outcomes):
             if outcome.error is not None:
                 report.refused.append(_refusal(line, outcome.error, f"entry {entry.reference}: "))

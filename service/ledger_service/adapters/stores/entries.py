@@ -168,7 +168,7 @@ class SqlEntryStore(HistoryStore):
         return release_lapsed_anywhere(self.connection, self.journal, now, at_most)
 
     def refresh_statistics(self) -> None:
-        """Has PostgreSQL measure the tables a posting writes. A bulk load grows them faster than
+        """Has PostgreSQL measure the tables a posting reads and writes. A bulk load grows them faster than
         autovacuum measures them, and a plan made for the few rows they held would scan them all."""
         if self.dialect == "postgresql":
-            self.connection.exec_driver_sql("ANALYZE entries, lines, account_days, pending_lines, holds")
+            self.connection.exec_driver_sql("ANALYZE accounts, entries, lines, account_days, pending_lines, holds")
