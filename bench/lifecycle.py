@@ -204,7 +204,8 @@ def rate(name: str, run: LoadRun, unit: str) -> Figure:
 
 
 def show(figure: Figure) -> Figure:
-    print(f"  {figure.name}: {figure.per_second:,.0f} {figure.unit}", flush=True)
+    p99 = "" if figure.p99_ms is None else f", p99 {figure.p99_ms:.1f} ms"
+    print(f"  {figure.name}: {figure.per_second:,.0f} {figure.unit}{p99}", flush=True)
     return figure
 
 
