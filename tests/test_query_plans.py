@@ -5,7 +5,7 @@ A prepared statement keeps, after its first executions, a plan made for any valu
 generic plan). In a book the planner has no statistics for yet (a new book, or one growing faster than
 autovacuum analyses it), such a plan for "the book's rows with one of these keys" read the whole book
 and compared each row with each key in turn; a plan made for the keys given read the whole book too.
-Each test builds such a book, and counts the rows PostgreSQL read under either plan."""
+The test builds such a book, and counts the rows PostgreSQL reads under either plan."""
 from __future__ import annotations
 
 import re
@@ -41,13 +41,14 @@ def _explained(connection, statement, plans: str, types: dict[str, str], values:
     return explained[0]["Plan"], connection.execute(execute).fetchall()
 
 
-def _book_of(connection, table: str, rows_sql: str) -> int:
-    """A new book whose `table` holds BOOK_ROWS rows, made by `rows_sql` (book id and n in
-    generate_series), with no statistics gathered."""
-    connection.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
+def _book_of_entries(connection) -> int:
+    """A new book of BOOK_ROWS entries, with no statistics gathered."""
+    connection.execute("ALTER TABLE entries SET (autovacuum_enabled = false)")
     (book_id,), = connection.execute(
         "INSERT INTO books (code, name, created_at) VALUES ('PLANS', 'plans', now()) RETURNING id").fetchall()
-    connection.execute(f"INSERT INTO {table} {rows_sql} FROM generate_series(1, %s) AS n", [book_id, BOOK_ROWS])
+    connection.execute("INSERT INTO entries (public_id, book_id, reference, effective_date, recorded_at, status, "
+                       "fingerprint) SELECT gen_random_uuid(), %s, 'old-' || n, current_date, now(), 'POSTED', 'f' "
+                       "FROM generate_series(1, %s) AS n", [book_id, BOOK_ROWS])
     return book_id
 
 
@@ -59,9 +60,7 @@ def _array(values: list[str]) -> str:
 @pytest.mark.parametrize("plans", ["force_generic_plan", "force_custom_plan"])
 def test_a_batchs_references_are_found_by_one_index_probe_each_in_a_book_of_any_size(plans, request, tmp_path_factory):
     with psycopg.connect(prepared_database_url("postgres", request, tmp_path_factory), autocommit=True) as connection:
-        book_id = _book_of(connection, "entries", "(public_id, book_id, reference, effective_date, recorded_at, "
-                           "status, fingerprint) SELECT gen_random_uuid(), %s, 'old-' || n, current_date, now(), "
-                           "'POSTED', 'f'")
+        book_id = _book_of_entries(connection)
         # A batch resent in part: ten references the book holds, the rest new.
         references = [f"old-{n}" for n in range(1, 11)] + [f"new-{n}" for n in range(990)]
         plan, found = _explained(connection, _OVER_LISTS["postgresql"]["heads"], plans,

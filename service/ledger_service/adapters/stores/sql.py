@@ -52,7 +52,7 @@ def over_lists(build: Callable[[Callable], dict]) -> dict[str, dict]:
     whole, and in the plan for any list that a prepared statement keeps after its first executions each
     of its rows was compared with each value in turn: 350 to 550 ms to look up a batch's 1000
     references in a book of 10,000 entries. PostgreSQL plans such a statement anew for each list (its
-    plan for any list looks dearer than one for a known length), about 0.2 ms: nothing beside a batch,
+    plan for any list looks dearer than one for a known length), 0.2 to 0.35 ms: nothing beside a batch,
     but a quarter of what a single posting costs it, so the accounts a posting locks (two, nearly always)
     are still found by `= ANY`."""
     return {"postgresql": build(_equals_any), "sqlite": build(_expanding_in)}
